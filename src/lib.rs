@@ -1,0 +1,8 @@
+//! ROCmForge: GGUF inference with a CPU reference backend and build-time-compiled GPU kernels.
+//!
+//! Module order is dependency order: a module uses only those listed above it.
+//! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine` → `cli`.
+
+pub mod gguf;
+pub mod fetch;
+pub mod progress;
