@@ -4,5 +4,6 @@
 //! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine` → `cli`.
 
 pub mod gguf;
+pub mod tokenizer;
 pub mod fetch;
 pub mod progress;
