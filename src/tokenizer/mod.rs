@@ -11,7 +11,6 @@ mod pretokenize;
 mod special;
 mod spm;
 #[rustfmt::skip]
-mod unicode_data;
 mod vocab;
 
 use special::Fragment;

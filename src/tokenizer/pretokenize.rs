@@ -4,14 +4,15 @@
 //! llama.cpp applies the expressions one after another; each one splits every chunk left by the
 //! previous one into its matches and the unmatched gaps between them. Expressions that use
 //! `\p{..}` run on a "collapsed" text in which every non-ASCII code point is replaced by one
-//! marker per Unicode category (from llama.cpp's own category table), and `\p{X}` is rewritten to
+//! marker per Unicode category (Unicode general categories, grouped as llama.cpp groups them), and `\p{X}` is rewritten to
 //! that marker plus the ASCII members of X. Other expressions run on the real code points, with
 //! non-ASCII whitespace replaced by `\x0B`. Doing the same here (with `fancy-regex` as the engine)
-//! reproduces llama.cpp's quirks, e.g. `\p{Lu}` meaning any letter, and its Unicode version.
+//! reproduces llama.cpp's quirks, e.g. `\p{Lu}` meaning any letter.
 //! The custom splitters llama.cpp uses for the gpt2/llama3/qwen2 expressions implement the
 //! ordinary regex semantics, so the expressions themselves are used here.
 
-use super::unicode_data::{RANGES, WHITESPACE};
+use unicode_general_category::{get_general_category, GeneralCategory as G};
+
 use super::TokenizerError;
 
 /// Category flags of `unicode_cpt_flags` (low byte).
@@ -23,15 +24,27 @@ pub(crate) mod flag {
     pub const SYMBOL: u8 = 0x40;
 }
 
-/// llama.cpp's category flags of a code point.
+/// llama.cpp's category flag of a code point: its Unicode general category, grouped.
 pub(crate) fn cpt_category(c: char) -> u8 {
-    let cp = c as u32;
-    let i = RANGES.partition_point(|&(start, _)| start <= cp);
-    RANGES[i.saturating_sub(1)].1
+    match get_general_category(c) {
+        G::UppercaseLetter | G::LowercaseLetter | G::TitlecaseLetter | G::ModifierLetter | G::OtherLetter => flag::LETTER,
+        G::DecimalNumber | G::LetterNumber | G::OtherNumber => flag::NUMBER,
+        G::NonspacingMark | G::SpacingMark | G::EnclosingMark => flag::ACCENT_MARK,
+        G::ConnectorPunctuation
+        | G::DashPunctuation
+        | G::OpenPunctuation
+        | G::ClosePunctuation
+        | G::InitialPunctuation
+        | G::FinalPunctuation
+        | G::OtherPunctuation => flag::PUNCTUATION,
+        G::MathSymbol | G::CurrencySymbol | G::ModifierSymbol | G::OtherSymbol => flag::SYMBOL,
+        _ => 0,
+    }
 }
 
+/// Unicode's White_Space property, which is llama.cpp's whitespace set.
 pub(crate) fn is_whitespace(c: char) -> bool {
-    WHITESPACE.binary_search(&(c as u32)).is_ok()
+    c.is_whitespace()
 }
 
 /// Marker characters (private use area) standing for a non-ASCII code point of one category.
