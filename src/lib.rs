@@ -4,6 +4,10 @@
 //! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine` → `cli`.
 
 pub mod gguf;
+pub mod quant;
 pub mod tokenizer;
 pub mod fetch;
 pub mod progress;
+pub mod model;
+pub mod backend;
+pub mod engine;

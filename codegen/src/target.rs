@@ -1,0 +1,129 @@
+//! Compile targets and their capabilities (AMD ISA manuals; CUDA programming guide for sm_90).
+
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Vendor {
+    Amd,
+    Nvidia,
+}
+
+/// The instruction family a target's matrix multiply-accumulate kernels use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatrixUnit {
+    /// RDNA3 `v_wmma_*` (wave32).
+    Wmma,
+    /// CDNA `v_mfma_*` (wave64).
+    Mfma,
+    /// Hopper `mma.sync` / `wgmma`.
+    Mma,
+}
+
+/// A GPU architecture kernels are compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// RDNA3 (Radeon RX 7900): wave32 by default.
+    Gfx1100,
+    /// CDNA3 (MI300).
+    Gfx942,
+    /// CDNA4 (MI350/MI355).
+    Gfx950,
+    /// NVIDIA Hopper (H100/H200).
+    Sm90,
+}
+
+impl Target {
+    pub const ALL: [Target; 4] = [Target::Gfx1100, Target::Gfx942, Target::Gfx950, Target::Sm90];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Gfx1100 => "gfx1100",
+            Target::Gfx942 => "gfx942",
+            Target::Gfx950 => "gfx950",
+            Target::Sm90 => "sm_90",
+        }
+    }
+
+    pub fn vendor(self) -> Vendor {
+        match self {
+            Target::Sm90 => Vendor::Nvidia,
+            _ => Vendor::Amd,
+        }
+    }
+
+    /// Threads that execute in lock-step: a wavefront on AMD, a warp on NVIDIA.
+    pub fn wave_size(self) -> u32 {
+        match self {
+            Target::Gfx1100 | Target::Sm90 => 32,
+            Target::Gfx942 | Target::Gfx950 => 64,
+        }
+    }
+
+    pub fn matrix_unit(self) -> MatrixUnit {
+        match self {
+            Target::Gfx1100 => MatrixUnit::Wmma,
+            Target::Gfx942 | Target::Gfx950 => MatrixUnit::Mfma,
+            Target::Sm90 => MatrixUnit::Mma,
+        }
+    }
+
+    /// Shared memory (LDS) one workgroup may allocate, in bytes.
+    pub fn max_lds_bytes(self) -> u32 {
+        match self {
+            Target::Gfx1100 | Target::Gfx942 => 64 * 1024,
+            Target::Gfx950 => 160 * 1024,
+            Target::Sm90 => 227 * 1024,
+        }
+    }
+
+    /// Whether the target has native OCP FP8/FP4 conversions (CDNA4 and Hopper's FP8).
+    pub fn has_ocp_fp8(self) -> bool {
+        matches!(self, Target::Gfx950 | Target::Sm90)
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown target {0:?} (known: gfx1100, gfx942, gfx950, sm_90)")]
+pub struct UnknownTarget(pub String);
+
+impl FromStr for Target {
+    type Err = UnknownTarget;
+
+    /// Accepts the plain names and AMD target ids with feature suffixes (`gfx942:sramecc+:xnack-`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let base = s.split(':').next().unwrap_or(s);
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == base || (base == "sm90" && *t == Target::Sm90))
+            .ok_or_else(|| UnknownTarget(s.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_feature_suffixes_parse() {
+        for t in Target::ALL {
+            assert_eq!(t.name().parse::<Target>().unwrap(), t);
+        }
+        assert_eq!("gfx942:sramecc+:xnack-".parse::<Target>().unwrap(), Target::Gfx942);
+        assert!("gfx906".parse::<Target>().unwrap_err().to_string().contains("gfx906"));
+    }
+
+    #[test]
+    fn wave_sizes_follow_the_architecture() {
+        assert_eq!(Target::Gfx1100.wave_size(), 32);
+        assert_eq!(Target::Gfx942.wave_size(), 64);
+        assert_eq!(Target::Gfx950.wave_size(), 64);
+        assert_eq!(Target::Sm90.wave_size(), 32);
+    }
+}

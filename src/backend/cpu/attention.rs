@@ -1,0 +1,162 @@
+//! Causal self-attention over the KV cache, with grouped-query heads and sliding windows.
+//!
+//! Two numeric paths, chosen as ggml's CPU flash attention chooses them, because greedy parity
+//! with llama.cpp depends on it:
+//! - fewer than `TILED_MIN_QUERIES` query rows (decode, short prompts): Q is rounded to f16 for
+//!   the dot with the f16 keys, softmax is computed online, and V·softmax is accumulated in
+//!   **f16** (ggml's `VKQ16`), then normalised in f32;
+//! - more rows (long prompts, perplexity): everything in f32 (ggml's tiled kernel).
+
+use half::f16;
+use rayon::prelude::*;
+
+use super::vec;
+
+/// ggml's `GGML_FA_TILE_Q`: from this many query rows on, its tiled f32 kernel runs.
+pub const TILED_MIN_QUERIES: usize = 64;
+
+pub struct AttentionShape {
+    pub n_head: usize,
+    pub n_head_kv: usize,
+    pub head_dim: usize,
+    /// Keys a query at position p sees: p - window < k ≤ p. `None`: all of 0..=p.
+    pub window: Option<usize>,
+    /// Multiplier on QKᵀ (1 when Q was already scaled).
+    pub scale: f32,
+}
+
+/// out[t] = softmax(q[t]·Kᵀ · scale) · V for query rows at positions `pos0 + t`.
+/// `keys`/`values` are the layer's cache rows (`kv_dim` each) and must hold positions up to the last query.
+pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pos0: usize, s: &AttentionShape, out: &mut [f32]) {
+    let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
+    let group = s.n_head / s.n_head_kv;
+    let n_q = q.len() / (s.n_head * hd);
+    let tiled = n_q >= TILED_MIN_QUERIES;
+    out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
+        let (t, h) = (i / s.n_head, i % s.n_head);
+        let pos = pos0 + t;
+        let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+        let kv_off = (h / group) * hd;
+        let qh = &q[i * hd..(i + 1) * hd];
+        let k_rows = (first..=pos).map(|p| &keys[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
+        let v_rows = (first..=pos).map(|p| &values[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
+        if tiled {
+            head_f32(qh, k_rows, v_rows, s.scale, out_h);
+        } else {
+            head_f16_online(qh, k_rows, v_rows, s.scale, out_h);
+        }
+    });
+}
+
+/// f32 scores, softmax and accumulation.
+fn head_f32<'a>(
+    q: &[f32],
+    keys: impl Iterator<Item = &'a [f16]>,
+    values: impl Iterator<Item = &'a [f16]>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let mut k32 = vec![0.0f32; q.len()];
+    let mut scores: Vec<f32> = keys
+        .map(|k| {
+            k32.iter_mut().zip(k).for_each(|(d, s)| *d = s.to_f32());
+            vec::dot(q, &k32) * scale
+        })
+        .collect();
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for s in &mut scores {
+        *s = (*s - max).exp();
+        sum += *s;
+    }
+    out.fill(0.0);
+    for (v, &w) in values.zip(&scores) {
+        vec::axpy_f16(out, w, v);
+    }
+    vec::scale(out, 1.0 / sum);
+}
+
+/// ggml's one-chunk flash attention with f16 V: online softmax, f16 accumulator.
+fn head_f16_online<'a>(
+    q: &[f32],
+    keys: impl Iterator<Item = &'a [f16]>,
+    values: impl Iterator<Item = &'a [f16]>,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let mut q16 = vec![f16::ZERO; q.len()];
+    vec::to_f16(&mut q16, q);
+    let mut acc = vec![f16::ZERO; q.len()];
+    let (mut sum, mut max) = (0.0f32, f32::NEG_INFINITY);
+    for (k, v) in keys.zip(values) {
+        let s = vec::dot_f16(&q16, k) * scale;
+        let (mut ms, mut vs) = (1.0f32, 1.0f32);
+        if s > max {
+            ms = (max - s).exp();
+            max = s;
+            vec::scale_f16(&mut acc, ms);
+        } else {
+            vs = (s - max).exp();
+        }
+        vec::mad_f16(&mut acc, v, vs);
+        sum = sum * ms + vs;
+    }
+    let inv = if sum == 0.0 { 0.0 } else { 1.0 / sum };
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o = a.to_f32() * inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f16s(v: &[f32]) -> Vec<f16> {
+        v.iter().map(|&x| f16::from_f32(x)).collect()
+    }
+
+    /// Naive f64 attention for one query row and head.
+    fn naive(q: &[f32], k: &[f32], v: &[f32], hd: usize, kv_dim: usize, off: usize, keys: std::ops::RangeInclusive<usize>) -> Vec<f64> {
+        let sc: Vec<f64> = keys
+            .clone()
+            .map(|p| (0..hd).map(|d| q[d] as f64 * k[p * kv_dim + off + d] as f64).sum())
+            .collect();
+        let m = sc.iter().cloned().fold(f64::MIN, f64::max);
+        let e: Vec<f64> = sc.iter().map(|s| (s - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        (0..hd).map(|d| keys.clone().zip(&e).map(|(p, w)| w / z * v[p * kv_dim + off + d] as f64).sum()).collect()
+    }
+
+    /// Both paths (few rows: f16 accumulation; many rows: f32) against f64, with GQA and windows.
+    #[test]
+    fn gqa_and_window_match_naive_on_both_paths() {
+        let (n_head, n_head_kv, hd) = (8, 2, 64);
+        let kv_dim = n_head_kv * hd;
+        let rnd = |n: usize, s: usize| -> Vec<f32> { (0..n).map(|i| (((i * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect() };
+        for (n, tol) in [(3usize, 2e-3), (TILED_MIN_QUERIES + 1, 1e-4)] {
+            let pos0 = 20;
+            let n_pos = pos0 + n;
+            let (k, v) = (rnd(n_pos * kv_dim, 1), rnd(n_pos * kv_dim, 2));
+            let (kh, vh) = (f16s(&k), f16s(&v));
+            let (kr, vr): (Vec<f32>, Vec<f32>) = (kh.iter().map(|x| x.to_f32()).collect(), vh.iter().map(|x| x.to_f32()).collect());
+            for window in [None, Some(5)] {
+                let q = rnd(n * n_head * hd, 3);
+                let mut out = vec![f32::NAN; q.len()];
+                let shape = AttentionShape { n_head, n_head_kv, head_dim: hd, window, scale: 1.0 };
+                attention(&q, &kh, &vh, pos0, &shape, &mut out);
+                for t in 0..n {
+                    for h in 0..n_head {
+                        let pos = pos0 + t;
+                        let first = window.map_or(0, |w| pos + 1 - w);
+                        let i = t * n_head + h;
+                        let want = naive(&q[i * hd..(i + 1) * hd], &kr, &vr, hd, kv_dim, (h / 4) * hd, first..=pos);
+                        for d in 0..hd {
+                            let got = out[i * hd + d] as f64;
+                            assert!((got - want[d]).abs() < tol, "n {n} window {window:?} t {t} h {h} d {d}: {got} vs {}", want[d]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

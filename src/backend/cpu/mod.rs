@@ -1,0 +1,13 @@
+//! The CPU backend: the reference every GPU kernel is checked against, and the default device.
+
+mod attention;
+mod forward;
+mod kv_cache;
+mod matmul;
+pub mod ops;
+pub mod vec;
+
+pub use attention::{attention, AttentionShape};
+pub use forward::CpuExecutor;
+pub use kv_cache::KvCache;
+pub use matmul::{matmul, MatmulScratch, QMatrix};

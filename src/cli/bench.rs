@@ -1,0 +1,82 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use rocmforge::engine::bench::BenchTest;
+use serde_json::json;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(short, long)]
+    model: Option<PathBuf>,
+    /// Prompt sizes, comma-separated (pp tests).
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    n_prompt: Vec<usize>,
+    /// Generation lengths, comma-separated (tg tests).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    n_gen: Vec<usize>,
+    /// Worker threads.
+    #[arg(short, long, default_value_t = 0)]
+    threads: usize,
+    /// Repetitions per test.
+    #[arg(short, long, default_value_t = 5)]
+    repetitions: usize,
+    /// Output format: md (table) or json (llama-bench -o json).
+    #[arg(short, long, default_value = "md", value_parser = ["md", "json"])]
+    output: String,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let path = super::model_path(a.model)?;
+    let engine = rocmforge::engine::Engine::load(&path, a.threads).with_context(|| format!("loading {}", path.display()))?;
+    let tests: Vec<BenchTest> = a
+        .n_prompt
+        .iter()
+        .filter(|&&n| n > 0)
+        .map(|&n| BenchTest::Prompt(n))
+        .chain(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchTest::Generate(n)))
+        .collect();
+    let model_size = engine.model.gguf.file_size();
+    let params: u64 = engine.model.gguf.tensors().iter().map(|t| t.n_elements).sum();
+    let file = path.display().to_string();
+    let bar = rocmforge::progress::count_bar(tests.len() as u64, "bench");
+    let mut rows = Vec::new();
+    for t in &tests {
+        let r = engine.bench(*t, a.repetitions).with_context(|| format!("running {}", t.name()))?;
+        bar.inc(1);
+        rows.push((*t, r));
+    }
+    bar.finish_and_clear();
+
+    if a.output == "json" {
+        let objs: Vec<_> = rows
+            .iter()
+            .map(|(_, r)| {
+                json!({
+                    "build_commit": env!("ROCMFORGE_BUILD_COMMIT"), "model_filename": file, "model_type": engine.model.config.name,
+                    "model_size": model_size, "model_n_params": params, "backend": "CPU",
+                    "n_threads": r.n_threads, "n_prompt": r.n_prompt, "n_gen": r.n_gen,
+                    "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts, "samples_ts": r.samples_ts,
+                    "samples_ns": r.samples_ns,
+                    "avg_ns": r.samples_ns.iter().sum::<u64>() / r.samples_ns.len().max(1) as u64,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&objs)?);
+        return Ok(());
+    }
+    println!("| model | size | params | backend | threads | test | t/s |");
+    println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
+    for (t, r) in rows {
+        println!(
+            "| {} | {:.2} MiB | {:.2} M | CPU | {} | {} | {:.2} ± {:.2} |",
+            engine.model.config.name,
+            model_size as f64 / (1 << 20) as f64,
+            params as f64 / 1e6,
+            r.n_threads,
+            t.name(),
+            r.avg_ts,
+            r.stddev_ts
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! Subcommands. Each file parses its flags, calls the library and formats the result; errors
+//! get their context here, at the edge.
+
+mod bench;
+mod generate;
+mod inspect;
+mod perplexity;
+mod tokenize;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "rocmforge", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("ROCMFORGE_BUILD_COMMIT"), ")"), about = "LLM inference for GGUF models (CPU reference backend; AMD GPU kernels compiled ahead of time)")]
+pub struct Cli {
+    /// Debug logging (RUST_LOG overrides).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text from a prompt.
+    Generate(generate::Args),
+    /// Perplexity of a text file, as llama-perplexity computes it.
+    Perplexity(perplexity::Args),
+    /// Prompt-processing and generation speed, like llama-bench.
+    Bench(bench::Args),
+    /// Print a GGUF file's metadata, hyperparameters and tensors.
+    Inspect(inspect::Args),
+    /// Tokenize text, like llama-tokenize.
+    Tokenize(tokenize::Args),
+    /// Download the default model into the cache and print its path.
+    Fetch,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Generate(a) => generate::run(a),
+        Command::Perplexity(a) => perplexity::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Fetch => {
+            println!("{}", default_model()?.display());
+            Ok(())
+        }
+    }
+}
+
+/// `-m FILE`, or the default model (fetched on first use).
+fn model_path(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match arg {
+        Some(p) => Ok(p),
+        None => default_model(),
+    }
+}
+
+fn default_model() -> anyhow::Result<PathBuf> {
+    rocmforge::fetch::default_model().context("fetching the default model (gemma3-270m-q4_k_m); pass -m FILE to use a local GGUF")
+}
+
+fn load_engine(model: Option<PathBuf>, threads: usize) -> anyhow::Result<rocmforge::engine::Engine> {
+    let path = model_path(model)?;
+    rocmforge::engine::Engine::load(&path, threads).with_context(|| format!("loading {}", path.display()))
+}

@@ -1,0 +1,213 @@
+//! Token sampling in llama.cpp's default chain order: penalties → top-k → top-p → min-p →
+//! temperature → draw. Temperature ≤ 0 is greedy (argmax). Deterministic for a given seed.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, Clone)]
+pub struct SamplerConfig {
+    pub temperature: f32,
+    /// 0 disables.
+    pub top_k: usize,
+    /// 1.0 disables.
+    pub top_p: f32,
+    /// 0.0 disables.
+    pub min_p: f32,
+    /// 1.0 disables. Divides positive logits (multiplies negative ones) of recent tokens.
+    pub repeat_penalty: f32,
+    /// Subtracted once from the logit of any token seen in the window. 0.0 disables.
+    pub presence_penalty: f32,
+    /// Subtracted per occurrence in the window. 0.0 disables.
+    pub frequency_penalty: f32,
+    /// How many recent tokens the penalties look at.
+    pub penalty_last_n: usize,
+    pub seed: u64,
+}
+
+impl Default for SamplerConfig {
+    /// llama.cpp's defaults.
+    fn default() -> Self {
+        SamplerConfig {
+            temperature: 0.8,
+            top_k: 40,
+            top_p: 0.95,
+            min_p: 0.05,
+            repeat_penalty: 1.0,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            penalty_last_n: 64,
+            seed: 0,
+        }
+    }
+}
+
+impl SamplerConfig {
+    pub fn greedy() -> Self {
+        SamplerConfig { temperature: 0.0, ..Default::default() }
+    }
+}
+
+pub struct Sampler {
+    cfg: SamplerConfig,
+    rng: StdRng,
+    history: Vec<u32>,
+}
+
+impl Sampler {
+    pub fn new(cfg: SamplerConfig) -> Self {
+        let rng = StdRng::seed_from_u64(cfg.seed);
+        Sampler { cfg, rng, history: Vec::new() }
+    }
+
+    /// Records tokens (prompt or generated) for the repetition penalties.
+    pub fn accept(&mut self, token: u32) {
+        self.history.push(token);
+    }
+
+    /// Picks the next token from `logits` (which it may modify).
+    pub fn sample(&mut self, logits: &mut [f32]) -> u32 {
+        self.apply_penalties(logits);
+        if self.cfg.temperature <= 0.0 {
+            return argmax(logits);
+        }
+        let mut cands: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+        let k = if self.cfg.top_k == 0 { cands.len() } else { self.cfg.top_k.min(cands.len()) };
+        if k < cands.len() {
+            cands.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            cands.truncate(k);
+        }
+        cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut probs = softmax_of(&cands, 1.0);
+        keep_top_p(&mut cands, &mut probs, self.cfg.top_p);
+        keep_min_p(&mut cands, &mut probs, self.cfg.min_p);
+        let probs = softmax_of(&cands, self.cfg.temperature);
+        let r: f32 = self.rng.gen();
+        let mut acc = 0.0;
+        for (c, p) in cands.iter().zip(&probs) {
+            acc += p;
+            if r < acc {
+                return c.0;
+            }
+        }
+        cands.last().map_or(0, |c| c.0)
+    }
+
+    fn apply_penalties(&self, logits: &mut [f32]) {
+        let c = &self.cfg;
+        if c.repeat_penalty == 1.0 && c.presence_penalty == 0.0 && c.frequency_penalty == 0.0 {
+            return;
+        }
+        let start = self.history.len().saturating_sub(c.penalty_last_n);
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for &t in &self.history[start..] {
+            *counts.entry(t).or_default() += 1;
+        }
+        for (&t, &n) in &counts {
+            let Some(l) = logits.get_mut(t as usize) else { continue };
+            *l = if *l <= 0.0 { *l * c.repeat_penalty } else { *l / c.repeat_penalty };
+            *l -= n as f32 * c.frequency_penalty + c.presence_penalty;
+        }
+    }
+}
+
+/// Index of the largest logit; the lowest index wins ties, as in llama.cpp's greedy sampler.
+pub fn argmax(logits: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &l) in logits.iter().enumerate() {
+        if l > logits[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn softmax_of(cands: &[(u32, f32)], temperature: f32) -> Vec<f32> {
+    let max = cands.iter().map(|c| c.1).fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = cands.iter().map(|c| ((c.1 - max) / temperature).exp()).collect();
+    let z: f32 = e.iter().sum();
+    e.into_iter().map(|x| x / z).collect()
+}
+
+/// Keeps the smallest prefix (sorted by probability) whose mass reaches `p`.
+fn keep_top_p(cands: &mut Vec<(u32, f32)>, probs: &mut Vec<f32>, p: f32) {
+    if p >= 1.0 {
+        return;
+    }
+    let mut acc = 0.0;
+    let mut keep = cands.len();
+    for (i, &q) in probs.iter().enumerate() {
+        acc += q;
+        if acc >= p {
+            keep = i + 1;
+            break;
+        }
+    }
+    cands.truncate(keep.max(1));
+    probs.truncate(keep.max(1));
+}
+
+/// Drops candidates less likely than `min_p` times the most likely one.
+fn keep_min_p(cands: &mut Vec<(u32, f32)>, probs: &mut Vec<f32>, min_p: f32) {
+    if min_p <= 0.0 || probs.is_empty() {
+        return;
+    }
+    let threshold = probs[0] * min_p;
+    let keep = probs.iter().take_while(|&&q| q >= threshold).count().max(1);
+    cands.truncate(keep);
+    probs.truncate(keep);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logits() -> Vec<f32> {
+        (0..100).map(|i| ((i * 37 % 100) as f32) / 10.0).collect()
+    }
+
+    #[test]
+    fn greedy_is_argmax_with_lowest_index_on_ties() {
+        let mut s = Sampler::new(SamplerConfig::greedy());
+        assert_eq!(s.sample(&mut logits()), argmax(&logits()));
+        assert_eq!(argmax(&[1.0, 3.0, 3.0]), 1);
+    }
+
+    #[test]
+    fn same_seed_same_tokens_other_seed_differs() {
+        let run = |seed| {
+            let mut s = Sampler::new(SamplerConfig { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() });
+            (0..50).map(|_| s.sample(&mut logits())).collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn top_k_one_is_greedy() {
+        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 1, ..Default::default() });
+        for _ in 0..20 {
+            assert_eq!(s.sample(&mut logits()), argmax(&logits()));
+        }
+    }
+
+    #[test]
+    fn top_p_and_min_p_restrict_the_draw() {
+        let mut l = vec![0.0f32; 10];
+        l[3] = 10.0;
+        l[4] = 9.0;
+        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, ..Default::default() });
+        assert!((0..50).all(|_| s.sample(&mut l.clone()) == 3));
+        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.2, ..Default::default() });
+        assert!((0..50).all(|_| [3, 4].contains(&s.sample(&mut l.clone()))));
+    }
+
+    #[test]
+    fn penalties_demote_repeated_tokens() {
+        let mut s = Sampler::new(SamplerConfig { repeat_penalty: 100.0, presence_penalty: 1.0, ..SamplerConfig::greedy() });
+        let mut l = vec![1.0, 5.0, 4.9];
+        s.accept(1);
+        assert_eq!(s.sample(&mut l), 2);
+    }
+}

@@ -1,0 +1,181 @@
+//! Every format against the PyPI `gguf` package's dequantizer and quantizer (fixtures written
+//! by `scripts/gen_quant_fixtures.py`), and every fast dot product against its scalar twin.
+
+use super::*;
+
+struct Fixture {
+    blocks: Vec<u8>,
+    values: Vec<f32>,
+    /// (inputs, gguf's quantized bytes) for the types gguf can quantize.
+    quantized: Option<(Vec<f32>, Vec<u8>)>,
+}
+
+fn read_u32(b: &[u8], at: &mut usize) -> usize {
+    let v = u32::from_le_bytes(b[*at..*at + 4].try_into().unwrap()) as usize;
+    *at += 4;
+    v
+}
+
+fn read_f32s(b: &[u8], at: &mut usize, n: usize) -> Vec<f32> {
+    let v = b[*at..*at + 4 * n].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    *at += 4 * n;
+    v
+}
+
+fn fixture(ty: GgmlType) -> Fixture {
+    let path = format!("{}/tests/fixtures/quant/{}.bin", env!("CARGO_MANIFEST_DIR"), ty.name().to_lowercase());
+    let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut at = 0;
+    let (n_blocks, block_len) = (read_u32(&b, &mut at), read_u32(&b, &mut at));
+    assert_eq!(block_len, ty.block_len());
+    let n_bytes = n_blocks * ty.block_bytes();
+    let blocks = b[at..at + n_bytes].to_vec();
+    at += n_bytes;
+    let values = read_f32s(&b, &mut at, n_blocks * block_len);
+    let quantized = (at < b.len()).then(|| {
+        let n = read_u32(&b, &mut at);
+        let x = read_f32s(&b, &mut at, n);
+        (x, b[at..].to_vec())
+    });
+    Fixture { blocks, values, quantized }
+}
+
+const ALL: [GgmlType; 15] = [
+    GgmlType::F16,
+    GgmlType::Bf16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2K,
+    GgmlType::Q3K,
+    GgmlType::Q4K,
+    GgmlType::Q5K,
+    GgmlType::Q6K,
+    GgmlType::Iq4Nl,
+    GgmlType::Iq4Xs,
+    GgmlType::Mxfp4,
+];
+
+#[test]
+fn dequantize_matches_gguf_py_block_by_block() {
+    for ty in ALL {
+        let f = fixture(ty);
+        let mut out = vec![f32::NAN; f.values.len()];
+        dequantize_row(ty, &f.blocks, &mut out).unwrap();
+        for (i, (got, want)) in out.iter().zip(&f.values).enumerate() {
+            // The same f32 operations in a different order may differ in the last bit.
+            let tol = 1e-6 * want.abs().max(1e-3);
+            assert!((got - want).abs() <= tol, "{ty} block {} element {}: {got} vs {want}", i / ty.block_len(), i % ty.block_len());
+        }
+    }
+}
+
+#[test]
+fn reference_quantizers_match_gguf_py() {
+    for ty in [GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1, GgmlType::Bf16] {
+        let (x, want) = fixture(ty).quantized.expect("quantized section");
+        let mut got = vec![0u8; want.len()];
+        quantize_row(ty, &x, &mut got).unwrap();
+        assert_eq!(got, want, "{ty}");
+    }
+}
+
+#[test]
+fn q8_0_quantizer_agrees_with_gguf_py_up_to_rounding_ties() {
+    // gguf rounds half away from zero (roundf) with multiplier 1/d; ggml's x86 path, which we
+    // follow, rounds half to even with multiplier 127/amax. Quants may differ by one, rarely.
+    let (x, want) = fixture(GgmlType::Q8_0).quantized.expect("quantized section");
+    let mut got = vec![0u8; want.len()];
+    quantize_row(GgmlType::Q8_0, &x, &mut got).unwrap();
+    let mut differ = 0;
+    for (g, w) in got.chunks_exact(34).zip(want.chunks_exact(34)) {
+        assert_eq!(g[..2], w[..2], "scales");
+        for (a, b) in g[2..].iter().zip(&w[2..]) {
+            let d = (*a as i8 as i32 - *b as i8 as i32).abs();
+            assert!(d <= 1);
+            differ += d;
+        }
+    }
+    assert!(differ <= 2, "{differ} quants differ");
+}
+
+fn random(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 4.0
+        })
+        .collect()
+}
+
+/// Blocks of `ty` for `n` elements: from the fixture (repeated) so they are valid.
+fn weight_row(ty: GgmlType, n: usize) -> Vec<u8> {
+    let f = fixture(ty);
+    let need = ty.bytes_for(n as u64).unwrap() as usize;
+    f.blocks.iter().cycle().take(need).copied().collect()
+}
+
+#[test]
+fn fast_dot_products_match_scalar_and_dequantized_reference() {
+    for ty in ALL {
+        let dot_ty = vec_dot_type(ty).unwrap();
+        let (fast, slow) = (vec_dot_fn(ty).unwrap(), vec_dot_ref_fn(ty).unwrap());
+        for n_blocks in [1usize, 7, 8] {
+            let n = n_blocks * ty.block_len().max(32);
+            if ty.bytes_for(n as u64).is_none() || dot_ty.bytes_for(n as u64).is_none() {
+                continue;
+            }
+            let w = weight_row(ty, n);
+            let x = random(n, n as u64 + ty.id() as u64);
+            let mut xq = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
+            quantize_row(dot_ty, &x, &mut xq).unwrap();
+
+            let (a, b) = (fast(n, &w, &xq), slow(n, &w, &xq));
+            assert!((a - b).abs() <= 1e-4 * b.abs().max(1.0), "{ty} n={n}: fast {a} vs scalar {b}");
+            let batched = (row_plan(ty, TILED_MIN_ROWS).unwrap().bulk)(n, &w, &xq);
+            assert!((batched - b).abs() <= 1e-4 * b.abs().max(1.0), "{ty} n={n}: batch kernel {batched} vs scalar {b}");
+
+            let (mut wd, mut xd) = (vec![0.0; n], vec![0.0; n]);
+            dequantize_row(ty, &w, &mut wd).unwrap();
+            dequantize_row(dot_ty, &xq, &mut xd).unwrap();
+            let exact: f64 = wd.iter().zip(&xd).map(|(a, b)| *a as f64 * *b as f64).sum();
+            let scale: f64 = wd.iter().zip(&xd).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            assert!((b as f64 - exact).abs() <= 1e-4 * scale.max(1e-6), "{ty} n={n}: scalar {b} vs dequantized {exact}");
+        }
+    }
+}
+
+#[test]
+fn activation_quantizers_round_trip() {
+    for ty in [GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8K] {
+        let x = random(512, 99);
+        let mut q = vec![0u8; ty.bytes_for(512).unwrap() as usize];
+        quantize_row(ty, &x, &mut q).unwrap();
+        let mut back = vec![0.0; 512];
+        dequantize_row(ty, &q, &mut back).unwrap();
+        let err: f32 = x.iter().zip(&back).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
+        let norm: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!(err / norm < 0.01, "{ty}: relative error {}", err / norm);
+    }
+}
+
+#[test]
+fn wrong_lengths_are_errors() {
+    let mut out = vec![0.0; 31];
+    assert!(dequantize_row(GgmlType::Q8_0, &[0u8; 34], &mut out).is_err());
+    assert!(quantize_row(GgmlType::Q4K, &[0.0; 256], &mut [0u8; 144]).is_err(), "no Q4_K quantizer");
+    assert!(vec_dot_fn(GgmlType::Iq2Xxs).is_err());
+}
+
+#[test]
+fn simd_level_is_reported() {
+    eprintln!("quant SIMD level: {}", simd_level());
+    if cfg!(target_arch = "x86_64") && std::is_x86_feature_detected!("avx2") {
+        assert_eq!(simd_level(), "avx2");
+    }
+}

@@ -1,0 +1,239 @@
+//! AVX2 dot products for the formats real models are made of (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K),
+//! in the style of ggml's `arch/x86/quants.c`: unsigned×signed byte products with `maddubs`,
+//! widened with `madd`, scaled in f32 per block. Each has a scalar twin in the format's file,
+//! and the tests check the two agree.
+
+use std::arch::x86_64::*;
+use std::sync::OnceLock;
+
+use super::blocks::*;
+use super::{GgmlType, VecDotFn};
+
+pub fn has_avx2() -> bool {
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+}
+
+/// The AVX2 dot product for `ty`, if this CPU has AVX2 and the format has one.
+pub fn fast_dot(ty: GgmlType) -> Option<VecDotFn> {
+    if !has_avx2() {
+        return None;
+    }
+    Some(match ty {
+        GgmlType::Q8_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q8_0(w, x) }),
+        GgmlType::Q4_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4_0(w, x) }),
+        GgmlType::Q5_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q5_0(w, x) }),
+        GgmlType::Q4K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4k(w, x) }),
+        GgmlType::Q6K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q6k(w, x) }),
+        _ => return None,
+    })
+}
+
+/// The AVX2 batch dot product for `ty` (ggml's tiled or repacked GEMM kernels), where it
+/// rounds differently from `fast_dot`.
+pub fn fast_batch_dot(ty: GgmlType) -> Option<VecDotFn> {
+    if !has_avx2() {
+        return None;
+    }
+    match ty {
+        GgmlType::Q6K => Some(|_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q6k_tiled(w, x) })),
+        GgmlType::Q4K => Some(|_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4k_gemm(w, x) })),
+        _ => None,
+    }
+}
+
+fn cast2<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: &'a [u8]) -> Option<(&'a [W], &'a [X])> {
+    let (w, x) = (bytemuck::try_cast_slice(w).ok()?, bytemuck::try_cast_slice(x).ok()?);
+    (<[W]>::len(w) == <[X]>::len(x)).then_some((w, x))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum_f32(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    _mm_cvtss_f32(s)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01));
+    _mm_cvtsi128_si32(s)
+}
+
+/// Eight i32 partial sums of a·b for 32 signed bytes each.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_i8_pairs(a: __m256i, b: __m256i) -> __m256i {
+    // maddubs needs one unsigned operand: |a| · (b with a's sign).
+    let ax = _mm256_sign_epi8(a, a);
+    let sy = _mm256_sign_epi8(b, a);
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+}
+
+/// Bytes 0..15 are the low nibbles of `qs`, bytes 16..31 the high ones.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
+    let t = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
+    let both = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Byte i is 0xFF where bit i of `bits` is set.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn bytes_from_bits(bits: u32) -> __m256i {
+    let shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
+    let bytes = _mm256_or_si256(bytes, _mm256_set1_epi64x(0x7fbfdfeff7fbfdfe));
+    _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load32(p: &[i8; 32]) -> __m256i {
+    _mm256_loadu_si256(p.as_ptr() as *const __m256i)
+}
+
+/// Σ blocks d_w·d_x·Σ(w·x), with the block's integer sum given by `block_sum`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn scaled_sum<W>(w: &[W], x: &[BlockQ8_0], d: impl Fn(&W) -> f32, q: impl Fn(&W) -> __m256i) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (w, x) in w.iter().zip(x) {
+        let s = _mm256_cvtepi32_ps(dot_i8_pairs(q(w), load32(&x.qs)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d(w) * x.d.to_f32()), s, acc);
+    }
+    hsum_f32(acc)
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
+    scaled_sum(w, x, |w| w.d.to_f32(), |w| load32(&w.qs))
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
+    scaled_sum(w, x, |w| w.d.to_f32(), |w| _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
+}
+
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8_0]) -> f32 {
+    scaled_sum(w, x, |w| w.d.to_f32(), |w| {
+        // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
+        let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
+        _mm256_or_si256(nibbles(&w.qs), clear)
+    })
+}
+
+/// The exact integer dots of one Q4_K block, per 64-element pair of sub-blocks:
+/// (Σ scale·q·x, Σ min·bsum) for pairs 0..4.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
+    let low = _mm256_set1_epi8(0x0F);
+    let mut out = [(0, 0); 4];
+    for (j, o) in out.iter_mut().enumerate() {
+        let (s0, m0) = scale_min_k4(2 * j, &w.scales);
+        let (s1, m1) = scale_min_k4(2 * j + 1, &w.scales);
+        let mins = m0 as i32 * (x.bsum(4 * j) + x.bsum(4 * j + 1)) + m1 as i32 * (x.bsum(4 * j + 2) + x.bsum(4 * j + 3));
+        let q4 = _mm256_loadu_si256(w.qs.as_ptr().add(32 * j) as *const __m256i);
+        let q8l = _mm256_loadu_si256(x.qs.as_ptr().add(64 * j) as *const __m256i);
+        let q8h = _mm256_loadu_si256(x.qs.as_ptr().add(64 * j + 32) as *const __m256i);
+        let pl = _mm256_maddubs_epi16(_mm256_and_si256(q4, low), q8l);
+        let ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low), q8h);
+        let sum = _mm256_add_epi32(_mm256_madd_epi16(pl, _mm256_set1_epi16(s0 as i16)), _mm256_madd_epi16(ph, _mm256_set1_epi16(s1 as i16)));
+        *o = (hsum_i32(sum), mins);
+    }
+    out
+}
+
+/// ggml's repacked Q4_K GEMV (single rows): one FMA per super-block into the scaled and the
+/// min accumulator, subtracted at the end.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q4k(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
+    let (mut acc, mut acc_min) = (0.0f32, 0.0f32);
+    for (w, x) in w.iter().zip(x) {
+        let pairs = q4k_pair_sums(w, x);
+        let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
+        let dx = x.scale();
+        acc = (q as f32).mul_add(w.d.to_f32() * dx, acc);
+        acc_min = (m as f32).mul_add(w.dmin.to_f32() * dx, acc_min);
+    }
+    acc - acc_min
+}
+
+/// ggml's repacked Q4_K GEMM (rows in groups of four): one FMA per sub-block pair.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q4k_gemm(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
+    let (mut acc, mut acc_min) = (0.0f32, 0.0f32);
+    for (w, x) in w.iter().zip(x) {
+        let (d, dmin) = (w.d.to_f32() * x.scale(), w.dmin.to_f32() * x.scale());
+        for (q, m) in q4k_pair_sums(w, x) {
+            acc = (q as f32).mul_add(d, acc);
+            acc_min = (m as f32).mul_add(dmin, acc_min);
+        }
+    }
+    acc - acc_min
+}
+
+/// The exact integer dot of one Q6_K block with a Q8_K block, in ggml's eight AVX2 lanes: the
+/// −32 offset comes off per lane through the block sums, as in `ggml_vec_dot_q6_K_q8_K`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
+    let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
+    let bsums = _mm256_loadu_si256(x.bsums.as_ptr() as *const __m256i);
+    let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(w.scales.as_ptr() as *const __m128i));
+    let offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+    let mut isum = _mm256_setzero_si256();
+    for n in 0..2 {
+        let ql0 = _mm256_loadu_si256(w.ql.as_ptr().add(64 * n) as *const __m256i);
+        let ql1 = _mm256_loadu_si256(w.ql.as_ptr().add(64 * n + 32) as *const __m256i);
+        let qh = _mm256_loadu_si256(w.qh.as_ptr().add(32 * n) as *const __m256i);
+        let chunks = [
+            _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
+        ];
+        let mut p = [_mm256_setzero_si256(); 4];
+        for (c, q) in chunks.into_iter().enumerate() {
+            let base = 128 * n + 32 * c;
+            let q8 = _mm256_loadu_si256(x.qs.as_ptr().add(base) as *const __m256i);
+            let s = base / 16;
+            let scales = _mm256_set_m128i(_mm_set1_epi16(w.scales[s + 1] as i16), _mm_set1_epi16(w.scales[s] as i16));
+            p[c] = _mm256_madd_epi16(scales, _mm256_maddubs_epi16(q, q8));
+        }
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(p[0], p[1]));
+        isum = _mm256_add_epi32(isum, _mm256_add_epi32(p[2], p[3]));
+    }
+    _mm256_sub_epi32(isum, offset)
+}
+
+/// ggml's single-row kernel: the eight lanes are scaled and accumulated in f32 per block.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q6k(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
+    let mut acc = _mm256_setzero_ps();
+    for (w, x) in w.iter().zip(x) {
+        let lanes = q6k_block_lanes(w, x);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * w.d.to_f32()), _mm256_cvtepi32_ps(lanes), acc);
+    }
+    hsum_f32(acc)
+}
+
+/// ggml's tiled batch kernel: one exact integer per block, scaled and summed in f32.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_q6k_tiled(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
+    let mut acc = 0.0f32;
+    for (w, x) in w.iter().zip(x) {
+        let s1 = hsum_i32(q6k_block_lanes(w, x));
+        acc += (w.d.to_f32() * s1 as f32) * x.scale();
+    }
+    acc
+}

@@ -1,0 +1,120 @@
+//! The command line as a user (or a script comparing against llama.cpp) drives it.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rocmforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rocmforge")).args(args).output().expect("the binary runs")
+}
+
+fn ok_stdout(args: &[&str]) -> String {
+    let out = rocmforge(args);
+    assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails_with(args: &[&str], needle: &str) {
+    let out = rocmforge(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} should fail");
+    assert!(stderr.contains(needle), "{args:?}: stderr lacks {needle:?}:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked:\n{stderr}");
+}
+
+fn model() -> String {
+    common::test_model().display().to_string()
+}
+
+#[test]
+fn tokenize_ids_like_llama_tokenize() {
+    let vocab = common::fixture("vocab/ggml-vocab-llama-spm.gguf").display().to_string();
+    let out = ok_stdout(&["tokenize", "-m", &vocab, "-p", "Hello world", "--ids"]);
+    assert_eq!(out.trim(), "[1, 15043, 3186]");
+    let out = ok_stdout(&["tokenize", "-m", &vocab, "-p", "Hello world", "--ids", "--no-bos"]);
+    assert_eq!(out.trim(), "[15043, 3186]");
+    let out = ok_stdout(&["tokenize", "-m", &vocab, "-p", "Hello"]);
+    assert!(out.contains("15043 -> ' Hello'") || out.contains("15043 -> 'Hello'"), "{out}");
+}
+
+#[test]
+fn tokenize_parse_special_switch() {
+    let m = model();
+    let out = ok_stdout(&["tokenize", "-m", &m, "-p", "<start_of_turn>user", "--ids"]);
+    assert!(out.starts_with("[2, 105,"), "{out}");
+    let out = ok_stdout(&["tokenize", "-m", &m, "-p", "<start_of_turn>user", "--ids", "--no-parse-special"]);
+    assert!(!out.contains(" 105,"), "{out}");
+}
+
+#[test]
+fn generate_json_gives_llama_cpp_greedy_ids() {
+    let out = ok_stdout(&["generate", "-m", &model(), "-p", "The capital of France is", "-n", "8", "--temp", "0", "--json"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let ids: Vec<u64> = v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+    assert_eq!(ids, [506, 5279, 529, 506, 2891, 529, 7001, 236761]);
+    assert_eq!(v["prompt_ids"].as_array().unwrap().len(), 6);
+    assert_eq!(v["n_gen"], 8);
+    assert_eq!(v["text"], " the capital of the country of France.");
+    assert!(v["gen_tps"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn generate_streams_text_and_reports_speed() {
+    let out = rocmforge(&["generate", "-m", &model(), "-p", "The capital of France is", "-n", "4", "--temp", "0"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), "The capital of France is the capital of the");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tokens/s"));
+}
+
+#[test]
+fn perplexity_json() {
+    let dir = std::env::temp_dir().join(format!("rocmforge-ppl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = std::fs::read_to_string(common::fixture("gemma3-270m/gpl-3.txt")).unwrap();
+    let file = dir.join("head.txt");
+    std::fs::write(&file, &text[..3000]).unwrap();
+    let out = ok_stdout(&["perplexity", "-m", &model(), "-f", file.to_str().unwrap(), "-c", "128", "--json"]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let ppl = v["ppl"].as_f64().unwrap();
+    assert!(ppl.is_finite() && ppl > 1.0 && ppl < 100.0, "{v}");
+    assert_eq!(v["n_ctx"], 128);
+    assert_eq!(v["chunk_ppl"].as_array().unwrap().len() as u64, v["n_chunks"].as_u64().unwrap());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn bench_json_like_llama_bench() {
+    let out = ok_stdout(&["bench", "-m", &model(), "-p", "16", "-n", "4", "-r", "2", "-t", "2", "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let tests = v.as_array().unwrap();
+    assert_eq!(tests.len(), 2);
+    assert_eq!((tests[0]["n_prompt"].as_u64(), tests[0]["n_gen"].as_u64()), (Some(16), Some(0)));
+    assert_eq!((tests[1]["n_prompt"].as_u64(), tests[1]["n_gen"].as_u64()), (Some(0), Some(4)));
+    for t in tests {
+        assert_eq!(t["n_threads"], 2);
+        assert!(t["avg_ts"].as_f64().unwrap() > 0.0);
+        assert_eq!(t["samples_ts"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn inspect_lists_hyperparameters_and_tensors() {
+    let out = ok_stdout(&["inspect", &model()]);
+    assert!(out.contains("general.architecture = \"gemma3\""), "{out}");
+    assert!(out.contains("18 layers, embd 640"), "{out}");
+    assert!(out.contains("token_embd.weight") && out.contains("q8_0"), "{out}");
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    fails_with(&["generate", "--bogus-flag"], "--bogus-flag");
+    fails_with(&["generate", "-m", "/nonexistent/model.gguf", "-p", "x"], "/nonexistent/model.gguf");
+    let junk = std::env::temp_dir().join(format!("rocmforge-junk-{}.gguf", std::process::id()));
+    std::fs::write(&junk, b"definitely not a gguf file").unwrap();
+    fails_with(&["inspect", junk.to_str().unwrap()], "not a GGUF file");
+    std::fs::remove_file(&junk).ok();
+    let long_prompt = "word ".repeat(50);
+    fails_with(&["generate", "-m", &model(), "-p", &long_prompt, "-c", "16", "-n", "4"], "the context holds 16");
+}
