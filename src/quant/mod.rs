@@ -261,6 +261,42 @@ fn batch_dot(ty: GgmlType) -> Result<VecDotFn, QuantError> {
     })
 }
 
+/// Rewrites a Q4_0 or Q5_0 row as Q8_0 blocks with the same scales and integer values, so a
+/// batched matmul unpacks each weight block once rather than once per activation row. Q8_0's
+/// dot product on the result is bit for bit the original format's (the same integers meet the
+/// same scales in the same order). Returns `false` for other types.
+pub fn widen_to_q8_0(ty: GgmlType, row: &[u8], out: &mut Vec<u8>) -> Result<bool, QuantError> {
+    let widen = |values: &dyn Fn(usize) -> (f16, [i8; 32]), n: usize, out: &mut Vec<u8>| {
+        out.clear();
+        for i in 0..n {
+            let (d, qs) = values(i);
+            out.extend_from_slice(bytemuck::bytes_of(&BlockQ8_0 { d, qs }));
+        }
+    };
+    match ty {
+        GgmlType::Q4_0 => {
+            let b: &[BlockQ4_0] = blocks(ty, row)?;
+            widen(&|i| (b[i].d, legacy::q4_0_values(&b[i])), b.len(), out);
+        }
+        GgmlType::Q5_0 => {
+            let b: &[BlockQ5_0] = blocks(ty, row)?;
+            widen(&|i| (b[i].d, legacy::q5_0_values(&b[i])), b.len(), out);
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// Q8_0 weights against four activation rows at once, bit for bit four `vec_dot_fn(Q8_0)`
+/// calls; `None` where there is no fast path.
+#[cfg(target_arch = "x86_64")]
+pub use x86::VecDot4Fn;
+
+#[cfg(target_arch = "x86_64")]
+pub fn vec_dot4_q8_0() -> Option<VecDot4Fn> {
+    x86::fast_dot4_q8_0()
+}
+
 /// Which SIMD level the fast paths use on this CPU ("avx2" or "scalar").
 pub fn simd_level() -> &'static str {
     static LEVEL: OnceLock<&'static str> = OnceLock::new();

@@ -179,3 +179,25 @@ fn simd_level_is_reported() {
         assert_eq!(simd_level(), "avx2");
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn four_row_q8_0_kernel_is_bitwise_the_single_row_one() {
+    let Some(quad) = vec_dot4_q8_0() else {
+        eprintln!("skipped: no AVX2 on this CPU, so there is no four-row kernel");
+        return;
+    };
+    let n = 640;
+    let q8 = |seed| {
+        let mut b = vec![0u8; GgmlType::Q8_0.bytes_for(n as u64).unwrap() as usize];
+        quantize_row(GgmlType::Q8_0, &random(n, seed), &mut b).unwrap();
+        b
+    };
+    let w = q8(1);
+    let xs: Vec<Vec<u8>> = (2..6).map(q8).collect();
+    let got = quad(&w, [&xs[0], &xs[1], &xs[2], &xs[3]]).unwrap();
+    let single = vec_dot_fn(GgmlType::Q8_0).unwrap();
+    for (k, x) in xs.iter().enumerate() {
+        assert_eq!(got[k].to_bits(), single(n, &w, x).to_bits(), "row {k}");
+    }
+}

@@ -11,7 +11,9 @@ use super::{GgmlType, VecDotFn};
 
 pub fn has_avx2() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+    })
 }
 
 /// The AVX2 dot product for `ty`, if this CPU has AVX2 and the format has one.
@@ -47,8 +49,16 @@ fn cast2<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: &'a [u8]) -> Op
     (<[W]>::len(w) == <[X]>::len(x)).then_some((w, x))
 }
 
+/// f16 → f32 in one instruction (`half`'s conversion is an out-of-line call, too slow for a
+/// per-block scale in the hot loops).
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fp16(h: half::f16) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h.to_bits() as i32)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn hsum_f32(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -57,7 +67,7 @@ unsafe fn hsum_f32(v: __m256) -> f32 {
 }
 
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn hsum_i32(v: __m256i) -> i32 {
     let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0b01_00_11_10));
@@ -67,7 +77,7 @@ unsafe fn hsum_i32(v: __m256i) -> i32 {
 
 /// Eight i32 partial sums of a·b for 32 signed bytes each.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_i8_pairs(a: __m256i, b: __m256i) -> __m256i {
     // maddubs needs one unsigned operand: |a| · (b with a's sign).
     let ax = _mm256_sign_epi8(a, a);
@@ -77,7 +87,7 @@ unsafe fn dot_i8_pairs(a: __m256i, b: __m256i) -> __m256i {
 
 /// Bytes 0..15 are the low nibbles of `qs`, bytes 16..31 the high ones.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
     let t = _mm_loadu_si128(qs.as_ptr() as *const __m128i);
     let both = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
@@ -86,7 +96,7 @@ unsafe fn nibbles(qs: &[u8; 16]) -> __m256i {
 
 /// Byte i is 0xFF where bit i of `bits` is set.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn bytes_from_bits(bits: u32) -> __m256i {
     let shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
     let bytes = _mm256_shuffle_epi8(_mm256_set1_epi32(bits as i32), shuf);
@@ -95,36 +105,68 @@ unsafe fn bytes_from_bits(bits: u32) -> __m256i {
 }
 
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn load32(p: &[i8; 32]) -> __m256i {
     _mm256_loadu_si256(p.as_ptr() as *const __m256i)
 }
 
 /// Σ blocks d_w·d_x·Σ(w·x), with the block's integer sum given by `block_sum`.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scaled_sum<W>(w: &[W], x: &[BlockQ8_0], d: impl Fn(&W) -> f32, q: impl Fn(&W) -> __m256i) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (w, x) in w.iter().zip(x) {
         let s = _mm256_cvtepi32_ps(dot_i8_pairs(q(w), load32(&x.qs)));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d(w) * x.d.to_f32()), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d(w) * fp16(x.d)), s, acc);
     }
     hsum_f32(acc)
 }
 
-#[target_feature(enable = "avx2,fma")]
+/// One Q8_0 weight row against four activation rows: each weight block is loaded once, and the
+/// four independent FMA chains hide each other's latency. Each result is computed exactly as
+/// `dot_q8_0` computes it.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot4_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for (b, wb) in w.iter().enumerate() {
+        let wq = load32(&wb.qs);
+        let (ax, dw) = (_mm256_sign_epi8(wq, wq), fp16(wb.d));
+        for (k, xr) in x.iter().enumerate() {
+            let xb = &xr[b];
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(&xb.qs), wq)), _mm256_set1_epi16(1));
+            acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(xb.d)), _mm256_cvtepi32_ps(p), acc[k]);
+        }
+    }
+    [hsum_f32(acc[0]), hsum_f32(acc[1]), hsum_f32(acc[2]), hsum_f32(acc[3])]
+}
+
+pub type VecDot4Fn = fn(w: &[u8], x: [&[u8]; 4]) -> Option<[f32; 4]>;
+
+/// The four-row Q8_0 dot product, if this CPU has AVX2.
+pub fn fast_dot4_q8_0() -> Option<VecDot4Fn> {
+    has_avx2().then_some(|w, x| {
+        let w: &[BlockQ8_0] = bytemuck::try_cast_slice(w).ok()?;
+        let mut xs: [&[BlockQ8_0]; 4] = [&[]; 4];
+        for (dst, src) in xs.iter_mut().zip(x) {
+            *dst = bytemuck::try_cast_slice(src).ok().filter(|s: &&[BlockQ8_0]| s.len() == w.len())?;
+        }
+        Some(unsafe { dot4_q8_0(w, xs) })
+    })
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q8_0(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
-    scaled_sum(w, x, |w| w.d.to_f32(), |w| load32(&w.qs))
+    scaled_sum(w, x, |w| fp16(w.d), |w| load32(&w.qs))
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
-    scaled_sum(w, x, |w| w.d.to_f32(), |w| _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
+    scaled_sum(w, x, |w| fp16(w.d), |w| _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8_0]) -> f32 {
-    scaled_sum(w, x, |w| w.d.to_f32(), |w| {
+    scaled_sum(w, x, |w| fp16(w.d), |w| {
         // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
         let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
         _mm256_or_si256(nibbles(&w.qs), clear)
@@ -134,7 +176,7 @@ unsafe fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8_0]) -> f32 {
 /// The exact integer dots of one Q4_K block, per 64-element pair of sub-blocks:
 /// (Σ scale·q·x, Σ min·bsum) for pairs 0..4.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
     let low = _mm256_set1_epi8(0x0F);
     let mut out = [(0, 0); 4];
@@ -155,25 +197,25 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
 
 /// ggml's repacked Q4_K GEMV (single rows): one FMA per super-block into the scaled and the
 /// min accumulator, subtracted at the end.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q4k(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     let (mut acc, mut acc_min) = (0.0f32, 0.0f32);
     for (w, x) in w.iter().zip(x) {
         let pairs = q4k_pair_sums(w, x);
         let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
         let dx = x.scale();
-        acc = (q as f32).mul_add(w.d.to_f32() * dx, acc);
-        acc_min = (m as f32).mul_add(w.dmin.to_f32() * dx, acc_min);
+        acc = (q as f32).mul_add(fp16(w.d) * dx, acc);
+        acc_min = (m as f32).mul_add(fp16(w.dmin) * dx, acc_min);
     }
     acc - acc_min
 }
 
 /// ggml's repacked Q4_K GEMM (rows in groups of four): one FMA per sub-block pair.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q4k_gemm(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
     let (mut acc, mut acc_min) = (0.0f32, 0.0f32);
     for (w, x) in w.iter().zip(x) {
-        let (d, dmin) = (w.d.to_f32() * x.scale(), w.dmin.to_f32() * x.scale());
+        let (d, dmin) = (fp16(w.d) * x.scale(), fp16(w.dmin) * x.scale());
         for (q, m) in q4k_pair_sums(w, x) {
             acc = (q as f32).mul_add(d, acc);
             acc_min = (m as f32).mul_add(dmin, acc_min);
@@ -185,7 +227,7 @@ unsafe fn dot_q4k_gemm(w: &[BlockQ4K], x: &[BlockQ8K]) -> f32 {
 /// The exact integer dot of one Q6_K block with a Q8_K block, in ggml's eight AVX2 lanes: the
 /// −32 offset comes off per lane through the block sums, as in `ggml_vec_dot_q6_K_q8_K`.
 #[inline]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
     let (m4, m2) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x03));
     let bsums = _mm256_loadu_si256(x.bsums.as_ptr() as *const __m256i);
@@ -217,23 +259,23 @@ unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
 }
 
 /// ggml's single-row kernel: the eight lanes are scaled and accumulated in f32 per block.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q6k(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     let mut acc = _mm256_setzero_ps();
     for (w, x) in w.iter().zip(x) {
         let lanes = q6k_block_lanes(w, x);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * w.d.to_f32()), _mm256_cvtepi32_ps(lanes), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * fp16(w.d)), _mm256_cvtepi32_ps(lanes), acc);
     }
     hsum_f32(acc)
 }
 
 /// ggml's tiled batch kernel: one exact integer per block, scaled and summed in f32.
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q6k_tiled(w: &[BlockQ6K], x: &[BlockQ8K]) -> f32 {
     let mut acc = 0.0f32;
     for (w, x) in w.iter().zip(x) {
         let s1 = hsum_i32(q6k_block_lanes(w, x));
-        acc += (w.d.to_f32() * s1 as f32) * x.scale();
+        acc += (fp16(w.d) * s1 as f32) * x.scale();
     }
     acc
 }

@@ -31,7 +31,22 @@ pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pos0: usize, s: &Atten
     let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     let n_q = q.len() / (s.n_head * hd);
-    let tiled = n_q >= TILED_MIN_QUERIES;
+    if n_q >= TILED_MIN_QUERIES {
+        // Every query reads the same rows: widen the cache to f32 once, not once per query.
+        let n_pos = pos0 + n_q;
+        let to_f32 = |c: &[f16]| c[..n_pos * kv_dim].iter().map(|v| v.to_f32()).collect::<Vec<f32>>();
+        let (k32, v32) = (to_f32(keys), to_f32(values));
+        out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
+            let (t, h) = (i / s.n_head, i % s.n_head);
+            let pos = pos0 + t;
+            let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let kv_off = (h / group) * hd;
+            let k_rows = (first..=pos).map(|p| &k32[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
+            let v_rows = (first..=pos).map(|p| &v32[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
+            head_f32(&q[i * hd..(i + 1) * hd], k_rows, v_rows, s.scale, out_h);
+        });
+        return;
+    }
     out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
         let (t, h) = (i / s.n_head, i % s.n_head);
         let pos = pos0 + t;
@@ -40,29 +55,19 @@ pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pos0: usize, s: &Atten
         let qh = &q[i * hd..(i + 1) * hd];
         let k_rows = (first..=pos).map(|p| &keys[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
         let v_rows = (first..=pos).map(|p| &values[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
-        if tiled {
-            head_f32(qh, k_rows, v_rows, s.scale, out_h);
-        } else {
-            head_f16_online(qh, k_rows, v_rows, s.scale, out_h);
-        }
+        head_f16_online(qh, k_rows, v_rows, s.scale, out_h);
     });
 }
 
 /// f32 scores, softmax and accumulation.
 fn head_f32<'a>(
     q: &[f32],
-    keys: impl Iterator<Item = &'a [f16]>,
-    values: impl Iterator<Item = &'a [f16]>,
+    keys: impl Iterator<Item = &'a [f32]>,
+    values: impl Iterator<Item = &'a [f32]>,
     scale: f32,
     out: &mut [f32],
 ) {
-    let mut k32 = vec![0.0f32; q.len()];
-    let mut scores: Vec<f32> = keys
-        .map(|k| {
-            k32.iter_mut().zip(k).for_each(|(d, s)| *d = s.to_f32());
-            vec::dot(q, &k32) * scale
-        })
-        .collect();
+    let mut scores: Vec<f32> = keys.map(|k| vec::dot(q, k) * scale).collect();
     let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0f32;
     for s in &mut scores {
@@ -71,7 +76,7 @@ fn head_f32<'a>(
     }
     out.fill(0.0);
     for (v, &w) in values.zip(&scores) {
-        vec::axpy_f16(out, w, v);
+        vec::axpy(out, w, v);
     }
     vec::scale(out, 1.0 / sum);
 }

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::gguf::GgmlType;
-use crate::quant::{self, QuantError, RowPlan};
+use crate::quant::{self, QuantError, RowPlan, VecDotFn};
 
 /// Tokens whose activations are swept against one weight row while it sits in L1.
 const TOKEN_TILE: usize = 32;
@@ -38,6 +38,14 @@ pub fn matmul(
     debug_assert_eq!(out.len(), n_tokens * w.rows);
     let dot_ty = quant::vec_dot_type(w.ty)?;
     let plan = quant::row_plan(w.ty, n_tokens)?;
+    let widened_dot = match (n_tokens > 1, w.ty) {
+        (true, GgmlType::Q4_0 | GgmlType::Q5_0) => Some(quant::vec_dot_fn(GgmlType::Q8_0)?),
+        _ => None,
+    };
+    let q8_dot4 = match (n_tokens >= 4, w.ty) {
+        (true, GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0) => quad_kernel(),
+        _ => None,
+    };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
     let w_row_bytes = row_bytes(w.ty, w.cols)?;
 
@@ -49,7 +57,7 @@ pub fn matmul(
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
     let xq = &scratch.quantized[..];
 
-    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan };
+    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened_dot, q8_dot4 };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
         out.par_chunks_mut(rows_per_task)
@@ -79,21 +87,53 @@ struct RowKernel<'a> {
     x_row_bytes: usize,
     n_tokens: usize,
     plan: RowPlan,
+    /// For Q4_0/Q5_0 batches: rows are widened to Q8_0 once and multiplied with this.
+    widened_dot: Option<VecDotFn>,
+    /// Q8_0 (or widened) rows against four tokens at a time.
+    q8_dot4: Option<QuadDot>,
+}
+
+#[cfg(target_arch = "x86_64")]
+type QuadDot = quant::VecDot4Fn;
+#[cfg(not(target_arch = "x86_64"))]
+type QuadDot = fn(&[u8], [&[u8]; 4]) -> Option<[f32; 4]>;
+
+fn quad_kernel() -> Option<QuadDot> {
+    #[cfg(target_arch = "x86_64")]
+    return quant::vec_dot4_q8_0();
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 impl RowKernel<'_> {
     /// Fills `out` ([row][token]) for the rows starting at `first_row`.
     fn rows_into(&self, first_row: usize, out: &mut [f32]) {
         let n_rows = out.len() / self.n_tokens;
+        let mut wide = Vec::new();
         for t0 in (0..self.n_tokens).step_by(TOKEN_TILE) {
             let t1 = (t0 + TOKEN_TILE).min(self.n_tokens);
             for r in 0..n_rows {
                 let row = first_row + r;
-                let w_row = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
-                for t in t0..t1 {
-                    let x_row = &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
-                    let dot = if t < self.plan.bulk_rows { self.plan.bulk } else { self.plan.tail };
-                    out[r * self.n_tokens + t] = dot(self.w.cols, w_row, x_row);
+                let mut w_row = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
+                let mut widened = None;
+                if let Some(dot) = self.widened_dot {
+                    if quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
+                        w_row = &wide;
+                        widened = Some(dot);
+                    }
+                }
+                let x_row = |t: usize| &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
+                let mut t = t0;
+                if let (Some(quad), true) = (self.q8_dot4, widened.is_some() || self.w.ty == GgmlType::Q8_0) {
+                    while t + 4 <= t1 {
+                        let Some(v) = quad(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
+                        out[r * self.n_tokens + t..r * self.n_tokens + t + 4].copy_from_slice(&v);
+                        t += 4;
+                    }
+                }
+                for t in t..t1 {
+                    let dot = widened.unwrap_or(if t < self.plan.bulk_rows { self.plan.bulk } else { self.plan.tail });
+                    out[r * self.n_tokens + t] = dot(self.w.cols, w_row, x_row(t));
                 }
             }
         }

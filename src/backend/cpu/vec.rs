@@ -62,12 +62,11 @@ fn reduce_add_16(v: &[f32; 16]) -> f32 {
     t8[0] + t8[1]
 }
 
-/// y += a * x, with x in f16.
+/// y += a * x.
 #[multiversion(targets("x86_64+avx512f+avx512vl", "x86_64+avx2+fma+f16c"))]
-pub fn axpy_f16(y: &mut [f32], a: f32, x: &[f16]) {
-    debug_assert_eq!(y.len(), x.len());
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
-        *yi = xi.to_f32().mul_add(a, *yi);
+        *yi = xi.mul_add(a, *yi);
     }
 }
 
@@ -144,11 +143,14 @@ mod tests {
     }
 
     #[test]
-    fn axpy_f16_accumulates() {
+    fn axpy_and_mad_f16_accumulate() {
         let mut y = vec![1.0f32; 19];
-        let x: Vec<f16> = (0..19).map(|i| f16::from_f32(i as f32)).collect();
-        axpy_f16(&mut y, 0.5, &x);
-        assert_eq!(y[18], 10.0);
-        assert_eq!(y[0], 1.0);
+        let x: Vec<f32> = (0..19).map(|i| i as f32).collect();
+        axpy(&mut y, 0.5, &x);
+        assert_eq!((y[0], y[18]), (1.0, 10.0));
+        let mut acc = vec![f16::ONE; 19];
+        let xh: Vec<f16> = x.iter().map(|&v| f16::from_f32(v)).collect();
+        mad_f16(&mut acc, &xh, 0.5);
+        assert_eq!((acc[0].to_f32(), acc[18].to_f32()), (1.0, 10.0));
     }
 }
