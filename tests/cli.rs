@@ -28,6 +28,43 @@ fn model() -> String {
     common::test_model().display().to_string()
 }
 
+fn ids_line(ids: &[u64]) -> String {
+    format!("[{}]", ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
+}
+
+/// Every case of llama-tokenize's reference for the test model, through the command line.
+#[test]
+fn tokenize_matches_llama_tokenize_on_the_test_model() {
+    let refs: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma3-270m/tokenize.json")).unwrap()).unwrap();
+    let dir = std::env::temp_dir().join(format!("rocmforge-tok-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for case in refs["cases"].as_array().unwrap() {
+        let file = dir.join("prompt.txt");
+        std::fs::write(&file, case["prompt"].as_str().unwrap()).unwrap();
+        let out = ok_stdout(&["tokenize", "-m", &model(), "-f", file.to_str().unwrap(), "--ids"]);
+        let want: Vec<u64> = case["token_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
+        assert_eq!(out.trim(), ids_line(&want), "{}", case["name"]);
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The first cases of each vocabulary's test-tokenizer-0 vectors (encoded without BOS, as
+/// that test does), through the command line on the vocab-only files.
+#[test]
+fn tokenize_matches_reference_vectors_on_vocab_only_files() {
+    for name in ["llama-spm", "phi-3", "llama-bpe", "qwen2", "gpt-2", "deepseek-llm"] {
+        let base = common::fixture(&format!("vocab/ggml-vocab-{name}.gguf"));
+        let inp = std::fs::read_to_string(base.with_extension("gguf.inp")).unwrap();
+        let out = std::fs::read_to_string(base.with_extension("gguf.out")).unwrap();
+        let cases = inp.split("\n__ggml_vocab_test__\n").zip(out.lines()).filter(|(i, _)| !i.is_empty()).take(4);
+        for (text, ids) in cases {
+            let want: Vec<u64> = ids.split_whitespace().map(|t| t.parse().unwrap()).collect();
+            let got = ok_stdout(&["tokenize", "-m", base.to_str().unwrap(), "-p", text, "--ids", "--no-bos"]);
+            assert_eq!(got.trim(), ids_line(&want), "{name}: {text:?}");
+        }
+    }
+}
+
 #[test]
 fn tokenize_ids_like_llama_tokenize() {
     let vocab = common::fixture("vocab/ggml-vocab-llama-spm.gguf").display().to_string();
