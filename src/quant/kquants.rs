@@ -91,13 +91,19 @@ pub fn decode_q3k(b: &BlockQ3K) -> Decoded {
     o
 }
 
-pub fn decode_q4k(b: &BlockQ4K) -> Decoded {
-    let mut o = Decoded::new(32, b.d.to_f32(), b.dmin.to_f32());
+/// A Q4_K/Q5_K block's shell: eight 32-element sub-blocks with packed 6-bit scales and mins.
+fn k4_shell(d: f32, dmin: f32, scales: &[u8; 12]) -> Decoded {
+    let mut o = Decoded::new(32, d, dmin);
     for s in 0..8 {
-        let (sc, m) = scale_min_k4(s, &b.scales);
+        let (sc, m) = scale_min_k4(s, scales);
         o.scale[s] = sc as i32;
         o.min[s] = m as i32;
     }
+    o
+}
+
+pub fn decode_q4k(b: &BlockQ4K) -> Decoded {
+    let mut o = k4_shell(b.d.to_f32(), b.dmin.to_f32(), &b.scales);
     for j in 0..4 {
         for l in 0..32 {
             o.q[64 * j + l] = (b.qs[32 * j + l] & 0xF) as i8;
@@ -108,12 +114,7 @@ pub fn decode_q4k(b: &BlockQ4K) -> Decoded {
 }
 
 pub fn decode_q5k(b: &BlockQ5K) -> Decoded {
-    let mut o = Decoded::new(32, b.d.to_f32(), b.dmin.to_f32());
-    for s in 0..8 {
-        let (sc, m) = scale_min_k4(s, &b.scales);
-        o.scale[s] = sc as i32;
-        o.min[s] = m as i32;
-    }
+    let mut o = k4_shell(b.d.to_f32(), b.dmin.to_f32(), &b.scales);
     for j in 0..4 {
         let (u1, u2) = (1u8 << (2 * j), 2u8 << (2 * j));
         for l in 0..32 {

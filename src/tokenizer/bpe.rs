@@ -2,10 +2,11 @@
 //! the GPT-2 byte → unicode table, then the adjacent pair with the lowest merge rank is merged
 //! until no ranked pair remains.
 
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
+use super::merge::{Bigram, Symbol};
 use super::spm::utf8_len;
 use super::vocab::Vocab;
 use super::TokenId;
@@ -49,39 +50,6 @@ pub(crate) fn byte_encode(word: &str) -> String {
     word.bytes().map(byte_to_char).collect()
 }
 
-#[derive(Clone, Copy)]
-struct Symbol {
-    prev: Option<usize>,
-    next: Option<usize>,
-    start: usize,
-    len: usize,
-}
-
-struct Bigram {
-    left: usize,
-    right: usize,
-    rank: u32,
-    text_len: usize,
-}
-
-impl PartialEq for Bigram {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Bigram {}
-impl PartialOrd for Bigram {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Bigram {
-    /// Lowest rank first; on ties, the leftmost pair.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.rank.cmp(&self.rank).then_with(|| other.left.cmp(&self.left))
-    }
-}
-
 fn rank(vocab: &Vocab, left: &str, right: &str) -> Option<u32> {
     // A lookup with borrowed halves would need a custom key type; pairs are short.
     vocab.bpe_ranks.get(&(left.to_string(), right.to_string())).copied()
@@ -114,11 +82,11 @@ pub(crate) fn tokenize_word(vocab: &Vocab, word: &str, out: &mut Vec<TokenId>) {
     }
     let text = |s: &Symbol| word.get(s.start..s.start + s.len).unwrap_or("");
     let mut queue = BinaryHeap::new();
-    let add = |queue: &mut BinaryHeap<Bigram>, symbols: &[Symbol], l: Option<usize>, r: Option<usize>| {
+    let add = |queue: &mut BinaryHeap<Bigram<Reverse<u32>>>, symbols: &[Symbol], l: Option<usize>, r: Option<usize>| {
         let (Some(l), Some(r)) = (l, r) else { return };
         let (ls, rs) = (&symbols[l], &symbols[r]);
         if let Some(rank) = rank(vocab, text(ls), text(rs)) {
-            queue.push(Bigram { left: l, right: r, rank, text_len: ls.len + rs.len });
+            queue.push(Bigram { left: l, right: r, key: Reverse(rank), len: ls.len + rs.len });
         }
     };
     for i in 1..symbols.len() {
@@ -128,7 +96,7 @@ pub(crate) fn tokenize_word(vocab: &Vocab, word: &str, out: &mut Vec<TokenId>) {
         let (l, r) = (symbols[b.left], symbols[b.right]);
         // Outdated pair: llama.cpp compares the texts; the right symbol must still follow the left
         // one directly and together they must span the queued text.
-        if l.len == 0 || r.len == 0 || l.next != Some(b.right) || l.len + r.len != b.text_len {
+        if l.len == 0 || r.len == 0 || l.next != Some(b.right) || l.len + r.len != b.len {
             continue;
         }
         symbols[b.left].len += r.len;

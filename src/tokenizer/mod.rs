@@ -7,6 +7,7 @@
 //! [`bpe`] and [`pretokenize`] (regex splitting with llama.cpp's Unicode categories).
 
 mod bpe;
+mod merge;
 mod pretokenize;
 mod special;
 mod spm;

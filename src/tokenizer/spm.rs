@@ -2,7 +2,7 @@
 //! from UTF-8 characters, repeatedly merge the adjacent pair whose concatenation is the
 //! highest-scoring token, and fall back to `<0xNN>` byte tokens for pieces not in the vocabulary.
 
-use std::cmp::Ordering;
+use super::merge::{Bigram, Score, Symbol};
 use std::collections::{BinaryHeap, HashMap};
 
 use super::vocab::Vocab;
@@ -12,39 +12,6 @@ use super::TokenId;
 pub(crate) fn utf8_len(first: u8) -> usize {
     const LOOKUP: [usize; 16] = [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4];
     LOOKUP[(first >> 4) as usize]
-}
-
-#[derive(Clone, Copy)]
-struct Symbol {
-    prev: Option<usize>,
-    next: Option<usize>,
-    start: usize,
-    len: usize,
-}
-
-struct Bigram {
-    left: usize,
-    right: usize,
-    score: f32,
-    size: usize,
-}
-
-impl PartialEq for Bigram {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-impl Eq for Bigram {}
-impl PartialOrd for Bigram {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Bigram {
-    /// Highest score first; on ties, the leftmost pair.
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.left.cmp(&self.left))
-    }
 }
 
 /// Byte token for `b`: `<0xNN>`, else the byte itself as a token (llama.cpp `byte_to_token`).
@@ -59,7 +26,7 @@ struct Session<'a> {
     vocab: &'a Vocab,
     text: &'a str,
     symbols: Vec<Symbol>,
-    queue: BinaryHeap<Bigram>,
+    queue: BinaryHeap<Bigram<Score>>,
     /// Merged text → the pair that formed it most recently (llama.cpp `rev_merge`).
     rev_merge: HashMap<&'a str, (usize, usize)>,
 }
@@ -87,7 +54,7 @@ pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<TokenId>) {
     while let Some(bigram) = s.queue.pop() {
         let (l, r) = (s.symbols[bigram.left], s.symbols[bigram.right]);
         // Skip pairs whose symbols changed since they were queued.
-        if l.len == 0 || r.len == 0 || l.len + r.len != bigram.size {
+        if l.len == 0 || r.len == 0 || l.len + r.len != bigram.len {
             continue;
         }
         s.symbols[bigram.left].len += r.len;
@@ -117,7 +84,7 @@ impl<'a> Session<'a> {
         let Some(piece) = self.piece(l.start, l.len + r.len) else { return };
         let Some(id) = self.vocab.text_to_token(piece) else { return };
         let Some(&score) = self.vocab.scores.get(id as usize) else { return };
-        self.queue.push(Bigram { left, right, score, size: piece.len() });
+        self.queue.push(Bigram { left, right, key: Score(score), len: piece.len() });
         self.rev_merge.insert(piece, (left, right));
     }
 
