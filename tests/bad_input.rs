@@ -129,7 +129,7 @@ fn mutated_headers_never_panic() {
     for (name, file, header_len, rounds) in [("vocab", &vocab, 4096usize, 1500u64), ("model", &model, 4096, 3000)] {
         let header_len = header_len.min(file.len());
         for seed in 1..=rounds {
-            let mut rng = Rng(seed * 0x9E37_79B9_7F4A_7C15);
+            let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let mut b = file.clone();
             for _ in 0..1 + rng.next() % 8 {
                 let at = (rng.next() % header_len as u64) as usize;
