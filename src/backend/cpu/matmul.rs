@@ -7,9 +7,6 @@ use rayon::prelude::*;
 use crate::gguf::GgmlType;
 use crate::quant::{self, QuantError, RowPlan, VecDotFn};
 
-/// Tokens whose activations are swept against one weight row while it sits in L1.
-const TOKEN_TILE: usize = 32;
-
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
 #[derive(Clone, Copy)]
 pub struct QMatrix<'a> {
@@ -106,35 +103,33 @@ fn quad_kernel() -> Option<QuadDot> {
 }
 
 impl RowKernel<'_> {
-    /// Fills `out` ([row][token]) for the rows starting at `first_row`.
+    /// Fills `out` ([row][token]) for the rows starting at `first_row`. Each weight row is
+    /// swept across all tokens while it sits in L1 (the activations stay in L2).
     fn rows_into(&self, first_row: usize, out: &mut [f32]) {
-        let n_rows = out.len() / self.n_tokens;
+        let n = self.n_tokens;
+        let x_row = |t: usize| &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
         let mut wide = Vec::new();
-        for t0 in (0..self.n_tokens).step_by(TOKEN_TILE) {
-            let t1 = (t0 + TOKEN_TILE).min(self.n_tokens);
-            for r in 0..n_rows {
-                let row = first_row + r;
-                let mut w_row = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
-                let mut widened = None;
-                if let Some(dot) = self.widened_dot {
-                    if quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
-                        w_row = &wide;
-                        widened = Some(dot);
-                    }
+        for (r, out_r) in out.chunks_exact_mut(n).enumerate() {
+            let row = first_row + r;
+            let mut w_row = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
+            let mut widened = None;
+            if let Some(dot) = self.widened_dot {
+                if quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
+                    w_row = &wide;
+                    widened = Some(dot);
                 }
-                let x_row = |t: usize| &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
-                let mut t = t0;
-                if let (Some(quad), true) = (self.q8_dot4, widened.is_some() || self.w.ty == GgmlType::Q8_0) {
-                    while t + 4 <= t1 {
-                        let Some(v) = quad(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
-                        out[r * self.n_tokens + t..r * self.n_tokens + t + 4].copy_from_slice(&v);
-                        t += 4;
-                    }
+            }
+            let mut t = 0;
+            if let (Some(quad), true) = (self.q8_dot4, widened.is_some() || self.w.ty == GgmlType::Q8_0) {
+                while t + 4 <= n {
+                    let Some(v) = quad(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
+                    out_r[t..t + 4].copy_from_slice(&v);
+                    t += 4;
                 }
-                for t in t..t1 {
-                    let dot = widened.unwrap_or(if t < self.plan.bulk_rows { self.plan.bulk } else { self.plan.tail });
-                    out[r * self.n_tokens + t] = dot(self.w.cols, w_row, x_row(t));
-                }
+            }
+            for (t, o) in out_r.iter_mut().enumerate().skip(t) {
+                let dot = widened.unwrap_or(if t < self.plan.bulk_rows { self.plan.bulk } else { self.plan.tail });
+                *o = dot(self.w.cols, w_row, x_row(t));
             }
         }
     }
