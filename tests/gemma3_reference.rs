@@ -56,15 +56,15 @@ fn greedy_tokens_match_llama_cpp() {
             let mut exec = CpuExecutor::new(&engine.model, prompt_ids.len() + want.len());
             let mut logits = exec.forward_last(&prompt_ids).unwrap();
             let mut got = Vec::new();
-            for step in 0..want.len() {
+            for (step, &wanted) in want.iter().enumerate() {
                 let [a, b] = top2(&logits);
                 got.push(a.0);
-                if a.0 != want[step] {
+                if a.0 != wanted {
                     let line = format!(
                         "{name}: step {step}: got {} (logit {:.4}), llama.cpp {}; runner-up {} (logit {:.4})",
-                        a.0, a.1, want[step], b.0, b.1
+                        a.0, a.1, wanted, b.0, b.1
                     );
-                    if b.0 == want[step] && a.1 - b.1 < NEAR_TIE {
+                    if b.0 == wanted && a.1 - b.1 < NEAR_TIE {
                         near_ties.push(line);
                     } else {
                         failures.push(line);

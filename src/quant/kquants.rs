@@ -25,11 +25,12 @@ impl Decoded {
     }
 
     fn dequant(&self, out: &mut [f32]) {
-        for s in 0..self.n_sub() {
+        let subs = out.chunks_exact_mut(self.sub_len).zip(self.q.chunks_exact(self.sub_len));
+        for (s, (o, q)) in subs.enumerate() {
             let dl = self.d * self.scale[s] as f32;
             let ml = self.dmin * self.min[s] as f32;
-            for i in s * self.sub_len..(s + 1) * self.sub_len {
-                out[i] = dl * self.q[i] as f32 - ml;
+            for (o, &q) in o.iter_mut().zip(q) {
+                *o = dl * q as f32 - ml;
             }
         }
     }

@@ -179,9 +179,9 @@ fn signed_max(x: &[f32]) -> f32 {
 fn pack5(q: impl Fn(usize) -> u32) -> ([u8; 16], [u8; 4]) {
     let mut qs = [0u8; 16];
     let mut h = 0u32;
-    for j in 0..QK / 2 {
+    for (j, byte) in qs.iter_mut().enumerate() {
         let (q0, q1) = (q(j), q(j + QK / 2));
-        qs[j] = ((q0 & 0xF) | ((q1 & 0xF) << 4)) as u8;
+        *byte = ((q0 & 0xF) | ((q1 & 0xF) << 4)) as u8;
         h |= ((q0 & 0x10) >> 4) << j;
         h |= ((q1 & 0x10) >> 4) << (j + QK / 2);
     }
