@@ -9,7 +9,9 @@ use rocmforge::gguf::GgmlType;
 use rocmforge::quant;
 
 fn values(n: usize, seed: u32) -> Vec<f32> {
-    (0..n).map(|i| (((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / (1 << 24) as f32) - 0.5).collect()
+    (0..n)
+        .map(|i| (((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / (1 << 24) as f32) - 0.5)
+        .collect()
 }
 
 /// Weights: quantized random values where the type has a quantizer, otherwise (K-quants)

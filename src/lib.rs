@@ -3,11 +3,11 @@
 //! Module order is dependency order: a module uses only those listed above it.
 //! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine` → `cli`.
 
-pub mod gguf;
-pub mod quant;
-pub mod tokenizer;
-pub mod fetch;
-pub mod progress;
-pub mod model;
 pub mod backend;
 pub mod engine;
+pub mod fetch;
+pub mod gguf;
+pub mod model;
+pub mod progress;
+pub mod quant;
+pub mod tokenizer;

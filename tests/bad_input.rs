@@ -16,8 +16,7 @@ fn err_of(bytes: Vec<u8>) -> String {
 
 fn tiny_file() -> Vec<u8> {
     let mut w = GgufWriter::new();
-    w.meta("general.architecture", Value::String("llama".into()))
-        .tensor("t", &[32, 2], GgmlType::Q8_0, vec![7u8; 68]);
+    w.meta("general.architecture", Value::String("llama".into())).tensor("t", &[32, 2], GgmlType::Q8_0, vec![7u8; 68]);
     w.to_bytes()
 }
 

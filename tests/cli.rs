@@ -35,7 +35,8 @@ fn ids_line(ids: &[u64]) -> String {
 /// Every case of llama-tokenize's reference for the test model, through the command line.
 #[test]
 fn tokenize_matches_llama_tokenize_on_the_test_model() {
-    let refs: Value = serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma3-270m/tokenize.json")).unwrap()).unwrap();
+    let refs: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::fixture("gemma3-270m/tokenize.json")).unwrap()).unwrap();
     let dir = std::env::temp_dir().join(format!("rocmforge-tok-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for case in refs["cases"].as_array().unwrap() {
@@ -87,7 +88,8 @@ fn tokenize_parse_special_switch() {
 
 #[test]
 fn generate_json_gives_llama_cpp_greedy_ids() {
-    let out = ok_stdout(&["generate", "-m", &model(), "-p", "The capital of France is", "-n", "8", "--temp", "0", "--json"]);
+    let out =
+        ok_stdout(&["generate", "-m", &model(), "-p", "The capital of France is", "-n", "8", "--temp", "0", "--json"]);
     let v: Value = serde_json::from_str(out.trim()).unwrap();
     let ids: Vec<u64> = v["ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap()).collect();
     assert_eq!(ids, [506, 5279, 529, 506, 2891, 529, 7001, 236761]);

@@ -77,7 +77,12 @@ fn greedy_tokens_match_llama_cpp() {
         });
         if got == want {
             // The engine's own generate path (sampler, streaming) must agree with the loop.
-            let opts = GenerateOptions { max_tokens: want.len(), n_ctx: 0, sampler: SamplerConfig::greedy(), stop_at_eog: true };
+            let opts = GenerateOptions {
+                max_tokens: want.len(),
+                n_ctx: 0,
+                sampler: SamplerConfig::greedy(),
+                stop_at_eog: true,
+            };
             let g = engine.generate(&prompt_ids, &opts, |_| {}).unwrap();
             assert_eq!(g.ids, want, "{name}: generate()");
             assert_eq!(g.text, case["generated_text"].as_str().unwrap(), "{name}: text");

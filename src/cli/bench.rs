@@ -27,7 +27,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let path = super::model_path(a.model)?;
-    let engine = rocmforge::engine::Engine::load(&path, a.threads).with_context(|| format!("loading {}", path.display()))?;
+    let engine =
+        rocmforge::engine::Engine::load(&path, a.threads).with_context(|| format!("loading {}", path.display()))?;
     let tests: Vec<BenchTest> = a
         .n_prompt
         .iter()

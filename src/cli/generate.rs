@@ -59,7 +59,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let engine = super::load_engine(a.model, a.threads)?;
     let raw = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading prompt file {}", f.display()))?,
+        (None, Some(f)) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading prompt file {}", f.display()))?
+        }
         (None, None) => anyhow::bail!("give a prompt with --prompt TEXT or --file FILE"),
     };
     let prompt = if a.chat { engine.chat_prompt(&raw)? } else { raw };

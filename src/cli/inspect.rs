@@ -25,10 +25,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("\nhyperparameters:");
     match ModelConfig::from_gguf(&g) {
         Ok(c) => {
-            println!("  arch {:?}, {} layers, embd {}, ff {}, heads {}/{} (kv), head dim {}, vocab {}, ctx {}",
-                c.arch, c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.head_dim, c.n_vocab, c.n_ctx_train);
-            println!("  rope {:?} base {} scale {} (n_rot {}), rms eps {}, sliding window {:?}",
-                c.rope.kind, c.rope.freq_base, c.rope.freq_scale, c.rope.n_rot, c.rms_eps, c.sliding_window);
+            println!(
+                "  arch {:?}, {} layers, embd {}, ff {}, heads {}/{} (kv), head dim {}, vocab {}, ctx {}",
+                c.arch, c.n_layer, c.n_embd, c.n_ff, c.n_head, c.n_head_kv, c.head_dim, c.n_vocab, c.n_ctx_train
+            );
+            println!(
+                "  rope {:?} base {} scale {} (n_rot {}), rms eps {}, sliding window {:?}",
+                c.rope.kind, c.rope.freq_base, c.rope.freq_scale, c.rope.n_rot, c.rms_eps, c.sliding_window
+            );
         }
         Err(e) => println!("  not runnable: {e}"),
     }
@@ -36,7 +40,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let tensors = g.tensors();
     let total: u64 = tensors.iter().map(|t| t.n_bytes).sum();
     let params: u64 = tensors.iter().map(|t| t.n_elements).sum();
-    println!("\ntensors: {} ({:.2} M parameters, {:.2} MiB)", tensors.len(), params as f64 / 1e6, total as f64 / (1 << 20) as f64);
+    println!(
+        "\ntensors: {} ({:.2} M parameters, {:.2} MiB)",
+        tensors.len(),
+        params as f64 / 1e6,
+        total as f64 / (1 << 20) as f64
+    );
     let mut by_type: Vec<(String, usize, u64)> = Vec::new();
     for t in tensors {
         match by_type.iter_mut().find(|(n, _, _)| *n == t.ggml_type.name()) {

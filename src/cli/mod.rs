@@ -61,7 +61,8 @@ fn model_path(arg: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 fn default_model() -> anyhow::Result<PathBuf> {
-    rocmforge::fetch::default_model().context("fetching the default model (gemma3-270m-q4_k_m); pass -m FILE to use a local GGUF")
+    rocmforge::fetch::default_model()
+        .context("fetching the default model (gemma3-270m-q4_k_m); pass -m FILE to use a local GGUF")
 }
 
 fn load_engine(model: Option<PathBuf>, threads: usize) -> anyhow::Result<rocmforge::engine::Engine> {

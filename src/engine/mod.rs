@@ -28,7 +28,9 @@ pub enum EngineError {
     Backend(#[from] BackendError),
     #[error(transparent)]
     Chat(#[from] chat::ChatError),
-    #[error("the prompt has {n_prompt} tokens but the context holds {n_ctx}: use a larger --ctx-size or a shorter prompt")]
+    #[error(
+        "the prompt has {n_prompt} tokens but the context holds {n_ctx}: use a larger --ctx-size or a shorter prompt"
+    )]
     PromptTooLong { n_prompt: usize, n_ctx: usize },
     #[error("the prompt is empty")]
     EmptyPrompt,
@@ -79,7 +81,8 @@ impl Engine {
     pub fn chat_prompt(&self, user: &str) -> Result<String, EngineError> {
         let template = self.model.gguf.get_str("tokenizer.chat_template").map_err(|_| chat::ChatError::NoTemplate)?;
         let piece = |id: Option<u32>| {
-            id.map(|t| String::from_utf8_lossy(&self.tokenizer.token_to_piece(t, true)).into_owned()).unwrap_or_default()
+            id.map(|t| String::from_utf8_lossy(&self.tokenizer.token_to_piece(t, true)).into_owned())
+                .unwrap_or_default()
         };
         let messages = [chat::Message { role: "user".into(), content: user.into() }];
         Ok(chat::apply_template(template, &messages, &piece(self.tokenizer.bos()), &piece(self.tokenizer.eos()))?)

@@ -23,7 +23,12 @@ pub struct Perplexity {
 }
 
 impl Engine {
-    pub fn perplexity(&self, text: &str, n_ctx: usize, mut on_chunk: impl FnMut(usize, f64) + Send) -> Result<Perplexity, EngineError> {
+    pub fn perplexity(
+        &self,
+        text: &str,
+        n_ctx: usize,
+        mut on_chunk: impl FnMut(usize, f64) + Send,
+    ) -> Result<Perplexity, EngineError> {
         if n_ctx < 4 {
             return Err(EngineError::Invalid(format!("perplexity needs a context of at least 4 tokens, got {n_ctx}")));
         }

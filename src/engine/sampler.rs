@@ -177,7 +177,14 @@ mod tests {
     #[test]
     fn same_seed_same_tokens_other_seed_differs() {
         let run = |seed| {
-            let mut s = Sampler::new(SamplerConfig { temperature: 1.5, top_k: 0, top_p: 1.0, min_p: 0.0, seed, ..Default::default() });
+            let mut s = Sampler::new(SamplerConfig {
+                temperature: 1.5,
+                top_k: 0,
+                top_p: 1.0,
+                min_p: 0.0,
+                seed,
+                ..Default::default()
+            });
             (0..50).map(|_| s.sample(&mut logits())).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -197,15 +204,18 @@ mod tests {
         let mut l = vec![0.0f32; 10];
         l[3] = 10.0;
         l[4] = 9.0;
-        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, ..Default::default() });
+        let mut s =
+            Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 0.5, min_p: 0.0, ..Default::default() });
         assert!((0..50).all(|_| s.sample(&mut l.clone()) == 3));
-        let mut s = Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.2, ..Default::default() });
+        let mut s =
+            Sampler::new(SamplerConfig { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.2, ..Default::default() });
         assert!((0..50).all(|_| [3, 4].contains(&s.sample(&mut l.clone()))));
     }
 
     #[test]
     fn penalties_demote_repeated_tokens() {
-        let mut s = Sampler::new(SamplerConfig { repeat_penalty: 100.0, presence_penalty: 1.0, ..SamplerConfig::greedy() });
+        let mut s =
+            Sampler::new(SamplerConfig { repeat_penalty: 100.0, presence_penalty: 1.0, ..SamplerConfig::greedy() });
         let mut l = vec![1.0, 5.0, 4.9];
         s.accept(1);
         assert_eq!(s.sample(&mut l), 2);

@@ -141,9 +141,7 @@ impl Gguf {
     /// A non-negative integer that fits in a `usize`.
     pub fn get_usize(&self, key: &str) -> Result<usize, GgufError> {
         let v = self.require(key)?;
-        v.as_i64()
-            .and_then(|x| usize::try_from(x).ok())
-            .ok_or_else(|| Self::wrong(key, "non-negative integer", v))
+        v.as_i64().and_then(|x| usize::try_from(x).ok()).ok_or_else(|| Self::wrong(key, "non-negative integer", v))
     }
 
     pub fn get_f32(&self, key: &str) -> Result<f32, GgufError> {
@@ -174,10 +172,7 @@ impl Gguf {
     }
 
     pub fn tensor_info(&self, name: &str) -> Result<&TensorInfo, GgufError> {
-        self.tensor_index
-            .get(name)
-            .map(|&i| &self.tensors[i])
-            .ok_or_else(|| GgufError::MissingTensor(name.to_string()))
+        self.tensor_index.get(name).map(|&i| &self.tensors[i]).ok_or_else(|| GgufError::MissingTensor(name.to_string()))
     }
 
     pub fn has_tensor(&self, name: &str) -> bool {

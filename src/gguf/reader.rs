@@ -84,9 +84,8 @@ impl<'a> Cursor<'a> {
     fn count(&mut self, min_item_bytes: usize, what: &str) -> Result<usize, GgufError> {
         let offset = self.pos as u64;
         let n = self.u64(what)?;
-        let fits = usize::try_from(n)
-            .ok()
-            .filter(|&n| n.checked_mul(min_item_bytes).is_some_and(|b| b <= self.remaining()));
+        let fits =
+            usize::try_from(n).ok().filter(|&n| n.checked_mul(min_item_bytes).is_some_and(|b| b <= self.remaining()));
         fits.ok_or_else(|| GgufError::AbsurdCount { offset, what: what.to_string(), count: n })
     }
 
@@ -152,7 +151,8 @@ fn read_tensor_info(c: &mut Cursor) -> Result<TensorInfo, GgufError> {
         dims.push(c.u64(&name)?);
     }
     let type_id = c.u32(&name)?;
-    let ggml_type = GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), type_id })?;
+    let ggml_type =
+        GgmlType::from_id(type_id).ok_or_else(|| GgufError::UnknownTensorType { name: name.clone(), type_id })?;
     let offset = c.u64(&name)?;
 
     let n_elements = dims
@@ -163,12 +163,17 @@ fn read_tensor_info(c: &mut Cursor) -> Result<TensorInfo, GgufError> {
     if dims[0] % ggml_type.block_len() as u64 != 0 {
         return Err(GgufError::BadTensor {
             name,
-            problem: format!("row length {} is not a multiple of the {ggml_type} block ({})", dims[0], ggml_type.block_len()),
+            problem: format!(
+                "row length {} is not a multiple of the {ggml_type} block ({})",
+                dims[0],
+                ggml_type.block_len()
+            ),
         });
     }
-    let n_bytes = ggml_type
-        .bytes_for(n_elements)
-        .ok_or_else(|| GgufError::BadTensor { name: name.clone(), problem: format!("byte size of shape {dims:?} overflows") })?;
+    let n_bytes = ggml_type.bytes_for(n_elements).ok_or_else(|| GgufError::BadTensor {
+        name: name.clone(),
+        problem: format!("byte size of shape {dims:?} overflows"),
+    })?;
     Ok(TensorInfo { name, dims, ggml_type, offset, n_elements, n_bytes })
 }
 
@@ -234,7 +239,9 @@ fn read_array(c: &mut Cursor, key: &str, depth: u32) -> Result<Array, GgufError>
             const W: usize = std::mem::size_of::<$t>();
             let n = c.count(W, key)?;
             let raw = c.take(n * W, key)?;
-            Array::$variant(raw.chunks_exact(W).map(|b| <$t>::from_le_bytes(b.try_into().unwrap_or_default())).collect())
+            Array::$variant(
+                raw.chunks_exact(W).map(|b| <$t>::from_le_bytes(b.try_into().unwrap_or_default())).collect(),
+            )
         }};
     }
     Ok(match elem {

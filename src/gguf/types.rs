@@ -86,10 +86,7 @@ const TABLE: &[(GgmlType, u32, &str, usize, usize)] = &[
 
 impl GgmlType {
     fn row(self) -> &'static (GgmlType, u32, &'static str, usize, usize) {
-        TABLE
-            .iter()
-            .find(|r| r.0 == self)
-            .expect("every GgmlType variant has a TABLE row")
+        TABLE.iter().find(|r| r.0 == self).expect("every GgmlType variant has a TABLE row")
     }
 
     /// The type with this ggml id, or `None` for an id ggml never assigned or has retired.
@@ -118,7 +115,22 @@ impl GgmlType {
         use GgmlType::*;
         matches!(
             self,
-            F32 | F16 | Bf16 | Q4_0 | Q4_1 | Q5_0 | Q5_1 | Q8_0 | Q2K | Q3K | Q4K | Q5K | Q6K | Q8K | Iq4Nl | Iq4Xs | Mxfp4
+            F32 | F16
+                | Bf16
+                | Q4_0
+                | Q4_1
+                | Q5_0
+                | Q5_1
+                | Q8_0
+                | Q2K
+                | Q3K
+                | Q4K
+                | Q5K
+                | Q6K
+                | Q8K
+                | Iq4Nl
+                | Iq4Xs
+                | Mxfp4
         )
     }
 

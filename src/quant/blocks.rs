@@ -83,4 +83,3 @@ pub fn q3k_scales(packed: &[u8; 12]) -> [i8; 16] {
     }
     out
 }
-

@@ -61,8 +61,9 @@ pub fn dot_iq4xs(w: &[BlockIq4Xs], x: &[BlockQ8K]) -> f32 {
     w.iter()
         .zip(x)
         .map(|(w, x)| {
-            let sum: i32 =
-                (0..QK_K / QK).map(|ib| iq4xs_scale(w, ib) * idot(&iq4xs_sub(w, ib), &x.qs[QK * ib..QK * ib + QK])).sum();
+            let sum: i32 = (0..QK_K / QK)
+                .map(|ib| iq4xs_scale(w, ib) * idot(&iq4xs_sub(w, ib), &x.qs[QK * ib..QK * ib + QK]))
+                .sum();
             w.d.to_f32() * x.scale() * sum as f32
         })
         .sum()

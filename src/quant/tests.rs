@@ -67,7 +67,12 @@ fn dequantize_matches_gguf_py_block_by_block() {
         for (i, (got, want)) in out.iter().zip(&f.values).enumerate() {
             // The same f32 operations in a different order may differ in the last bit.
             let tol = 1e-6 * want.abs().max(1e-3);
-            assert!((got - want).abs() <= tol, "{ty} block {} element {}: {got} vs {want}", i / ty.block_len(), i % ty.block_len());
+            assert!(
+                (got - want).abs() <= tol,
+                "{ty} block {} element {}: {got} vs {want}",
+                i / ty.block_len(),
+                i % ty.block_len()
+            );
         }
     }
 }
@@ -145,7 +150,10 @@ fn fast_dot_products_match_scalar_and_dequantized_reference() {
             dequantize_row(dot_ty, &xq, &mut xd).unwrap();
             let exact: f64 = wd.iter().zip(&xd).map(|(a, b)| *a as f64 * *b as f64).sum();
             let scale: f64 = wd.iter().zip(&xd).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
-            assert!((b as f64 - exact).abs() <= 1e-4 * scale.max(1e-6), "{ty} n={n}: scalar {b} vs dequantized {exact}");
+            assert!(
+                (b as f64 - exact).abs() <= 1e-4 * scale.max(1e-6),
+                "{ty} n={n}: scalar {b} vs dequantized {exact}"
+            );
         }
     }
 }

@@ -133,7 +133,8 @@ unsafe fn dot4_q8_0(w: &[BlockQ8_0], x: [&[BlockQ8_0]; 4]) -> [f32; 4] {
         let (ax, dw) = (_mm256_sign_epi8(wq, wq), fp16(wb.d));
         for (k, xr) in x.iter().enumerate() {
             let xb = &xr[b];
-            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(&xb.qs), wq)), _mm256_set1_epi16(1));
+            let p =
+                _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(load32(&xb.qs), wq)), _mm256_set1_epi16(1));
             acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(xb.d)), _mm256_cvtepi32_ps(p), acc[k]);
         }
     }
@@ -166,11 +167,16 @@ unsafe fn dot_q4_0(w: &[BlockQ4_0], x: &[BlockQ8_0]) -> f32 {
 
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8_0]) -> f32 {
-    scaled_sum(w, x, |w| fp16(w.d), |w| {
-        // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
-        let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
-        _mm256_or_si256(nibbles(&w.qs), clear)
-    })
+    scaled_sum(
+        w,
+        x,
+        |w| fp16(w.d),
+        |w| {
+            // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
+            let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
+            _mm256_or_si256(nibbles(&w.qs), clear)
+        },
+    )
 }
 
 /// The exact integer dots of one Q4_K block, per 64-element pair of sub-blocks:
@@ -183,13 +189,17 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
     for (j, o) in out.iter_mut().enumerate() {
         let (s0, m0) = scale_min_k4(2 * j, &w.scales);
         let (s1, m1) = scale_min_k4(2 * j + 1, &w.scales);
-        let mins = m0 as i32 * (x.bsum(4 * j) + x.bsum(4 * j + 1)) + m1 as i32 * (x.bsum(4 * j + 2) + x.bsum(4 * j + 3));
+        let mins =
+            m0 as i32 * (x.bsum(4 * j) + x.bsum(4 * j + 1)) + m1 as i32 * (x.bsum(4 * j + 2) + x.bsum(4 * j + 3));
         let q4 = _mm256_loadu_si256(w.qs.as_ptr().add(32 * j) as *const __m256i);
         let q8l = _mm256_loadu_si256(x.qs.as_ptr().add(64 * j) as *const __m256i);
         let q8h = _mm256_loadu_si256(x.qs.as_ptr().add(64 * j + 32) as *const __m256i);
         let pl = _mm256_maddubs_epi16(_mm256_and_si256(q4, low), q8l);
         let ph = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(q4, 4), low), q8h);
-        let sum = _mm256_add_epi32(_mm256_madd_epi16(pl, _mm256_set1_epi16(s0 as i16)), _mm256_madd_epi16(ph, _mm256_set1_epi16(s1 as i16)));
+        let sum = _mm256_add_epi32(
+            _mm256_madd_epi16(pl, _mm256_set1_epi16(s0 as i16)),
+            _mm256_madd_epi16(ph, _mm256_set1_epi16(s1 as i16)),
+        );
         *o = (hsum_i32(sum), mins);
     }
     out
@@ -240,9 +250,18 @@ unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
         let qh = _mm256_loadu_si256(w.qh.as_ptr().add(32 * n) as *const __m256i);
         let chunks = [
             _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4)),
-            _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4)),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4)),
+            _mm256_or_si256(
+                _mm256_and_si256(ql1, m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4),
+            ),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4),
+            ),
         ];
         let mut p = [_mm256_setzero_si256(); 4];
         for (c, q) in chunks.into_iter().enumerate() {

@@ -6,8 +6,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::OnceLock;
 
-use super::merge::{Bigram, Symbol};
-use super::spm::utf8_len;
+use super::merge::{char_symbols, Bigram, Symbol};
 use super::vocab::Vocab;
 use super::TokenId;
 
@@ -66,20 +65,7 @@ pub(crate) fn tokenize_word(vocab: &Vocab, word: &str, out: &mut Vec<TokenId>) {
             return;
         }
     }
-    let bytes = word.as_bytes();
-    let mut symbols = Vec::new();
-    let mut offs = 0;
-    while offs < bytes.len() {
-        let len = utf8_len(bytes[offs]).min(bytes.len() - offs);
-        let index = symbols.len();
-        symbols.push(Symbol {
-            prev: index.checked_sub(1),
-            next: if offs + len == bytes.len() { None } else { Some(index + 1) },
-            start: offs,
-            len,
-        });
-        offs += len;
-    }
+    let mut symbols = char_symbols(word);
     let text = |s: &Symbol| word.get(s.start..s.start + s.len).unwrap_or("");
     let mut queue = BinaryHeap::new();
     let add = |queue: &mut BinaryHeap<Bigram<Reverse<u32>>>, symbols: &[Symbol], l: Option<usize>, r: Option<usize>| {

@@ -12,6 +12,25 @@ pub(super) struct Symbol {
     pub len: usize,
 }
 
+/// One symbol per UTF-8 character of `text`, linked in order.
+pub(super) fn char_symbols(text: &str) -> Vec<Symbol> {
+    let bytes = text.as_bytes();
+    let mut symbols = Vec::with_capacity(bytes.len());
+    let mut offs = 0;
+    while offs < bytes.len() {
+        let len = super::spm::utf8_len(bytes[offs]).min(bytes.len() - offs);
+        let index = symbols.len();
+        symbols.push(Symbol {
+            prev: index.checked_sub(1),
+            next: if offs + len == bytes.len() { None } else { Some(index + 1) },
+            start: offs,
+            len,
+        });
+        offs += len;
+    }
+    symbols
+}
+
 /// A candidate merge of two adjacent symbols whose joined text is `len` bytes long. Higher
 /// `key` merges first; on ties, the leftmost pair (both tokenizers of llama.cpp agree on that).
 pub(super) struct Bigram<K> {

@@ -27,7 +27,9 @@ pub(crate) mod flag {
 /// llama.cpp's category flag of a code point: its Unicode general category, grouped.
 pub(crate) fn cpt_category(c: char) -> u8 {
     match get_general_category(c) {
-        G::UppercaseLetter | G::LowercaseLetter | G::TitlecaseLetter | G::ModifierLetter | G::OtherLetter => flag::LETTER,
+        G::UppercaseLetter | G::LowercaseLetter | G::TitlecaseLetter | G::ModifierLetter | G::OtherLetter => {
+            flag::LETTER
+        }
         G::DecimalNumber | G::LetterNumber | G::OtherNumber => flag::NUMBER,
         G::NonspacingMark | G::SpacingMark | G::EnclosingMark => flag::ACCENT_MARK,
         G::ConnectorPunctuation

@@ -2,7 +2,7 @@
 //! from UTF-8 characters, repeatedly merge the adjacent pair whose concatenation is the
 //! highest-scoring token, and fall back to `<0xNN>` byte tokens for pieces not in the vocabulary.
 
-use super::merge::{Bigram, Score, Symbol};
+use super::merge::{char_symbols, Bigram, Score, Symbol};
 use std::collections::{BinaryHeap, HashMap};
 
 use super::vocab::Vocab;
@@ -33,20 +33,7 @@ struct Session<'a> {
 
 /// Tokenizes `text` (spaces already escaped to `▁`), appending to `out`.
 pub(crate) fn tokenize(vocab: &Vocab, text: &str, out: &mut Vec<TokenId>) {
-    let bytes = text.as_bytes();
-    let mut symbols = Vec::with_capacity(text.len());
-    let mut offs = 0;
-    while offs < bytes.len() {
-        let len = utf8_len(bytes[offs]).min(bytes.len() - offs);
-        let index = symbols.len();
-        symbols.push(Symbol {
-            prev: index.checked_sub(1),
-            next: if offs + len == bytes.len() { None } else { Some(index + 1) },
-            start: offs,
-            len,
-        });
-        offs += len;
-    }
+    let symbols = char_symbols(text);
     let mut s = Session { vocab, text, symbols, queue: BinaryHeap::new(), rev_merge: HashMap::new() };
     for i in 1..s.symbols.len() {
         s.try_add_bigram(Some(i - 1), Some(i));

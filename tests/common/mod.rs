@@ -11,7 +11,8 @@ pub fn fixture(rel: &str) -> PathBuf {
 
 /// The test model (Gemma 3 270M Q4_K_M), fetched into the cache on first use.
 pub fn test_model() -> PathBuf {
-    rocmforge::fetch::default_model().unwrap_or_else(|e| panic!("the test model is needed and could not be fetched: {e}"))
+    rocmforge::fetch::default_model()
+        .unwrap_or_else(|e| panic!("the test model is needed and could not be fetched: {e}"))
 }
 
 /// Deterministic pseudo-random values in [-scale, scale), never all zero.

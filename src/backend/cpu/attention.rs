@@ -121,11 +121,17 @@ mod tests {
     }
 
     /// Naive f64 attention for one query row and head.
-    fn naive(q: &[f32], k: &[f32], v: &[f32], hd: usize, kv_dim: usize, off: usize, keys: std::ops::RangeInclusive<usize>) -> Vec<f64> {
-        let sc: Vec<f64> = keys
-            .clone()
-            .map(|p| (0..hd).map(|d| q[d] as f64 * k[p * kv_dim + off + d] as f64).sum())
-            .collect();
+    fn naive(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        hd: usize,
+        kv_dim: usize,
+        off: usize,
+        keys: std::ops::RangeInclusive<usize>,
+    ) -> Vec<f64> {
+        let sc: Vec<f64> =
+            keys.clone().map(|p| (0..hd).map(|d| q[d] as f64 * k[p * kv_dim + off + d] as f64).sum()).collect();
         let m = sc.iter().cloned().fold(f64::MIN, f64::max);
         let e: Vec<f64> = sc.iter().map(|s| (s - m).exp()).collect();
         let z: f64 = e.iter().sum();
@@ -137,13 +143,16 @@ mod tests {
     fn gqa_and_window_match_naive_on_both_paths() {
         let (n_head, n_head_kv, hd) = (8, 2, 64);
         let kv_dim = n_head_kv * hd;
-        let rnd = |n: usize, s: usize| -> Vec<f32> { (0..n).map(|i| (((i * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect() };
+        let rnd = |n: usize, s: usize| -> Vec<f32> {
+            (0..n).map(|i| (((i * 2654435761 + s) % 1000) as f32 / 500.0) - 1.0).collect()
+        };
         for (n, tol) in [(3usize, 2e-3), (TILED_MIN_QUERIES + 1, 1e-4)] {
             let pos0 = 20;
             let n_pos = pos0 + n;
             let (k, v) = (rnd(n_pos * kv_dim, 1), rnd(n_pos * kv_dim, 2));
             let (kh, vh) = (f16s(&k), f16s(&v));
-            let (kr, vr): (Vec<f32>, Vec<f32>) = (kh.iter().map(|x| x.to_f32()).collect(), vh.iter().map(|x| x.to_f32()).collect());
+            let (kr, vr): (Vec<f32>, Vec<f32>) =
+                (kh.iter().map(|x| x.to_f32()).collect(), vh.iter().map(|x| x.to_f32()).collect());
             for window in [None, Some(5)] {
                 let q = rnd(n * n_head * hd, 3);
                 let mut out = vec![f32::NAN; q.len()];
@@ -157,7 +166,11 @@ mod tests {
                         let want = naive(&q[i * hd..(i + 1) * hd], &kr, &vr, hd, kv_dim, (h / 4) * hd, first..=pos);
                         for d in 0..hd {
                             let got = out[i * hd + d] as f64;
-                            assert!((got - want[d]).abs() < tol, "n {n} window {window:?} t {t} h {h} d {d}: {got} vs {}", want[d]);
+                            assert!(
+                                (got - want[d]).abs() < tol,
+                                "n {n} window {window:?} t {t} h {h} d {d}: {got} vs {}",
+                                want[d]
+                            );
                         }
                     }
                 }

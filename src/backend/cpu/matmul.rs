@@ -57,9 +57,7 @@ pub fn matmul(
     let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened_dot, q8_dot4 };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
-        out.par_chunks_mut(rows_per_task)
-            .enumerate()
-            .for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
+        out.par_chunks_mut(rows_per_task).enumerate().for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
     } else {
         // Computed as [row][token] so each task owns a contiguous slice, then transposed.
         scratch.transposed.resize(w.rows * n_tokens, 0.0);
@@ -136,9 +134,12 @@ impl RowKernel<'_> {
 }
 
 fn row_bytes(ty: GgmlType, cols: usize) -> Result<usize, QuantError> {
-    ty.bytes_for(cols as u64)
-        .map(|b| b as usize)
-        .ok_or(QuantError::BadLength { ty, what: "row", expected: ty.block_len(), got: cols })
+    ty.bytes_for(cols as u64).map(|b| b as usize).ok_or(QuantError::BadLength {
+        ty,
+        what: "row",
+        expected: ty.block_len(),
+        got: cols,
+    })
 }
 
 /// Enough tasks for rayon to balance threads, few enough that each amortises its overhead.
@@ -170,8 +171,7 @@ mod tests {
                 let mut den = 0.0f64;
                 for t in 0..n_tokens {
                     for r in 0..rows {
-                        let want: f64 =
-                            (0..cols).map(|c| wd[r * cols + c] as f64 * x[t * cols + c] as f64).sum();
+                        let want: f64 = (0..cols).map(|c| wd[r * cols + c] as f64 * x[t * cols + c] as f64).sum();
                         num += (out[t * rows + r] as f64 - want).powi(2);
                         den += want * want;
                     }
