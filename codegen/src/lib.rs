@@ -1,8 +1,28 @@
-//! ROCmForge's kernel compiler, shared by `build.rs`, the launch-wrapper macros and the
-//! runtime. It starts with the compile targets: what each GPU is, so that kernel variants
-//! are specialised by facts (wave size, matrix units, LDS) rather than by name checks
-//! scattered through templates.
+//! ROCmForge's kernel compiler, shared by `build.rs`, the CLI (`rocmforge compile`,
+//! `rocmforge kernels`) and the GPU runtime. Kernels are Askama templates in `templates/`; the
+//! catalog (`kernels/`) declares each family once; a bundle is every variant of the catalog
+//! compiled for one target, checked against the catalog, with a manifest.
+//!
+//! The pipeline: [`kernels::catalog`] → [`Family::variants`] → render → [`signature::check`]
+//! → [`toolchain::Toolchain::compile`] (cached) → [`object`] → [`validate::validate`] →
+//! [`bundle::Bundle`].
 
+pub mod bundle;
+pub mod catalog;
+mod error;
+pub mod kernels;
+pub mod object;
+pub mod pipeline;
+pub mod quant;
+pub mod signature;
 mod target;
+pub mod toolchain;
+pub mod validate;
+pub mod variant;
 
+pub use catalog::Family;
+pub use error::Error;
+pub use pipeline::{compile_bundle, CompileOptions, Progress};
+pub use quant::Quant;
 pub use target::{MatrixUnit, Target, UnknownTarget, Vendor};
+pub use variant::Variant;

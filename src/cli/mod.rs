@@ -2,8 +2,10 @@
 //! get their context here, at the edge.
 
 mod bench;
+mod compile;
 mod generate;
 mod inspect;
+mod kernels;
 mod perplexity;
 mod tokenize;
 
@@ -36,6 +38,10 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Download the default model into the cache and print its path.
     Fetch,
+    /// Compile the GPU kernel bundle for an architecture (gfx1100, gfx942, gfx950, sm_90).
+    Compile(compile::Args),
+    /// List and verify a kernel bundle.
+    Kernels(kernels::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -45,6 +51,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
+        Command::Compile(a) => compile::run(a),
+        Command::Kernels(a) => kernels::run(a),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

@@ -1,0 +1,286 @@
+//! The kernel catalog's vocabulary: what a kernel family declares about itself. One
+//! declaration per family (in `kernels/`) is the source of truth for the kernel's signature,
+//! its specialisation axes, its launch geometry and the CPU reference it must match; the
+//! template's signature, the code object's kernarg layout and the Rust launchers are checked
+//! against or derived from it.
+
+use std::fmt;
+
+use crate::quant::Quant;
+use crate::variant::{AxisValue, Variant};
+use crate::Target;
+
+/// Element type a pointer parameter points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Elem {
+    F32,
+    F16,
+    I32,
+    U32,
+    /// The quantized block type of the variant's `quant` axis (`block_q4_0`, …).
+    QuantBlock,
+}
+
+/// Type of a by-value scalar parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scalar {
+    I32,
+    U32,
+    I64,
+    F32,
+}
+
+impl Scalar {
+    pub fn size(self) -> u32 {
+        match self {
+            Scalar::I32 | Scalar::U32 | Scalar::F32 => 4,
+            Scalar::I64 => 8,
+        }
+    }
+
+    pub fn c_name(self) -> &'static str {
+        match self {
+            Scalar::I32 => "int",
+            Scalar::U32 => "unsigned",
+            Scalar::I64 => "long long",
+            Scalar::F32 => "float",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamKind {
+    /// A device pointer; `mutable` says whether the kernel may write through it.
+    Ptr { elem: Elem, mutable: bool },
+    Scalar(Scalar),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: ParamKind,
+}
+
+/// A pointer the kernel only reads.
+pub fn input(name: &'static str, elem: Elem) -> Param {
+    Param { name, kind: ParamKind::Ptr { elem, mutable: false } }
+}
+
+/// A pointer the kernel writes (and may read).
+pub fn output(name: &'static str, elem: Elem) -> Param {
+    Param { name, kind: ParamKind::Ptr { elem, mutable: true } }
+}
+
+pub fn scalar(name: &'static str, ty: Scalar) -> Param {
+    Param { name, kind: ParamKind::Scalar(ty) }
+}
+
+impl Param {
+    /// Bytes the parameter takes in the kernarg segment; pointers are 64-bit on every target.
+    pub fn size(&self) -> u32 {
+        match self.kind {
+            ParamKind::Ptr { .. } => 8,
+            ParamKind::Scalar(s) => s.size(),
+        }
+    }
+
+    /// The C type the template must declare for this parameter in `variant`.
+    pub fn c_type(&self, variant: &Variant) -> String {
+        match self.kind {
+            ParamKind::Scalar(s) => s.c_name().to_string(),
+            ParamKind::Ptr { elem, mutable } => {
+                let pointee = match elem {
+                    Elem::F32 => "float".to_string(),
+                    Elem::F16 => "half".to_string(),
+                    Elem::I32 => "int".to_string(),
+                    Elem::U32 => "unsigned".to_string(),
+                    Elem::QuantBlock => match variant.quant() {
+                        Some(q) => q.block_type().to_string(),
+                        None => "<no quant axis>".to_string(),
+                    },
+                };
+                if mutable {
+                    format!("{pointee}*")
+                } else {
+                    format!("const {pointee}*")
+                }
+            }
+        }
+    }
+}
+
+/// Byte offset and size of each parameter in the kernarg segment (natural alignment, as the
+/// C ABI of both AMDGPU and NVPTX lays them out), and the segment's total size.
+pub fn kernarg_layout(params: &[Param]) -> (Vec<(u32, u32)>, u32) {
+    let mut offset = 0u32;
+    let mut fields = Vec::with_capacity(params.len());
+    let mut align_max = 1;
+    for p in params {
+        let size = p.size();
+        offset = offset.next_multiple_of(size);
+        fields.push((offset, size));
+        offset += size;
+        align_max = align_max.max(size);
+    }
+    (fields, offset.next_multiple_of(align_max))
+}
+
+/// How a grid dimension follows from the launch arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grid {
+    One,
+    /// The value of a scalar parameter or of a launch-only dimension.
+    Dim(&'static str),
+    /// `ceil(dim / per)`: one workgroup per `per` items.
+    CeilDiv(&'static str, Per),
+}
+
+/// Items one workgroup covers along a grid dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Per {
+    Items(u32),
+    /// One item per wave: `threads / wave_size` items per workgroup.
+    Wave,
+    /// One item per thread.
+    Thread,
+}
+
+/// Launch geometry: a fixed workgroup size and a grid computed from named dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Launch {
+    pub threads: u32,
+    pub grid: [Grid; 3],
+    /// Dimensions the grid needs that are not kernel parameters (e.g. the number of rows when
+    /// each workgroup handles one row and the kernel never reads the count).
+    pub dims: &'static [&'static str],
+}
+
+impl Launch {
+    pub fn per_items(&self, per: Per, target: Target) -> u32 {
+        match per {
+            Per::Items(n) => n,
+            Per::Wave => self.threads / target.wave_size(),
+            Per::Thread => self.threads,
+        }
+    }
+
+    /// Grid dimensions for the given named sizes (`lookup` returns a parameter's or
+    /// launch-only dimension's value).
+    pub fn grid_for(&self, target: Target, lookup: impl Fn(&str) -> Option<u64>) -> Result<[u32; 3], String> {
+        let mut out = [1u32; 3];
+        for (slot, g) in out.iter_mut().zip(self.grid) {
+            let value = match g {
+                Grid::One => 1,
+                Grid::Dim(name) => lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?,
+                Grid::CeilDiv(name, per) => {
+                    let n = lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?;
+                    n.div_ceil(u64::from(self.per_items(per, target)))
+                }
+            };
+            *slot = u32::try_from(value).map_err(|_| format!("grid dimension {value} exceeds 2^32-1"))?;
+        }
+        Ok(out)
+    }
+}
+
+/// One specialisation axis and the values it takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Axis {
+    pub name: &'static str,
+    pub values: Vec<AxisValue>,
+}
+
+/// Renders a variant's HIP source from its template.
+pub type RenderFn = fn(&Variant) -> Result<String, askama::Error>;
+
+/// A kernel family: one template, one signature, specialised along its axes.
+#[derive(Clone)]
+pub struct Family {
+    pub name: &'static str,
+    /// The template file under `templates/`.
+    pub template: &'static str,
+    pub summary: &'static str,
+    pub params: Vec<Param>,
+    pub axes: Vec<Axis>,
+    pub launch: Launch,
+    /// The CPU function this kernel must match (a path in the `rocmforge` crate).
+    pub reference: &'static str,
+    /// Whether the kernel may use scratch memory (register spills or private arrays).
+    pub allow_scratch: bool,
+    pub render: RenderFn,
+}
+
+impl fmt::Debug for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Family").field("name", &self.name).field("params", &self.params).finish_non_exhaustive()
+    }
+}
+
+impl Family {
+    /// Every combination of axis values (the cartesian product, in declaration order).
+    pub fn variants(&self, target: Target) -> Vec<Variant> {
+        let mut out = vec![Vec::new()];
+        for axis in &self.axes {
+            out = out
+                .into_iter()
+                .flat_map(|prefix: Vec<(&'static str, AxisValue)>| {
+                    axis.values.iter().map(move |v| {
+                        let mut next = prefix.clone();
+                        next.push((axis.name, *v));
+                        next
+                    })
+                })
+                .collect();
+        }
+        out.into_iter().map(|axes| Variant::new(self.name, target, self.launch.threads, axes)).collect()
+    }
+
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    pub fn quant_values(&self) -> impl Iterator<Item = Quant> + '_ {
+        self.axes.iter().flat_map(|a| a.values.iter()).filter_map(|v| match v {
+            AxisValue::Quant(q) => Some(*q),
+            _ => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernarg_layout_aligns_naturally() {
+        // The layout clang gives `axpby(float*, const float*, const float*, int, float, float, long long)`.
+        let params = [
+            output("out", Elem::F32),
+            input("a", Elem::F32),
+            input("b", Elem::F32),
+            scalar("n", Scalar::I32),
+            scalar("alpha", Scalar::F32),
+            scalar("beta", Scalar::F32),
+            scalar("stride", Scalar::I64),
+        ];
+        let (fields, size) = kernarg_layout(&params);
+        let offsets: Vec<u32> = fields.iter().map(|f| f.0).collect();
+        assert_eq!(offsets, [0, 8, 16, 24, 28, 32, 40]);
+        assert_eq!(size, 48);
+        let (_, size) = kernarg_layout(&[output("y", Elem::F32), scalar("n", Scalar::I32)]);
+        assert_eq!(size, 16);
+    }
+
+    #[test]
+    fn grid_follows_the_rule() {
+        let launch = Launch { threads: 256, grid: [Grid::CeilDiv("rows", Per::Wave), Grid::Dim("n"), Grid::One], dims: &[] };
+        let dims = |name: &str| match name {
+            "rows" => Some(4097),
+            "n" => Some(3),
+            _ => None,
+        };
+        assert_eq!(launch.grid_for(Target::Gfx942, dims).unwrap(), [1025, 3, 1]);
+        assert_eq!(launch.grid_for(Target::Gfx1100, dims).unwrap(), [513, 3, 1]);
+        assert!(launch.grid_for(Target::Sm90, |_| None).unwrap_err().contains("rows"));
+    }
+}

@@ -1,0 +1,41 @@
+use std::path::PathBuf;
+
+/// Everything that can go wrong between a template and a validated bundle. Each message names
+/// the variant (or file) and what disagreed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("rendering {variant}: {source}")]
+    Render { variant: String, source: askama::Error },
+
+    #[error("{variant}: templates/{template} disagrees with the catalog: {detail}")]
+    Signature { variant: String, template: &'static str, detail: String },
+
+    #[error("no toolchain for {target}: {detail}\n  install one with: scripts/install-toolchain.sh")]
+    Toolchain { target: String, detail: String },
+
+    #[error("compiling {variant} failed ({command}):\n{log}")]
+    Compile { variant: String, command: String, log: String },
+
+    #[error("reading a code object: {0}")]
+    Object(String),
+
+    #[error("{variant}: the code object disagrees with the catalog: {field}: {detail}")]
+    Validation { variant: String, field: &'static str, detail: String },
+
+    #[error("{path}: {detail}")]
+    Bundle { path: PathBuf, detail: String },
+
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Error {
+    pub(crate) fn object(detail: impl Into<String>) -> Self {
+        Error::Object(detail.into())
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { path, source }
+    }
+}

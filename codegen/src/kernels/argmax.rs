@@ -1,0 +1,25 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "argmax.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "argmax",
+        template: "argmax.hip.j2",
+        summary: "index of the largest logit per row (greedy sampling)",
+        params: vec![output("out", Elem::I32), input("x", Elem::F32), scalar("n", Scalar::I32)],
+        axes: vec![],
+        launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
+        reference: "engine::sampler::argmax",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("argmax.hip.j2", v) }.render(),
+    }
+}

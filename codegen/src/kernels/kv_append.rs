@@ -1,0 +1,36 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "kv_append.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "kv_append",
+        template: "kv_append.hip.j2",
+        summary: "new K/V rows (f32) into the f16 cache at pos0..",
+        params: vec![
+            output("k_cache", Elem::F16),
+            output("v_cache", Elem::F16),
+            input("k", Elem::F32),
+            input("v", Elem::F32),
+            scalar("kv_dim", Scalar::I32),
+            scalar("pos0", Scalar::I32),
+        ],
+        axes: vec![],
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("kv_dim", Per::Thread), Grid::Dim("n_tokens"), Grid::One],
+            dims: &["n_tokens"],
+        },
+        reference: "backend::cpu::kv_cache::KvCache::store",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("kv_append.hip.j2", v) }.render(),
+    }
+}

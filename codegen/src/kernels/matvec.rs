@@ -1,0 +1,33 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::Ctx;
+use crate::quant::Quant;
+use crate::variant::{AxisValue, Variant};
+
+#[derive(Template)]
+#[template(path = "matvec.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    quant: Quant,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "matvec",
+        template: "matvec.hip.j2",
+        summary: "y = W x for quantized W (decode), f32 accumulation, one wave per row",
+        params: vec![
+            output("y", Elem::F32),
+            input("w", Elem::QuantBlock),
+            input("x", Elem::F32),
+            scalar("n_cols", Scalar::I32),
+            scalar("n_rows", Scalar::I32),
+        ],
+        axes: vec![Axis { name: "quant", values: Quant::ALL.iter().map(|&q| AxisValue::Quant(q)).collect() }],
+        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_rows", Per::Wave), Grid::One, Grid::One], dims: &[] },
+        reference: "quant::dequantize_row + backend::cpu::vec::dot",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("matvec.hip.j2", v), quant: v.quant().expect("matvec has a quant axis") }.render(),
+    }
+}

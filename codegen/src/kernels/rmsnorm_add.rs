@@ -1,0 +1,32 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "rmsnorm_add.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "rmsnorm_add",
+        template: "rmsnorm_add.hip.j2",
+        summary: "h += r, then y = h / rms(h) * w per row (residual add fused into the norm)",
+        params: vec![
+            output("y", Elem::F32),
+            output("h", Elem::F32),
+            input("r", Elem::F32),
+            input("w", Elem::F32),
+            scalar("n", Scalar::I32),
+            scalar("eps", Scalar::F32),
+        ],
+        axes: vec![],
+        launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
+        reference: "backend::cpu::vec::add_assign + backend::cpu::ops::rmsnorm",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm_add.hip.j2", v) }.render(),
+    }
+}

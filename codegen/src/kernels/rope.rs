@@ -1,0 +1,43 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::{AxisValue, Variant};
+
+/// Head sizes of the models we run (64: llama 1B/3B; 128: llama 8B, qwen2, mistral; 256: gemma3).
+pub const HEAD_DIMS: [u32; 3] = [64, 128, 256];
+
+#[derive(Template)]
+#[template(path = "rope.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    head_dim: u32,
+    neox: bool,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "rope",
+        template: "rope.hip.j2",
+        summary: "rotary position embedding in place, per head",
+        params: vec![
+            output("x", Elem::F32),
+            input("pos", Elem::I32),
+            input("factors", Elem::F32),
+            scalar("n_heads", Scalar::I32),
+            scalar("n_rot", Scalar::I32),
+            scalar("theta_scale", Scalar::F32),
+            scalar("freq_scale", Scalar::F32),
+        ],
+        axes: vec![
+            Axis { name: "mode", values: vec![AxisValue::Word("norm"), AxisValue::Word("neox")] },
+            Axis { name: "head_dim", values: HEAD_DIMS.iter().map(|&d| AxisValue::Int(d)).collect() },
+        ],
+        launch: Launch { threads: 128, grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One], dims: &["n_tokens"] },
+        reference: "backend::cpu::ops::rope",
+        allow_scratch: false,
+        render: |v: &Variant| {
+            Source { ctx: Ctx::new("rope.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }.render()
+        },
+    }
+}

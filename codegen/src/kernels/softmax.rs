@@ -1,0 +1,25 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "softmax.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "softmax",
+        template: "softmax.hip.j2",
+        summary: "y = softmax(x * scale) per row",
+        params: vec![output("y", Elem::F32), input("x", Elem::F32), scalar("n", Scalar::I32), scalar("scale", Scalar::F32)],
+        axes: vec![],
+        launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
+        reference: "backend::cpu::ops::softmax",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("softmax.hip.j2", v) }.render(),
+    }
+}

@@ -1,0 +1,35 @@
+// AMD primitives (clang -x hip -nogpuinc -nogpulib): HIP's names, defined without ROCm's headers
+// so that a kernel compiles with nothing but clang and lld. WAVE_SIZE comes from the generator
+// (clang 22 no longer tells wave32 from wave64 on gfx11 by a macro).
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __shared__ __attribute__((shared))
+#define __launch_bounds__(n) __attribute__((amdgpu_flat_work_group_size(1, n)))
+#define __forceinline__ __inline__ __attribute__((always_inline))
+#define RF_DEVICE static __device__ __forceinline__
+
+typedef _Float16 half;
+struct rf_dim3 { unsigned x, y, z; };
+#define threadIdx (rf_dim3{__builtin_amdgcn_workitem_id_x(), __builtin_amdgcn_workitem_id_y(), __builtin_amdgcn_workitem_id_z()})
+#define blockIdx (rf_dim3{__builtin_amdgcn_workgroup_id_x(), __builtin_amdgcn_workgroup_id_y(), __builtin_amdgcn_workgroup_id_z()})
+
+RF_DEVICE void __syncthreads() {
+  __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");
+  __builtin_amdgcn_s_barrier();
+  __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
+}
+
+RF_DEVICE int rf_lane_id() {
+  // mbcnt_hi adds nothing for lanes 0..31, so this is right for wave32 and wave64.
+  return __builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u));
+}
+
+RF_DEVICE int __shfl_xor(int v, int mask) {
+  return __builtin_amdgcn_ds_bpermute((rf_lane_id() ^ mask) << 2, v);
+}
+RF_DEVICE float __shfl_xor(float v, int mask) {
+  return __builtin_bit_cast(float, __shfl_xor(__builtin_bit_cast(int, v), mask));
+}
+
+RF_DEVICE float rf_exp2f(float x) { return __builtin_amdgcn_exp2f(x); }
+RF_DEVICE float rsqrtf(float x) { return __builtin_amdgcn_rsqf(x); }

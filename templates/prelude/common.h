@@ -1,0 +1,58 @@
+// Portable helpers on top of the target primitives. Reductions are sized by WAVE_SIZE and
+// BLOCK_SIZE, never by a literal 32.
+#define N_WAVES (BLOCK_SIZE / WAVE_SIZE)
+
+RF_DEVICE float wave_reduce_sum(float v) {
+#pragma unroll
+  for (int m = WAVE_SIZE / 2; m > 0; m >>= 1) v += __shfl_xor(v, m);
+  return v;
+}
+
+RF_DEVICE float wave_reduce_max(float v) {
+#pragma unroll
+  for (int m = WAVE_SIZE / 2; m > 0; m >>= 1) v = __builtin_fmaxf(v, __shfl_xor(v, m));
+  return v;
+}
+
+// The whole workgroup's sum, returned to every thread. `scratch` holds N_WAVES floats.
+RF_DEVICE float block_reduce_sum(float v, float* scratch) {
+  const int lane = threadIdx.x % WAVE_SIZE, wave = threadIdx.x / WAVE_SIZE;
+  v = wave_reduce_sum(v);
+  __syncthreads();  // scratch may still be read by a previous reduction
+  if (lane == 0) scratch[wave] = v;
+  __syncthreads();
+  v = lane < N_WAVES ? scratch[lane] : 0.0f;
+  return wave_reduce_sum(v);
+}
+
+RF_DEVICE float block_reduce_max(float v, float* scratch) {
+  const int lane = threadIdx.x % WAVE_SIZE, wave = threadIdx.x / WAVE_SIZE;
+  v = wave_reduce_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[wave] = v;
+  __syncthreads();
+  v = lane < N_WAVES ? scratch[lane] : -__builtin_inff();
+  return wave_reduce_max(v);
+}
+
+RF_DEVICE float rf_expf(float x) { return rf_exp2f(x * 1.4426950408889634f); }
+
+// tanh through exp: there is no libm on the device side. Saturates cleanly at ±1.
+RF_DEVICE float rf_tanhf(float x) { return 1.0f - 2.0f / (rf_expf(2.0f * x) + 1.0f); }
+
+// sin and cos of an f32 angle of any size used by RoPE (positions reach 10^5 radians and more).
+// The quadrant is found in double so the reduced argument keeps f32 accuracy; the polynomials
+// are Cephes' sinf/cosf on [-pi/4, pi/4].
+RF_DEVICE void rf_sincosf(float x, float* s, float* c) {
+  const double k = __builtin_rint((double)x * 0.63661977236758134308);  // 2/pi
+  const float r = (float)((double)x - k * 1.57079632679489661923);
+  const float r2 = r * r;
+  const float sr = r + r * r2 * (-1.6666654611e-1f + r2 * (8.3321608736e-3f + r2 * -1.9515295891e-4f));
+  const float cr = 1.0f - 0.5f * r2 + r2 * r2 * (4.166664568298827e-2f + r2 * (-1.388731625493765e-3f + r2 * 2.443315711809948e-5f));
+  switch ((long long)k & 3) {
+    case 0: *s = sr; *c = cr; break;
+    case 1: *s = cr; *c = -sr; break;
+    case 2: *s = -sr; *c = -cr; break;
+    default: *s = -cr; *c = sr; break;
+  }
+}

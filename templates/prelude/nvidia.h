@@ -1,0 +1,23 @@
+// NVIDIA primitives (clang -x cuda -nocudainc -nocudalib for sm_90, then ptxas): the HIP names
+// our kernels use, mapped onto the NVVM builtins behind CUDA's own (`__shfl_xor_sync`,
+// `threadIdx`), so no CUDA toolkit headers are needed. Warps are 32 lanes wide.
+#define __launch_bounds__(n) __attribute__((launch_bounds(n)))
+#define __global__ __attribute__((global))
+#define __device__ __attribute__((device))
+#define __shared__ __attribute__((shared))
+#define __forceinline__ __inline__ __attribute__((always_inline))
+#define RF_DEVICE static __device__ __forceinline__
+
+typedef _Float16 half;
+struct rf_dim3 { unsigned x, y, z; };
+#define threadIdx (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_tid_x(), (unsigned)__nvvm_read_ptx_sreg_tid_y(), (unsigned)__nvvm_read_ptx_sreg_tid_z()})
+#define blockIdx (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_ctaid_x(), (unsigned)__nvvm_read_ptx_sreg_ctaid_y(), (unsigned)__nvvm_read_ptx_sreg_ctaid_z()})
+// __syncthreads() is a clang builtin on NVPTX (bar.sync 0).
+
+RF_DEVICE int rf_lane_id() { return __nvvm_read_ptx_sreg_laneid(); }
+
+RF_DEVICE int __shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i32(0xffffffffu, v, mask, 0x1f); }
+RF_DEVICE float __shfl_xor(float v, int mask) { return __nvvm_shfl_sync_bfly_f32(0xffffffffu, v, mask, 0x1f); }
+
+RF_DEVICE float rf_exp2f(float x) { return __nvvm_ex2_approx_f(x); }
+RF_DEVICE float rsqrtf(float x) { return __nvvm_rsqrt_approx_f(x); }
