@@ -110,19 +110,18 @@ impl Param {
 }
 
 /// Byte offset and size of each parameter in the kernarg segment (natural alignment, as the
-/// C ABI of both AMDGPU and NVPTX lays them out), and the segment's total size.
+/// C ABI of both AMDGPU and NVPTX lays them out), and where the last one ends: the size of the
+/// packed argument buffer a launch passes (CUDA refuses a buffer padded beyond it).
 pub fn kernarg_layout(params: &[Param]) -> (Vec<(u32, u32)>, u32) {
     let mut offset = 0u32;
     let mut fields = Vec::with_capacity(params.len());
-    let mut align_max = 1;
     for p in params {
         let size = p.size();
         offset = offset.next_multiple_of(size);
         fields.push((offset, size));
         offset += size;
-        align_max = align_max.max(size);
     }
-    (fields, offset.next_multiple_of(align_max))
+    (fields, offset)
 }
 
 /// How a grid dimension follows from the launch arguments.
@@ -268,7 +267,7 @@ mod tests {
         assert_eq!(offsets, [0, 8, 16, 24, 28, 32, 40]);
         assert_eq!(size, 48);
         let (_, size) = kernarg_layout(&[output("y", Elem::F32), scalar("n", Scalar::I32)]);
-        assert_eq!(size, 16);
+        assert_eq!(size, 12);
     }
 
     #[test]

@@ -13,28 +13,28 @@ pub struct SourceParam {
     pub name: String,
 }
 
-/// The parameters of `extern "C" __global__ void … symbol(…)` in `source`.
+/// The parameters of the `__global__` function named `symbol` in `source`: the first
+/// `symbol(` whose declaration says `__global__`.
 pub fn find_kernel(source: &str, symbol: &str) -> Option<Vec<SourceParam>> {
-    let mut rest = source;
-    while let Some(at) = rest.find("__global__") {
-        let after = &rest[at..];
-        let open = after.find('(')?;
-        // Skip `__launch_bounds__(…)`: the kernel's own parameter list follows its name.
-        let head = &after[..open];
-        let head_end = if head.trim_end().ends_with("__launch_bounds__") {
-            let close = after[open..].find(')')? + open + 1;
-            let next_open = after[close..].find('(')? + close;
-            (close, next_open)
-        } else {
-            (0, open)
-        };
-        let name = after[head_end.0..head_end.1].split_whitespace().last().unwrap_or("");
-        if name == symbol {
-            let list_start = head_end.1 + 1;
-            let list_end = after[list_start..].find(')')? + list_start;
-            return Some(parse_params(&after[list_start..list_end]));
+    let mut from = 0;
+    while let Some(at) = source[from..].find(symbol).map(|i| i + from) {
+        from = at + symbol.len();
+        let before_ok = source[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = source[from..].trim_start();
+        if !before_ok || !after.starts_with('(') {
+            continue;
         }
-        rest = &after[head_end.1..];
+        // The declaration: back to the previous statement, without preprocessor lines.
+        let decl_start = source[..at].rfind([';', '}']).map_or(0, |i| i + 1);
+        let is_kernel = source[decl_start..at]
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .any(|line| line.contains("__global__"));
+        if !is_kernel {
+            continue;
+        }
+        let list = &after[1..];
+        return Some(parse_params(&list[..list.find(')')?]));
     }
     None
 }
@@ -80,6 +80,14 @@ pub fn check(family: &Family, variant: &Variant, source: &str) -> Result<(), Err
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_kernels_behind_attributes_and_macros() {
+        let src = "#define __global__ __attribute__((global))\nextern \"C\" __global__ void __attribute__((x(1, 2)))\nk(int* a, int n) {}";
+        assert_eq!(find_kernel(src, "k").unwrap().len(), 2);
+        assert!(find_kernel("__device__ void k(int a) {}", "k").is_none());
+        assert!(find_kernel("#define __global__ x\n__device__ void k(int a) {}", "k").is_none());
+    }
 
     #[test]
     fn parses_launch_bounds_and_restrict() {

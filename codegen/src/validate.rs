@@ -29,14 +29,15 @@ struct Machine {
     simds: u32,
     lds: u32,
     max_vgprs: u32,
+    /// Including VCC, FLAT_SCRATCH and XNACK_MASK, as the metadata's `.sgpr_count` counts them.
     max_sgprs: u32,
 }
 
 fn machine(target: Target) -> Machine {
     match target {
-        Target::Gfx1100 => Machine { regs: 1536, granule: 24, max_resident: 16, simds: 4, lds: 128 * 1024, max_vgprs: 256, max_sgprs: 106 },
-        Target::Gfx942 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 64 * 1024, max_vgprs: 512, max_sgprs: 102 },
-        Target::Gfx950 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 160 * 1024, max_vgprs: 512, max_sgprs: 102 },
+        Target::Gfx1100 => Machine { regs: 1536, granule: 24, max_resident: 16, simds: 4, lds: 128 * 1024, max_vgprs: 256, max_sgprs: 108 },
+        Target::Gfx942 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 64 * 1024, max_vgprs: 512, max_sgprs: 108 },
+        Target::Gfx950 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 160 * 1024, max_vgprs: 512, max_sgprs: 108 },
         Target::Sm90 => Machine { regs: 65536, granule: 256, max_resident: 64, simds: 1, lds: 228 * 1024, max_vgprs: 255, max_sgprs: 0 },
     }
 }

@@ -1,6 +1,9 @@
-//! Devices that compute a model. The CPU backend is always present.
+//! Devices that compute a model. The CPU backend is always present; GPUs are found at run time
+//! (`gpu::Gpu`, implemented by `cuda`).
 
 pub mod cpu;
+pub mod cuda;
+pub mod gpu;
 
 use crate::quant::QuantError;
 

@@ -7,6 +7,7 @@ mod generate;
 mod inspect;
 mod kernels;
 mod perplexity;
+mod test_kernels;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ enum Command {
     Compile(compile::Args),
     /// List and verify a kernel bundle.
     Kernels(kernels::Args),
+    /// Run every kernel variant of a bundle on the GPU against the CPU reference.
+    TestKernels(test_kernels::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Compile(a) => compile::run(a),
         Command::Kernels(a) => kernels::run(a),
+        Command::TestKernels(a) => test_kernels::run(a),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

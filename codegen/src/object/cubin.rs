@@ -134,7 +134,8 @@ pub fn read_cubin(code: &[u8], ptxas_log: &str) -> Result<Vec<KernelInfo>, Error
                 sgprs: 0,
                 lds_bytes: report.smem,
                 scratch_bytes: report.stack_frame,
-                spills: report.spill_stores,
+                // ptxas counts spill stores in bytes; a 32-bit register takes four.
+                spills: report.spill_stores.div_ceil(4),
                 max_threads,
             },
             name,

@@ -36,7 +36,7 @@ pub struct Resources {
     pub lds_bytes: u32,
     /// Private (scratch / local) memory per lane, bytes: stack frames, spills, private arrays.
     pub scratch_bytes: u32,
-    /// Registers spilled (AMD: VGPR + SGPR spill counts; NVIDIA: spill-store bytes).
+    /// Registers spilled (AMD: VGPR + SGPR spill counts; NVIDIA: spill-store bytes / 4).
     pub spills: u32,
     pub max_threads: u32,
 }

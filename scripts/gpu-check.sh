@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# One device call: verify the sm_90 bundle, run every kernel variant against the CPU reference,
+# and write the reports to $OUT. Expects the release binary and the bundle built on the
+# development machine and carried in .devcarry/:
+#   cargo build --release && mkdir -p .devcarry && strip -o .devcarry/rocmforge target/release/rocmforge
+#   target/release/rocmforge compile --arch sm_90 -o .devcarry/rocmforge-sm_90.rfkb
+# then, through the device tool: bash scripts/gpu-check.sh   (carry: .devcarry)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/rocmforge-gpu-check}
+mkdir -p "$OUT"
+BIN=.devcarry/rocmforge
+BUNDLE=.devcarry/rocmforge-sm_90.rfkb
+for f in "$BIN" "$BUNDLE"; do
+    [ -f "$f" ] || { echo "gpu-check: $f is missing; see the header of $0" >&2; exit 1; }
+done
+chmod +x "$BIN"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+"$BIN" kernels "$BUNDLE" > "$OUT/bundle.txt" 2>&1
+echo "bundle: $(tail -1 "$OUT/bundle.txt")"
+"$BIN" test-kernels --bundle "$BUNDLE" 2>&1 | tee "$OUT/parity.txt" | grep -Ev ' ok$'

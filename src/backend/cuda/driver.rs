@@ -1,0 +1,237 @@
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+
+use libloading::Library;
+use rocmforge_codegen::Target;
+
+use crate::backend::gpu::{DeviceBuffer, Gpu, GpuError, ModuleHandle};
+
+type CuResult = c_int;
+type CuDevice = c_int;
+type CuContext = *mut c_void;
+type CuModule = *mut c_void;
+type CuFunction = *mut c_void;
+
+const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: c_int = 75;
+const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
+// `extra` markers of cuLaunchKernel: the arguments come as one packed buffer.
+const CU_LAUNCH_PARAM_END: *mut c_void = std::ptr::null_mut();
+const CU_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = 1 as *mut c_void;
+const CU_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = 2 as *mut c_void;
+
+/// The driver entry points we use, resolved once.
+struct Api {
+    init: unsafe extern "C" fn(c_uint) -> CuResult,
+    device_get_count: unsafe extern "C" fn(*mut c_int) -> CuResult,
+    device_get: unsafe extern "C" fn(*mut CuDevice, c_int) -> CuResult,
+    device_get_name: unsafe extern "C" fn(*mut c_char, c_int, CuDevice) -> CuResult,
+    device_get_attribute: unsafe extern "C" fn(*mut c_int, c_int, CuDevice) -> CuResult,
+    primary_ctx_retain: unsafe extern "C" fn(*mut CuContext, CuDevice) -> CuResult,
+    ctx_set_current: unsafe extern "C" fn(CuContext) -> CuResult,
+    ctx_synchronize: unsafe extern "C" fn() -> CuResult,
+    module_load_data: unsafe extern "C" fn(*mut CuModule, *const c_void) -> CuResult,
+    module_get_function: unsafe extern "C" fn(*mut CuFunction, CuModule, *const c_char) -> CuResult,
+    mem_alloc: unsafe extern "C" fn(*mut u64, usize) -> CuResult,
+    mem_free: unsafe extern "C" fn(u64) -> CuResult,
+    memcpy_htod: unsafe extern "C" fn(u64, *const c_void, usize) -> CuResult,
+    memcpy_dtoh: unsafe extern "C" fn(*mut c_void, u64, usize) -> CuResult,
+    memset_d8: unsafe extern "C" fn(u64, u8, usize) -> CuResult,
+    #[allow(clippy::type_complexity)]
+    launch_kernel: unsafe extern "C" fn(
+        CuFunction,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        *mut c_void,
+        *mut *mut c_void,
+        *mut *mut c_void,
+    ) -> CuResult,
+    get_error_name: unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult,
+}
+
+/// The first CUDA device, with its primary context current on the creating thread.
+pub struct Cuda {
+    api: Api,
+    device: CuDevice,
+    // Keeps the function pointers in `api` valid.
+    _lib: Library,
+}
+
+macro_rules! sym {
+    ($lib:expr, $name:literal) => {
+        // SAFETY: the signature matches the CUDA driver API's declaration of this symbol.
+        *unsafe { $lib.get($name) }.map_err(|e| GpuError::Unavailable(format!("libcuda has no {}: {e}", String::from_utf8_lossy($name))))?
+    };
+}
+
+impl Cuda {
+    /// Loads the driver and opens device 0, or says why not.
+    pub fn open() -> Result<Cuda, GpuError> {
+        // SAFETY: loading the system's CUDA driver library runs its initialisers, as any CUDA program does.
+        let lib = unsafe { Library::new("libcuda.so.1") }
+            .map_err(|e| GpuError::Unavailable(format!("no CUDA driver (libcuda.so.1): {e}")))?;
+        let api = Api {
+            init: sym!(lib, b"cuInit"),
+            device_get_count: sym!(lib, b"cuDeviceGetCount"),
+            device_get: sym!(lib, b"cuDeviceGet"),
+            device_get_name: sym!(lib, b"cuDeviceGetName"),
+            device_get_attribute: sym!(lib, b"cuDeviceGetAttribute"),
+            primary_ctx_retain: sym!(lib, b"cuDevicePrimaryCtxRetain"),
+            ctx_set_current: sym!(lib, b"cuCtxSetCurrent"),
+            ctx_synchronize: sym!(lib, b"cuCtxSynchronize"),
+            module_load_data: sym!(lib, b"cuModuleLoadData"),
+            module_get_function: sym!(lib, b"cuModuleGetFunction"),
+            mem_alloc: sym!(lib, b"cuMemAlloc_v2"),
+            mem_free: sym!(lib, b"cuMemFree_v2"),
+            memcpy_htod: sym!(lib, b"cuMemcpyHtoD_v2"),
+            memcpy_dtoh: sym!(lib, b"cuMemcpyDtoH_v2"),
+            memset_d8: sym!(lib, b"cuMemsetD8_v2"),
+            launch_kernel: sym!(lib, b"cuLaunchKernel"),
+            get_error_name: sym!(lib, b"cuGetErrorName"),
+        };
+        let mut cuda = Cuda { api, device: 0, _lib: lib };
+        // SAFETY (all driver calls below): out-pointers are valid locals; handles come from the driver.
+        cuda.check("cuInit", unsafe { (cuda.api.init)(0) })?;
+        let mut count = 0;
+        cuda.check("cuDeviceGetCount", unsafe { (cuda.api.device_get_count)(&mut count) })?;
+        if count == 0 {
+            return Err(GpuError::Unavailable("the CUDA driver sees no device".into()));
+        }
+        let mut device = 0;
+        cuda.check("cuDeviceGet", unsafe { (cuda.api.device_get)(&mut device, 0) })?;
+        cuda.device = device;
+        let mut ctx = std::ptr::null_mut();
+        cuda.check("cuDevicePrimaryCtxRetain", unsafe { (cuda.api.primary_ctx_retain)(&mut ctx, device) })?;
+        cuda.check("cuCtxSetCurrent", unsafe { (cuda.api.ctx_set_current)(ctx) })?;
+        Ok(cuda)
+    }
+
+    fn check(&self, call: &'static str, code: CuResult) -> Result<(), GpuError> {
+        if code == 0 {
+            return Ok(());
+        }
+        let mut name: *const c_char = std::ptr::null();
+        // SAFETY: cuGetErrorName writes a pointer to a static string or leaves it null.
+        let named = unsafe { (self.api.get_error_name)(code, &mut name) } == 0 && !name.is_null();
+        let code = if named {
+            // SAFETY: the driver returned a NUL-terminated static string.
+            format!("{} ({code})", unsafe { CStr::from_ptr(name) }.to_string_lossy())
+        } else {
+            format!("error {code}")
+        };
+        Err(GpuError::Driver { call, code })
+    }
+
+    fn attribute(&self, attr: c_int) -> Result<i32, GpuError> {
+        let mut v = 0;
+        // SAFETY: valid out-pointer and device.
+        self.check("cuDeviceGetAttribute", unsafe { (self.api.device_get_attribute)(&mut v, attr, self.device) })?;
+        Ok(v)
+    }
+
+    fn compute_capability(&self) -> Result<(i32, i32), GpuError> {
+        Ok((self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?, self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?))
+    }
+}
+
+impl Gpu for Cuda {
+    fn describe(&self) -> String {
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: the buffer's length is passed; the driver NUL-terminates.
+        let name = if unsafe { (self.api.device_get_name)(buf.as_mut_ptr(), buf.len() as c_int, self.device) } == 0 {
+            // SAFETY: NUL-terminated by the driver.
+            unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned()
+        } else {
+            "unknown CUDA device".into()
+        };
+        match self.compute_capability() {
+            Ok((major, minor)) => format!("{name} (sm_{major}{minor})"),
+            Err(_) => name,
+        }
+    }
+
+    fn target(&self) -> Result<Target, GpuError> {
+        let (major, minor) = self.compute_capability()?;
+        format!("sm_{major}{minor}")
+            .parse()
+            .map_err(|_| GpuError::Unavailable(format!("no kernels for sm_{major}{minor}: ROCmForge builds sm_90 bundles")))
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<DeviceBuffer, GpuError> {
+        let mut ptr = 0u64;
+        // SAFETY: valid out-pointer; at least one byte so every buffer has a distinct address.
+        self.check("cuMemAlloc", unsafe { (self.api.mem_alloc)(&mut ptr, bytes.max(1)) })?;
+        Ok(DeviceBuffer { ptr, bytes })
+    }
+
+    fn free(&self, buf: DeviceBuffer) -> Result<(), GpuError> {
+        // SAFETY: the pointer came from cuMemAlloc and is freed once (the buffer is consumed).
+        self.check("cuMemFree", unsafe { (self.api.mem_free)(buf.ptr) })
+    }
+
+    fn upload(&self, dst: &DeviceBuffer, src: &[u8]) -> Result<(), GpuError> {
+        assert!(src.len() <= dst.bytes, "upload of {} bytes into a {}-byte buffer", src.len(), dst.bytes);
+        // SAFETY: the source slice is valid for its length, which fits the allocation.
+        self.check("cuMemcpyHtoD", unsafe { (self.api.memcpy_htod)(dst.ptr, src.as_ptr().cast(), src.len()) })
+    }
+
+    fn download(&self, src: &DeviceBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
+        assert!(dst.len() <= src.bytes, "download of {} bytes from a {}-byte buffer", dst.len(), src.bytes);
+        // SAFETY: the destination slice is valid for its length, which fits the allocation.
+        self.check("cuMemcpyDtoH", unsafe { (self.api.memcpy_dtoh)(dst.as_mut_ptr().cast(), src.ptr, dst.len()) })
+    }
+
+    fn fill(&self, dst: &DeviceBuffer, byte: u8) -> Result<(), GpuError> {
+        // SAFETY: the range is the allocation itself.
+        self.check("cuMemsetD8", unsafe { (self.api.memset_d8)(dst.ptr, byte, dst.bytes) })
+    }
+
+    fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError> {
+        let mut module = std::ptr::null_mut();
+        // SAFETY: the image is a complete cubin that outlives the call (the driver copies it).
+        self.check("cuModuleLoadData", unsafe { (self.api.module_load_data)(&mut module, code.as_ptr().cast()) })?;
+        Ok(ModuleHandle(module as u64))
+    }
+
+    fn launch(&self, module: ModuleHandle, symbol: &str, grid: [u32; 3], block: u32, kernargs: &[u8]) -> Result<(), GpuError> {
+        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
+        let mut function = std::ptr::null_mut();
+        // SAFETY: the module handle came from cuModuleLoadData; the name is NUL-terminated.
+        let found = unsafe { (self.api.module_get_function)(&mut function, module.0 as CuModule, name.as_ptr()) };
+        if found != 0 {
+            return Err(GpuError::MissingKernel(symbol.to_string()));
+        }
+        let mut args = kernargs.to_vec();
+        let mut size = args.len();
+        let mut extra = [
+            CU_LAUNCH_PARAM_BUFFER_POINTER,
+            args.as_mut_ptr().cast(),
+            CU_LAUNCH_PARAM_BUFFER_SIZE,
+            (&mut size as *mut usize).cast(),
+            CU_LAUNCH_PARAM_END,
+        ];
+        // SAFETY: `extra` points at the packed argument buffer and its size, both alive until the
+        // synchronize below; the layout was checked against the code object when the bundle loaded.
+        let launched = unsafe {
+            (self.api.launch_kernel)(
+                function,
+                grid[0],
+                grid[1],
+                grid[2],
+                block,
+                1,
+                1,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                extra.as_mut_ptr(),
+            )
+        };
+        self.check("cuLaunchKernel", launched)?;
+        // SAFETY: no arguments.
+        self.check("cuCtxSynchronize", unsafe { (self.api.ctx_synchronize)() })
+    }
+}

@@ -1,0 +1,93 @@
+//! Random inputs for parity cases: non-zero values (a kernel that ignores an input must not pass
+//! by luck) from a seed derived from the case, and valid quantized blocks of every format.
+
+use half::f16;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rocmforge_codegen::Quant;
+
+use crate::gguf::GgmlType;
+
+/// A generator seeded by `label`, so a case sees the same data on every run.
+pub fn rng(label: &str) -> SmallRng {
+    let seed = label.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+    SmallRng::seed_from_u64(seed)
+}
+
+/// `n` values in ±[0.01, 1].
+pub fn nonzero(rng: &mut SmallRng, n: usize) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let v: f32 = rng.gen_range(0.01..1.0);
+            if rng.gen_bool(0.5) {
+                v
+            } else {
+                -v
+            }
+        })
+        .collect()
+}
+
+pub fn f32_bytes(x: &[f32]) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+pub fn f16_bytes(x: &[f32]) -> Vec<u8> {
+    x.iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect()
+}
+
+pub fn i32_bytes(x: &[i32]) -> Vec<u8> {
+    x.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Rounds through f16, as a kernel storing half does.
+pub fn round_f16(x: &[f32]) -> Vec<f32> {
+    x.iter().map(|v| f16::from_f32(*v).to_f32()).collect()
+}
+
+pub fn ggml_type(q: Quant) -> GgmlType {
+    match q {
+        Quant::Q4_0 => GgmlType::Q4_0,
+        Quant::Q4_1 => GgmlType::Q4_1,
+        Quant::Q5_0 => GgmlType::Q5_0,
+        Quant::Q5_1 => GgmlType::Q5_1,
+        Quant::Q8_0 => GgmlType::Q8_0,
+        Quant::Q2K => GgmlType::Q2K,
+        Quant::Q3K => GgmlType::Q3K,
+        Quant::Q4K => GgmlType::Q4K,
+        Quant::Q5K => GgmlType::Q5K,
+        Quant::Q6K => GgmlType::Q6K,
+        Quant::Mxfp4 => GgmlType::Mxfp4,
+    }
+}
+
+/// Byte offsets of each block's f16 scale fields (ggml's block structs).
+fn f16_fields(q: Quant) -> &'static [usize] {
+    match q {
+        Quant::Q4_0 | Quant::Q5_0 | Quant::Q8_0 => &[0],
+        Quant::Q4_1 | Quant::Q5_1 | Quant::Q4K | Quant::Q5K => &[0, 2],
+        Quant::Q2K => &[80, 82],
+        Quant::Q3K => &[108],
+        Quant::Q6K => &[208],
+        Quant::Mxfp4 => &[],
+    }
+}
+
+/// Random blocks for `n` weights: random bits everywhere (every bit pattern of the quant and
+/// sub-scale fields is valid) except the f16 scales, kept in ±[0.001, 0.05] so values stay finite,
+/// and MXFP4's exponent, kept near 2^0.
+pub fn quant_blocks(rng: &mut SmallRng, q: Quant, n: usize) -> Vec<u8> {
+    let (elems, bytes) = (q.block_elems() as usize, q.block_bytes() as usize);
+    let mut out: Vec<u8> = (0..n / elems * bytes).map(|_| rng.gen()).collect();
+    for block in out.chunks_exact_mut(bytes) {
+        for &at in f16_fields(q) {
+            let sign = if rng.gen_bool(0.5) { 1.0 } else { -1.0 };
+            let v = f16::from_f32(sign * rng.gen_range(0.001f32..0.05));
+            block[at..at + 2].copy_from_slice(&v.to_le_bytes());
+        }
+        if q == Quant::Mxfp4 {
+            block[0] = rng.gen_range(118..=130);
+        }
+    }
+    out
+}

@@ -1,0 +1,236 @@
+//! Kernel parity, in the manner of llama.cpp's `test-backend-ops`: each kernel variant of a
+//! bundle runs on a GPU with random non-zero inputs and NaN-poisoned outputs, and each output is
+//! compared with the CPU reference by normalised error ‖out − ref‖ / ‖ref‖.
+
+mod cases;
+mod inputs;
+
+use rocmforge_codegen::bundle::{find_variant, Bundle};
+use rocmforge_codegen::catalog::{kernarg_layout, Family, ParamKind};
+use rocmforge_codegen::{kernels, Variant};
+
+use crate::backend::gpu::{DeviceBuffer, Gpu, GpuError};
+pub use cases::cases_for;
+
+/// How an output buffer holds its numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dtype {
+    F32,
+    F16,
+    I32,
+}
+
+/// One kernel argument of a case, named as in the catalog.
+pub enum Arg {
+    /// Device memory initialised from these bytes.
+    Input(Vec<u8>),
+    /// Device memory poisoned with NaN bytes before the launch, then compared with `reference`.
+    Output { reference: Vec<f32>, dtype: Dtype, tolerance: f64 },
+    /// Device memory initialised from `initial`, updated by the kernel, compared with `reference`.
+    InOut { initial: Vec<u8>, reference: Vec<f32>, dtype: Dtype, tolerance: f64 },
+    /// A null pointer (optional inputs).
+    Null,
+    I32(i32),
+    I64(i64),
+    F32(f32),
+}
+
+/// A kernel launch with its inputs and expected outputs.
+pub struct Case {
+    pub label: String,
+    pub args: Vec<(&'static str, Arg)>,
+    /// Launch-only grid dimensions (`Launch::dims`).
+    pub dims: Vec<(&'static str, u64)>,
+}
+
+/// The outcome of one output of one case.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub variant: String,
+    pub case: String,
+    pub output: String,
+    pub error: Result<f64, String>,
+    pub tolerance: f64,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        matches!(self.error, Ok(e) if e <= self.tolerance)
+    }
+}
+
+/// ‖out − ref‖ / ‖ref‖ in f64; NaN anywhere in `out` (a poisoned element the kernel never
+/// wrote) makes it NaN, which never passes.
+pub fn normalized_error(out: &[f32], reference: &[f32]) -> f64 {
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&o, &r) in out.iter().zip(reference) {
+        diff += (o as f64 - r as f64).powi(2);
+        norm += (r as f64).powi(2);
+    }
+    if out.len() != reference.len() {
+        return f64::NAN;
+    }
+    if norm == 0.0 {
+        return if diff == 0.0 { 0.0 } else { f64::INFINITY };
+    }
+    (diff / norm).sqrt()
+}
+
+fn decode(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
+    match dtype {
+        Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::I32 => bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32).collect(),
+    }
+}
+
+fn byte_len(reference: &[f32], dtype: Dtype) -> usize {
+    reference.len() * if dtype == Dtype::F16 { 2 } else { 4 }
+}
+
+/// Runs one case of `variant` and compares its outputs.
+pub fn run_case(gpu: &dyn Gpu, bundle: &Bundle, family: &Family, variant: &Variant, case: &Case) -> Vec<Outcome> {
+    let outcome = |output: &str, error: Result<f64, String>, tolerance: f64| Outcome {
+        variant: variant.key(),
+        case: case.label.clone(),
+        output: output.to_string(),
+        error,
+        tolerance,
+    };
+    match launch_case(gpu, bundle, family, variant, case) {
+        Ok(results) => results.into_iter().map(|(name, err, tol)| outcome(name, Ok(err), tol)).collect(),
+        Err(e) => vec![outcome("-", Err(e), 0.0)],
+    }
+}
+
+fn launch_case(
+    gpu: &dyn Gpu,
+    bundle: &Bundle,
+    family: &Family,
+    variant: &Variant,
+    case: &Case,
+) -> Result<Vec<(&'static str, f64, f64)>, String> {
+    let entry = bundle
+        .manifest
+        .variants
+        .iter()
+        .find(|e| e.key == variant.key())
+        .ok_or_else(|| format!("{} is not in the bundle", variant.key()))?;
+    let module = gpu.load_module(bundle.code(entry)).map_err(|e| e.to_string())?;
+    let arg = |name: &str| case.args.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
+    // Device buffers for pointer arguments, in parameter order.
+    let mut buffers: Vec<Option<DeviceBuffer>> = Vec::new();
+    let result = (|| -> Result<Vec<(&'static str, f64, f64)>, String> {
+        let (layout, size) = kernarg_layout(&family.params);
+        let mut kernargs = vec![0u8; size as usize];
+        for (param, (offset, bytes)) in family.params.iter().zip(layout) {
+            let a = arg(param.name).ok_or_else(|| format!("the case gives no `{}`", param.name))?;
+            let value: Vec<u8> = match (param.kind, a) {
+                (ParamKind::Ptr { .. }, Arg::Null) => {
+                    buffers.push(None);
+                    0u64.to_le_bytes().to_vec()
+                }
+                (ParamKind::Ptr { .. }, Arg::Input(data) | Arg::InOut { initial: data, .. }) => {
+                    let buf = gpu.alloc(data.len()).map_err(|e| e.to_string())?;
+                    gpu.upload(&buf, data).map_err(|e| e.to_string())?;
+                    let ptr = buf.ptr;
+                    buffers.push(Some(buf));
+                    ptr.to_le_bytes().to_vec()
+                }
+                (ParamKind::Ptr { .. }, Arg::Output { reference, dtype, .. }) => {
+                    let buf = gpu.alloc(byte_len(reference, *dtype)).map_err(|e| e.to_string())?;
+                    gpu.fill(&buf, 0xFF).map_err(|e| e.to_string())?;
+                    let ptr = buf.ptr;
+                    buffers.push(Some(buf));
+                    ptr.to_le_bytes().to_vec()
+                }
+                (ParamKind::Scalar(_), Arg::I32(v)) => v.to_le_bytes().to_vec(),
+                (ParamKind::Scalar(_), Arg::I64(v)) => v.to_le_bytes().to_vec(),
+                (ParamKind::Scalar(_), Arg::F32(v)) => v.to_le_bytes().to_vec(),
+                _ => return Err(format!("argument `{}` does not fit its parameter kind", param.name)),
+            };
+            if value.len() != bytes as usize {
+                return Err(format!("argument `{}` is {} bytes, the parameter {bytes}", param.name, value.len()));
+            }
+            kernargs[offset as usize..(offset + bytes) as usize].copy_from_slice(&value);
+        }
+        let lookup = |name: &str| -> Option<u64> {
+            case.dims.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).or_else(|| match arg(name)? {
+                Arg::I32(v) => u64::try_from(*v).ok(),
+                Arg::I64(v) => u64::try_from(*v).ok(),
+                _ => None,
+            })
+        };
+        let grid = family.launch.grid_for(variant.target, lookup)?;
+        gpu.launch(module, &entry.symbol, grid, variant.threads, &kernargs).map_err(|e| e.to_string())?;
+        let mut results = Vec::new();
+        for (param, buf) in family.params.iter().zip(&buffers) {
+            let (Some(buf), Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. })) =
+                (buf, arg(param.name))
+            else {
+                continue;
+            };
+            let mut bytes = vec![0u8; byte_len(reference, *dtype)];
+            gpu.download(buf, &mut bytes).map_err(|e| e.to_string())?;
+            results.push((param.name, normalized_error(&decode(&bytes, *dtype), reference), *tolerance));
+        }
+        Ok(results)
+    })();
+    for buf in buffers.into_iter().flatten() {
+        let _ = gpu.free(buf);
+    }
+    result
+}
+
+/// Runs every case of every variant in `bundle` whose key contains `filter`.
+pub fn run_bundle(gpu: &dyn Gpu, bundle: &Bundle, filter: Option<&str>, progress: &dyn Fn(&str)) -> Result<Vec<Outcome>, GpuError> {
+    let target = gpu.target()?;
+    let catalog = kernels::catalog();
+    let mut outcomes = Vec::new();
+    for entry in &bundle.manifest.variants {
+        if filter.is_some_and(|f| !entry.key.contains(f)) {
+            continue;
+        }
+        progress(&entry.key);
+        let Some((family, variant)) = find_variant(&catalog, target, &entry.key) else { continue };
+        let cases = cases_for(family, &variant);
+        if cases.is_empty() {
+            outcomes.push(Outcome {
+                variant: entry.key.clone(),
+                case: "-".into(),
+                output: "-".into(),
+                error: Err(format!("no parity cases for family `{}`", family.name)),
+                tolerance: 0.0,
+            });
+        }
+        for case in &cases {
+            outcomes.extend(run_case(gpu, bundle, family, &variant, case));
+        }
+    }
+    Ok(outcomes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_error_is_relative_and_catches_poison() {
+        assert_eq!(normalized_error(&[1.0, 2.0], &[1.0, 2.0]), 0.0);
+        let e = normalized_error(&[1.0, 2.2], &[1.0, 2.0]);
+        assert!((e - 0.2 / 5f64.sqrt()).abs() < 1e-6);
+        assert!(normalized_error(&[f32::NAN, 2.0], &[1.0, 2.0]).is_nan());
+        assert!(normalized_error(&[1.0], &[1.0, 2.0]).is_nan());
+    }
+
+    #[test]
+    fn every_family_has_cases_for_every_variant() {
+        for family in kernels::catalog() {
+            for target in rocmforge_codegen::Target::ALL {
+                for variant in family.variants(target) {
+                    assert!(!cases_for(&family, &variant).is_empty(), "no parity case for {variant}");
+                }
+            }
+        }
+    }
+}
