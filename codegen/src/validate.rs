@@ -67,7 +67,7 @@ pub fn occupancy(target: Target, r: &Resources, threads: u32) -> Occupancy {
 /// pointer-ness where the object records them), runs at the variant's wave size, fits the
 /// target, and uses no scratch unless the family allows it.
 pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Result<Occupancy, Error> {
-    let fail = |field: &'static str, detail: String| Error::Validation { variant: variant.key(), field, detail };
+    let fail = |field: &'static str, detail: String| Error::Validation { variant: variant.to_string(), field, detail };
     let (layout, _) = kernarg_layout(&family.params);
     if kernel.args.len() != family.params.len() {
         return Err(fail(

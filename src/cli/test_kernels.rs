@@ -6,12 +6,13 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use rocmforge::backend::cuda::Cuda;
 use rocmforge::backend::gpu::Gpu;
+use rocmforge::backend::kernels::load_bundle;
 use rocmforge::parity::{run_bundle, Outcome};
 use rocmforge_codegen::bundle::Bundle;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// The kernel bundle (default: rocmforge-<arch>.rfkb for the GPU found).
+    /// The kernel bundle (default: the one for the GPU found; see `rocmforge compile`).
     #[arg(long)]
     bundle: Option<PathBuf>,
     /// Only variants whose key contains this text (e.g. `matvec`, `quant=q4_k`).
@@ -22,9 +23,14 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let gpu = Cuda::open().context("no GPU to test kernels on (CUDA)")?;
     let target = gpu.target()?;
-    let path = args.bundle.unwrap_or_else(|| PathBuf::from(format!("rocmforge-{}.rfkb", target.name())));
-    let bundle = Bundle::read(&path).with_context(|| format!("reading {} (build it with `rocmforge compile --arch {target}`)", path.display()))?;
-    bundle.verify_against_catalog(&path).context("the bundle does not match this build's catalog")?;
+    let (path, bundle) = match args.bundle {
+        Some(path) => {
+            let bundle = Bundle::read(&path).context("reading the kernel bundle")?;
+            bundle.verify_against_catalog(&path).context("the bundle does not match this build's catalog")?;
+            (path, bundle)
+        }
+        None => load_bundle(target)?,
+    };
     eprintln!("testing {} on {}", path.display(), gpu.describe());
     let outcomes = run_bundle(&gpu, &bundle, args.filter.as_deref(), &|key| tracing::debug!("running {key}"))?;
     print_outcomes(&outcomes);

@@ -72,26 +72,8 @@ impl Sampler {
         if self.cfg.temperature <= 0.0 {
             return argmax(logits);
         }
-        let mut cands: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
-        let k = if self.cfg.top_k == 0 { cands.len() } else { self.cfg.top_k.min(cands.len()) };
-        if k < cands.len() {
-            cands.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
-            cands.truncate(k);
-        }
-        cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let mut probs = softmax_of(&cands, 1.0);
-        keep_top_p(&mut cands, &mut probs, self.cfg.top_p);
-        keep_min_p(&mut cands, &mut probs, self.cfg.min_p);
-        let probs = softmax_of(&cands, self.cfg.temperature);
         let r: f32 = self.rng.gen();
-        let mut acc = 0.0;
-        for (c, p) in cands.iter().zip(&probs) {
-            acc += p;
-            if r < acc {
-                return c.0;
-            }
-        }
-        cands.last().map_or(0, |c| c.0)
+        pick(logits, &self.cfg, r)
     }
 
     fn apply_penalties(&self, logits: &mut [f32]) {
@@ -110,6 +92,31 @@ impl Sampler {
             *l -= n as f32 * c.frequency_penalty + c.presence_penalty;
         }
     }
+}
+
+/// The draw after penalties: top-k → top-p → min-p → temperature, then the first candidate
+/// (by descending logit, then index) whose cumulative probability exceeds `r` ∈ [0, 1). The
+/// GPU `sample` kernel is checked against this with the same `r`.
+pub fn pick(logits: &[f32], cfg: &SamplerConfig, r: f32) -> u32 {
+    let mut cands: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, l)).collect();
+    let k = if cfg.top_k == 0 { cands.len() } else { cfg.top_k.min(cands.len()) };
+    if k < cands.len() {
+        cands.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+        cands.truncate(k);
+    }
+    cands.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut probs = softmax_of(&cands, 1.0);
+    keep_top_p(&mut cands, &mut probs, cfg.top_p);
+    keep_min_p(&mut cands, &mut probs, cfg.min_p);
+    let probs = softmax_of(&cands, cfg.temperature);
+    let mut acc = 0.0;
+    for (c, p) in cands.iter().zip(&probs) {
+        acc += p;
+        if r < acc {
+            return c.0;
+        }
+    }
+    cands.last().map_or(0, |c| c.0)
 }
 
 /// Index of the largest logit; the lowest index wins ties, as in llama.cpp's greedy sampler.

@@ -60,15 +60,22 @@ impl Outcome {
 }
 
 /// ‖out − ref‖ / ‖ref‖ in f64; NaN anywhere in `out` (a poisoned element the kernel never
-/// wrote) makes it NaN, which never passes.
+/// wrote) makes it NaN, which never passes. Infinite reference values (an empty softmax's
+/// running max) must be matched exactly and stay out of the norms.
 pub fn normalized_error(out: &[f32], reference: &[f32]) -> f64 {
-    let (mut diff, mut norm) = (0.0f64, 0.0f64);
-    for (&o, &r) in out.iter().zip(reference) {
-        diff += (o as f64 - r as f64).powi(2);
-        norm += (r as f64).powi(2);
-    }
     if out.len() != reference.len() {
         return f64::NAN;
+    }
+    let (mut diff, mut norm) = (0.0f64, 0.0f64);
+    for (&o, &r) in out.iter().zip(reference) {
+        if r.is_infinite() {
+            if o != r {
+                return f64::INFINITY;
+            }
+            continue;
+        }
+        diff += (o as f64 - r as f64).powi(2);
+        norm += (r as f64).powi(2);
     }
     if norm == 0.0 {
         return if diff == 0.0 { 0.0 } else { f64::INFINITY };
@@ -221,6 +228,8 @@ mod tests {
         assert!((e - 0.2 / 5f64.sqrt()).abs() < 1e-6);
         assert!(normalized_error(&[f32::NAN, 2.0], &[1.0, 2.0]).is_nan());
         assert!(normalized_error(&[1.0], &[1.0, 2.0]).is_nan());
+        assert_eq!(normalized_error(&[f32::NEG_INFINITY, 1.0], &[f32::NEG_INFINITY, 1.0]), 0.0);
+        assert_eq!(normalized_error(&[0.0, 1.0], &[f32::NEG_INFINITY, 1.0]), f64::INFINITY);
     }
 
     #[test]

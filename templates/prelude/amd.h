@@ -12,6 +12,9 @@ typedef _Float16 half;
 struct rf_dim3 { unsigned x, y, z; };
 #define threadIdx (rf_dim3{__builtin_amdgcn_workitem_id_x(), __builtin_amdgcn_workitem_id_y(), __builtin_amdgcn_workitem_id_z()})
 #define blockIdx (rf_dim3{__builtin_amdgcn_workgroup_id_x(), __builtin_amdgcn_workgroup_id_y(), __builtin_amdgcn_workgroup_id_z()})
+// The dispatch packet counts work-items; workgroups are BLOCK_SIZE x 1 x 1 (a launch rule has
+// only `threads`), so only x needs dividing. Read from the packet: no hidden kernel arguments.
+#define gridDim (rf_dim3{__builtin_amdgcn_grid_size_x() / BLOCK_SIZE, __builtin_amdgcn_grid_size_y(), __builtin_amdgcn_grid_size_z()})
 
 RF_DEVICE void __syncthreads() {
   __builtin_amdgcn_fence(__ATOMIC_RELEASE, "workgroup");

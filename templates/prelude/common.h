@@ -56,3 +56,7 @@ RF_DEVICE void rf_sincosf(float x, float* s, float* c) {
     default: *s = -cr; *c = sr; break;
   }
 }
+
+// Relaxed atomic add (HIP/CUDA's atomicAdd), on global or shared memory.
+RF_DEVICE unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+RF_DEVICE int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }

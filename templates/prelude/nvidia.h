@@ -12,6 +12,7 @@ typedef _Float16 half;
 struct rf_dim3 { unsigned x, y, z; };
 #define threadIdx (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_tid_x(), (unsigned)__nvvm_read_ptx_sreg_tid_y(), (unsigned)__nvvm_read_ptx_sreg_tid_z()})
 #define blockIdx (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_ctaid_x(), (unsigned)__nvvm_read_ptx_sreg_ctaid_y(), (unsigned)__nvvm_read_ptx_sreg_ctaid_z()})
+#define gridDim (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_nctaid_x(), (unsigned)__nvvm_read_ptx_sreg_nctaid_y(), (unsigned)__nvvm_read_ptx_sreg_nctaid_z()})
 // __syncthreads() is a clang builtin on NVPTX (bar.sync 0).
 
 RF_DEVICE int rf_lane_id() { return __nvvm_read_ptx_sreg_laneid(); }

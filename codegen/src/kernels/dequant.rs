@@ -1,9 +1,9 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Per, Scalar};
-use crate::kernels::Ctx;
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::{quant_axis, Ctx};
 use crate::quant::Quant;
-use crate::variant::{AxisValue, Variant};
+use crate::variant::Variant;
 
 #[derive(Template)]
 #[template(path = "dequant.hip.j2", escape = "none")]
@@ -18,7 +18,7 @@ pub fn family() -> Family {
         template: "dequant.hip.j2",
         summary: "quantized weights to f16 (input of the prefill GEMM)",
         params: vec![output("out", Elem::F16), input("w", Elem::QuantBlock), scalar("n_sub", Scalar::I64)],
-        axes: vec![Axis { name: "quant", values: Quant::ALL.iter().map(|&q| AxisValue::Quant(q)).collect() }],
+        axes: vec![quant_axis()],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_sub", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "quant::dequantize_row",
         allow_scratch: false,

@@ -1,8 +1,8 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Per, Scalar};
-use crate::kernels::Ctx;
-use crate::variant::{AxisValue, Variant};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::{act_axis, Ctx};
+use crate::variant::Variant;
 
 #[derive(Template)]
 #[template(path = "glu.hip.j2", escape = "none")]
@@ -17,7 +17,7 @@ pub fn family() -> Family {
         template: "glu.hip.j2",
         summary: "out = act(gate) * up (SwiGLU with silu, GeGLU with gelu)",
         params: vec![output("out", Elem::F32), input("gate", Elem::F32), input("up", Elem::F32), scalar("n", Scalar::I32)],
-        axes: vec![Axis { name: "act", values: vec![AxisValue::Word("silu"), AxisValue::Word("gelu")] }],
+        axes: vec![act_axis()],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "backend::cpu::ops::swiglu / backend::cpu::ops::geglu",
         allow_scratch: false,

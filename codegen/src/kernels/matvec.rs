@@ -1,9 +1,9 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Per, Scalar};
-use crate::kernels::Ctx;
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::{quant_axis, Ctx};
 use crate::quant::Quant;
-use crate::variant::{AxisValue, Variant};
+use crate::variant::Variant;
 
 #[derive(Template)]
 #[template(path = "matvec.hip.j2", escape = "none")]
@@ -24,7 +24,7 @@ pub fn family() -> Family {
             scalar("n_cols", Scalar::I32),
             scalar("n_rows", Scalar::I32),
         ],
-        axes: vec![Axis { name: "quant", values: Quant::ALL.iter().map(|&q| AxisValue::Quant(q)).collect() }],
+        axes: vec![quant_axis()],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_rows", Per::Wave), Grid::One, Grid::One], dims: &[] },
         reference: "quant::dequantize_row + backend::cpu::vec::dot",
         allow_scratch: false,

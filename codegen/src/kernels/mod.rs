@@ -2,18 +2,43 @@
 //! launch rule, CPU reference) and the Askama context of its template in `templates/`.
 
 mod argmax;
+mod attn_decode;
+mod attn_decode_reduce;
+mod attn_prefill;
 mod dequant;
+mod gemm_f16;
 mod glu;
 mod kv_append;
 mod matvec;
+mod matvec_glu;
 mod rmsnorm;
 mod rmsnorm_add;
 mod rope;
+pub mod sample;
 mod softmax;
 
-use crate::catalog::Family;
-use crate::variant::Variant;
+use crate::catalog::{Axis, Family};
+use crate::quant::Quant;
+use crate::variant::{AxisValue, Variant};
 use crate::Vendor;
+
+/// Head sizes of the models we run (64: llama 3.2 1B; 128: llama 8B, qwen2, mistral; 256: gemma3).
+pub const HEAD_DIMS: [u32; 3] = [64, 128, 256];
+
+/// `head_dim`: one variant per size in [`HEAD_DIMS`].
+pub fn head_dim_axis() -> Axis {
+    Axis { name: "head_dim", values: HEAD_DIMS.iter().map(|&d| AxisValue::Int(d)).collect() }
+}
+
+/// `quant`: one variant per weight format the GPU reads.
+pub fn quant_axis() -> Axis {
+    Axis { name: "quant", values: Quant::ALL.iter().map(|&q| AxisValue::Quant(q)).collect() }
+}
+
+/// `act`: the gated unit's activation, SiLU (SwiGLU: llama, qwen2) or GELU (GeGLU: gemma).
+pub fn act_axis() -> Axis {
+    Axis { name: "act", values: vec![AxisValue::Word("silu"), AxisValue::Word("gelu")] }
+}
 
 /// Every kernel family, in the order bundles list them.
 pub fn catalog() -> Vec<Family> {
@@ -24,9 +49,15 @@ pub fn catalog() -> Vec<Family> {
         glu::family(),
         softmax::family(),
         matvec::family(),
+        matvec_glu::family(),
         dequant::family(),
+        gemm_f16::family(),
         kv_append::family(),
+        attn_decode::family(),
+        attn_decode_reduce::family(),
+        attn_prefill::family(),
         argmax::family(),
+        sample::family(),
     ]
 }
 

@@ -1,11 +1,8 @@
 use askama::Template;
 
 use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Scalar};
-use crate::kernels::Ctx;
+use crate::kernels::{head_dim_axis, Ctx};
 use crate::variant::{AxisValue, Variant};
-
-/// Head sizes of the models we run (64: llama 1B/3B; 128: llama 8B, qwen2, mistral; 256: gemma3).
-pub const HEAD_DIMS: [u32; 3] = [64, 128, 256];
 
 #[derive(Template)]
 #[template(path = "rope.hip.j2", escape = "none")]
@@ -31,7 +28,7 @@ pub fn family() -> Family {
         ],
         axes: vec![
             Axis { name: "mode", values: vec![AxisValue::Word("norm"), AxisValue::Word("neox")] },
-            Axis { name: "head_dim", values: HEAD_DIMS.iter().map(|&d| AxisValue::Int(d)).collect() },
+            head_dim_axis(),
         ],
         launch: Launch { threads: 128, grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One], dims: &["n_tokens"] },
         reference: "backend::cpu::ops::rope",

@@ -7,7 +7,7 @@ mod matmul;
 pub mod ops;
 pub mod vec;
 
-pub use attention::{attention, AttentionShape};
+pub use attention::{attention, AttentionShape, TILED_MIN_QUERIES};
 pub use forward::CpuExecutor;
 pub use kv_cache::KvCache;
 pub use matmul::{matmul, MatmulScratch, QMatrix};

@@ -1,48 +1,18 @@
-//! Parity cases per kernel family: inputs, launch sizes and the CPU reference's outputs.
+//! Cases for the element-wise and row-wise kernels: norms, rope, activations, softmax, the KV
+//! cache store, argmax and sampling.
 
 use rand::rngs::SmallRng;
 use rand::Rng;
-use rocmforge_codegen::catalog::Family;
-use rocmforge_codegen::{Quant, Variant};
 
-use super::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
-use super::{Arg, Case, Dtype};
+use super::{out, F32_TOL};
 use crate::backend::cpu::{ops, vec};
-use crate::engine::sampler;
+use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
-use crate::quant;
+use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
+use crate::parity::{Arg, Case, Dtype};
+use rocmforge_codegen::Variant;
 
-/// f32 kernels whose only difference from the CPU is summation order and approximate
-/// exp/rsqrt instructions.
-const F32_TOL: f64 = 1e-5;
-/// Outputs stored as f16 (2^-11 relative rounding).
-const F16_TOL: f64 = 1e-3;
-
-fn out(reference: Vec<f32>, tolerance: f64) -> Arg {
-    Arg::Output { reference, dtype: Dtype::F32, tolerance }
-}
-
-/// The cases of `variant` (empty for a family without cases, which the harness reports).
-pub fn cases_for(family: &Family, variant: &Variant) -> Vec<Case> {
-    let label = |what: &str| format!("{} {what}", variant.key());
-    match family.name {
-        "rmsnorm" => vec![rmsnorm(&label("7x2048"), 7, 2048), rmsnorm(&label("1x4097"), 1, 4097)],
-        "rmsnorm_add" => vec![rmsnorm_add(&label("3x1543"), 3, 1543)],
-        "rope" => vec![rope(&label("5 tokens x 3 heads"), variant)],
-        "glu" => vec![glu(&label("4097"), variant.word("act"), 4097)],
-        "softmax" => vec![softmax(&label("3x4097"), 3, 4097, 0.5)],
-        "matvec" => {
-            let q = variant.quant().expect("matvec has a quant axis");
-            vec![matvec(&label("7x4096"), q, 7, 4096), matvec(&label("257x2048"), q, 257, 2048)]
-        }
-        "dequant" => vec![dequant(&label("3x4096"), variant.quant().expect("dequant has a quant axis"), 3 * 4096)],
-        "kv_append" => vec![kv_append(&label("3 tokens of 519 at 5"), 519, 3, 5, 16)],
-        "argmax" => vec![argmax(&label("2x262151"), 2, 262_151, false), argmax(&label("tie"), 1, 4097, true)],
-        _ => Vec::new(),
-    }
-}
-
-fn rmsnorm(label: &str, rows: usize, n: usize) -> Case {
+pub fn rmsnorm(label: &str, rows: usize, n: usize) -> Case {
     let mut r = rng(label);
     let (x, w) = (nonzero(&mut r, rows * n), nonzero(&mut r, n));
     let mut y = vec![0.0; rows * n];
@@ -62,7 +32,7 @@ fn rmsnorm(label: &str, rows: usize, n: usize) -> Case {
     }
 }
 
-fn rmsnorm_add(label: &str, rows: usize, n: usize) -> Case {
+pub fn rmsnorm_add(label: &str, rows: usize, n: usize) -> Case {
     let mut r = rng(label);
     let (h, res, w) = (nonzero(&mut r, rows * n), nonzero(&mut r, rows * n), nonzero(&mut r, n));
     let mut sum = h.clone();
@@ -85,7 +55,7 @@ fn rmsnorm_add(label: &str, rows: usize, n: usize) -> Case {
     }
 }
 
-fn rope(label: &str, variant: &Variant) -> Case {
+pub fn rope(label: &str, variant: &Variant) -> Case {
     let (head_dim, n_heads) = (variant.int("head_dim") as usize, 3);
     let kind = if variant.word("mode") == "neox" { RopeKind::Neox } else { RopeKind::Normal };
     let positions = [0i32, 1, 17, 511, 4095];
@@ -115,7 +85,7 @@ fn rope(label: &str, variant: &Variant) -> Case {
     }
 }
 
-fn glu(label: &str, act: &str, n: usize) -> Case {
+pub fn glu(label: &str, act: &str, n: usize) -> Case {
     let mut r = rng(label);
     let (gate, up) = (nonzero(&mut r, n), nonzero(&mut r, n));
     let reference: Vec<f32> = match act {
@@ -139,7 +109,7 @@ fn glu(label: &str, act: &str, n: usize) -> Case {
     }
 }
 
-fn softmax(label: &str, rows: usize, n: usize, scale: f32) -> Case {
+pub fn softmax(label: &str, rows: usize, n: usize, scale: f32) -> Case {
     let mut r = rng(label);
     let x: Vec<f32> = nonzero(&mut r, rows * n).iter().map(|v| v * 8.0).collect();
     let mut reference: Vec<f32> = x.iter().map(|v| v * scale).collect();
@@ -158,47 +128,7 @@ fn softmax(label: &str, rows: usize, n: usize, scale: f32) -> Case {
     }
 }
 
-fn dequantized(q: Quant, blocks: &[u8], n: usize) -> Vec<f32> {
-    let mut w = vec![0.0; n];
-    quant::dequantize_row(ggml_type(q), blocks, &mut w).expect("every GPU format dequantizes on the CPU");
-    w
-}
-
-fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
-    let mut r = rng(label);
-    let blocks = quant_blocks(&mut r, q, rows * cols);
-    let w = dequantized(q, &blocks, rows * cols);
-    let x = nonzero(&mut r, cols);
-    let y: Vec<f32> = w.chunks_exact(cols).map(|row| row.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32).collect();
-    Case {
-        label: label.into(),
-        args: vec![
-            ("y", out(y, F32_TOL)),
-            ("w", Arg::Input(blocks)),
-            ("x", Arg::Input(f32_bytes(&x))),
-            ("n_cols", Arg::I32(cols as i32)),
-            ("n_rows", Arg::I32(rows as i32)),
-        ],
-        dims: vec![],
-    }
-}
-
-fn dequant(label: &str, q: Quant, n: usize) -> Case {
-    let mut r = rng(label);
-    let blocks = quant_blocks(&mut r, q, n);
-    let reference = round_f16(&dequantized(q, &blocks, n));
-    Case {
-        label: label.into(),
-        args: vec![
-            ("out", Arg::Output { reference, dtype: Dtype::F16, tolerance: F16_TOL }),
-            ("w", Arg::Input(blocks)),
-            ("n_sub", Arg::I64((n / 32) as i64)),
-        ],
-        dims: vec![],
-    }
-}
-
-fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx: usize) -> Case {
+pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx: usize) -> Case {
     let mut r = rng(label);
     let (k_old, v_old) = (round_f16(&nonzero(&mut r, n_ctx * kv_dim)), round_f16(&nonzero(&mut r, n_ctx * kv_dim)));
     let (k, v) = (nonzero(&mut r, n_tokens * kv_dim), nonzero(&mut r, n_tokens * kv_dim));
@@ -223,7 +153,7 @@ fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx: us
     }
 }
 
-fn argmax(label: &str, rows: usize, n: usize, tie: bool) -> Case {
+pub fn argmax(label: &str, rows: usize, n: usize, tie: bool) -> Case {
     let mut r: SmallRng = rng(label);
     let mut x = nonzero(&mut r, rows * n);
     if tie {
@@ -239,6 +169,28 @@ fn argmax(label: &str, rows: usize, n: usize, tie: bool) -> Case {
             ("out", Arg::Output { reference, dtype: Dtype::I32, tolerance: 0.0 }),
             ("x", Arg::Input(f32_bytes(&x))),
             ("n", Arg::I32(n as i32)),
+        ],
+        dims: vec![("n_rows", rows as u64)],
+    }
+}
+
+pub fn sample(label: &str, rows: usize, n: usize, cfg: SamplerConfig) -> Case {
+    let mut r = rng(label);
+    // Logits spread over ±12 so that top-p and min-p both cut somewhere inside the top-k.
+    let logits: Vec<f32> = nonzero(&mut r, rows * n).iter().map(|v| v * 12.0).collect();
+    let draws: Vec<f32> = (0..rows).map(|_| r.gen_range(0.0..1.0)).collect();
+    let reference: Vec<f32> = logits.chunks_exact(n).zip(&draws).map(|(row, &u)| sampler::pick(row, &cfg, u) as f32).collect();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("out", Arg::Output { reference, dtype: Dtype::I32, tolerance: 0.0 }),
+            ("logits", Arg::Input(f32_bytes(&logits))),
+            ("r", Arg::Input(f32_bytes(&draws))),
+            ("n", Arg::I32(n as i32)),
+            ("top_k", Arg::I32(cfg.top_k as i32)),
+            ("top_p", Arg::F32(cfg.top_p)),
+            ("min_p", Arg::F32(cfg.min_p)),
+            ("temperature", Arg::F32(cfg.temperature)),
         ],
         dims: vec![("n_rows", rows as u64)],
     }

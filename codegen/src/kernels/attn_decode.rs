@@ -1,0 +1,38 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::{head_dim_axis, Ctx};
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "attn_decode.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    head_dim: u32,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "attn_decode",
+        template: "attn_decode.hip.j2",
+        summary: "one-token attention over the f16 KV cache, split-K: unnormalised partials per split",
+        params: vec![
+            output("part_o", Elem::F32),
+            output("part_ml", Elem::F32),
+            input("q", Elem::F32),
+            input("k_cache", Elem::F16),
+            input("v_cache", Elem::F16),
+            scalar("n_head_kv", Scalar::I32),
+            scalar("n_head", Scalar::I32),
+            scalar("kv_len", Scalar::I32),
+            scalar("window", Scalar::I32),
+            scalar("scale", Scalar::F32),
+            scalar("split_len", Scalar::I32),
+        ],
+        axes: vec![head_dim_axis()],
+        launch: Launch { threads: 256, grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::One], dims: &["n_splits"] },
+        reference: "backend::cpu::attention::attention",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim") }.render(),
+    }
+}

@@ -1,0 +1,38 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::{act_axis, quant_axis, Ctx};
+use crate::quant::Quant;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "matvec_glu.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    quant: Quant,
+    act: &'static str,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "matvec_glu",
+        template: "matvec_glu.hip.j2",
+        summary: "y = act(W_gate x) * (W_up x): the FFN's gate and up mat-vecs and the activation in one pass",
+        params: vec![
+            output("y", Elem::F32),
+            input("w_gate", Elem::QuantBlock),
+            input("w_up", Elem::QuantBlock),
+            input("x", Elem::F32),
+            scalar("n_cols", Scalar::I32),
+            scalar("n_rows", Scalar::I32),
+        ],
+        axes: vec![quant_axis(), act_axis()],
+        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_rows", Per::Wave), Grid::One, Grid::One], dims: &[] },
+        reference: "quant::dequantize_row + backend::cpu::vec::dot + backend::cpu::ops::swiglu / gelu_tanh",
+        allow_scratch: false,
+        render: |v: &Variant| {
+            let quant = v.quant().expect("matvec_glu has a quant axis");
+            Source { ctx: Ctx::new("matvec_glu.hip.j2", v), quant, act: v.word("act") }.render()
+        },
+    }
+}

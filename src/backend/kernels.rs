@@ -1,0 +1,65 @@
+//! Finding the kernel bundle for a GPU: `$ROCMFORGE_KERNELS`, the bundles `build.rs` built, the
+//! cache; failing those, compiling one now when the toolchain is installed, or an error that
+//! gives the command to run.
+
+use std::path::{Path, PathBuf};
+
+use rocmforge_codegen::bundle::Bundle;
+use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
+use rocmforge_codegen::{compile_bundle, CompileOptions, Target};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelsError {
+    #[error("no kernel bundle for {target} (looked in {looked}) and no toolchain to compile one: {reason}\n  build it with: rocmforge compile --arch {target} --out-dir {cache}")]
+    Missing { target: Target, looked: String, reason: String, cache: String },
+    #[error(transparent)]
+    Codegen(#[from] rocmforge_codegen::Error),
+}
+
+fn file_name(target: Target) -> String {
+    format!("rocmforge-{}.rfkb", target.name())
+}
+
+/// Where bundles are looked for, in order.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("ROCMFORGE_KERNELS") {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from(env!("ROCMFORGE_BUILT_BUNDLES")));
+    dirs.push(default_cache_root().join("bundles"));
+    dirs
+}
+
+/// The bundle for `target`, verified against this build's catalog; compiled into the cache when
+/// none exists and the toolchain is installed.
+pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
+    let dirs = search_dirs();
+    for dir in &dirs {
+        let path = dir.join(file_name(target));
+        if path.is_file() {
+            let bundle = Bundle::read(&path)?;
+            bundle.verify_against_catalog(&path)?;
+            return Ok((path, bundle));
+        }
+    }
+    let cache = default_cache_root().join("bundles");
+    let toolchain = Toolchain::discover(&default_cache_root());
+    if let Err(e) = toolchain.check(target) {
+        let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        return Err(KernelsError::Missing { target, looked, reason: e.to_string(), cache: cache.display().to_string() });
+    }
+    tracing::info!("compiling the {target} kernel bundle into {}", cache.display());
+    let report = compile_bundle(&toolchain, target, &CompileOptions::default(), &|_| {})?;
+    let path = cache.join(file_name(target));
+    write(&path, &report.bundle)?;
+    Ok((path.clone(), Bundle::parse(&path, report.bundle)?))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), rocmforge_codegen::Error> {
+    let io = |source| rocmforge_codegen::Error::Io { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::write(path, bytes).map_err(io)
+}

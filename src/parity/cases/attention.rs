@@ -1,0 +1,161 @@
+//! Attention cases: the decode split kernels against their definition (per-split running max,
+//! sum and unnormalised output, in f64), prefill against the CPU engine's `attention`.
+
+use half::f16;
+use rand::rngs::SmallRng;
+use rand::Rng;
+
+use super::{out, F32_TOL};
+use crate::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
+use crate::parity::inputs::{f16_bytes, f32_bytes, nonzero, rng, round_f16};
+use crate::parity::{Arg, Case};
+
+/// Head counts: (n_head, n_head_kv), i.e. GQA ratios 4 and 7.
+const HEADS: [(usize, usize); 2] = [(8, 2), (7, 1)];
+
+/// A random f16 cache of `n_pos` rows of `kv_dim`, as f32 values (exactly representable).
+fn cache(r: &mut SmallRng, n_pos: usize, kv_dim: usize) -> Vec<f32> {
+    round_f16(&nonzero(r, n_pos * kv_dim))
+}
+
+/// Positions a query at `pos` sees.
+fn visible(pos: usize, window: usize) -> std::ops::RangeInclusive<usize> {
+    let first = if window > 0 { (pos + 1).saturating_sub(window) } else { 0 };
+    first..=pos
+}
+
+pub fn decode_cases(key: &str, d: usize) -> Vec<Case> {
+    HEADS
+        .iter()
+        .flat_map(|&(n_head, n_head_kv)| {
+            [(1029, 256, 0), (1029, 256, 300), (7, 64, 0)].map(|(kv_len, split_len, window)| {
+                let label = format!("{key} heads {n_head}/{n_head_kv} kv {kv_len} split {split_len} window {window}");
+                decode(&label, d, n_head, n_head_kv, kv_len, split_len, window)
+            })
+        })
+        .collect()
+}
+
+fn decode(label: &str, d: usize, n_head: usize, n_head_kv: usize, kv_len: usize, split_len: usize, window: usize) -> Case {
+    let mut r = rng(label);
+    let kv_dim = n_head_kv * d;
+    let (k, v) = (cache(&mut r, kv_len, kv_dim), cache(&mut r, kv_len, kv_dim));
+    let q = nonzero(&mut r, n_head * d);
+    let scale = 1.0 / (d as f32).sqrt();
+    let n_splits = kv_len.div_ceil(split_len);
+    let (mut part_o, mut part_ml) = (vec![0.0f32; n_head * n_splits * d], vec![0.0f32; n_head * n_splits * 2]);
+    let seen = visible(kv_len - 1, window);
+    for h in 0..n_head {
+        let col = (h / (n_head / n_head_kv)) * d;
+        let qh = &q[h * d..(h + 1) * d];
+        for s in 0..n_splits {
+            let keys: Vec<usize> = (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
+            let scores: Vec<f64> = keys
+                .iter()
+                .map(|&p| qh.iter().zip(&k[p * kv_dim + col..]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale as f64)
+                .collect();
+            let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let weights: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let slot = h * n_splits + s;
+            part_ml[slot * 2] = m as f32;
+            part_ml[slot * 2 + 1] = weights.iter().sum::<f64>() as f32;
+            for (j, o) in part_o[slot * d..(slot + 1) * d].iter_mut().enumerate() {
+                *o = keys.iter().zip(&weights).map(|(&p, w)| w * v[p * kv_dim + col + j] as f64).sum::<f64>() as f32;
+            }
+        }
+    }
+    Case {
+        label: label.into(),
+        args: vec![
+            ("part_o", out(part_o, F32_TOL)),
+            ("part_ml", out(part_ml, F32_TOL)),
+            ("q", Arg::Input(f32_bytes(&q))),
+            ("k_cache", Arg::Input(f16_bytes(&k))),
+            ("v_cache", Arg::Input(f16_bytes(&v))),
+            ("n_head_kv", Arg::I32(n_head_kv as i32)),
+            ("n_head", Arg::I32(n_head as i32)),
+            ("kv_len", Arg::I32(kv_len as i32)),
+            ("window", Arg::I32(window as i32)),
+            ("scale", Arg::F32(scale)),
+            ("split_len", Arg::I32(split_len as i32)),
+        ],
+        dims: vec![("n_splits", n_splits as u64)],
+    }
+}
+
+pub fn reduce_case(key: &str, d: usize) -> Case {
+    let label = format!("{key} 8 heads x 5 splits");
+    let mut r = rng(&label);
+    let (n_head, n_splits) = (8, 5);
+    let part_o = nonzero(&mut r, n_head * n_splits * d);
+    let mut part_ml = Vec::with_capacity(n_head * n_splits * 2);
+    for i in 0..n_head * n_splits {
+        // Split 1 of every head is empty (outside the window): m = -inf, l = 0.
+        let (m, l) = if i % n_splits == 1 { (f32::NEG_INFINITY, 0.0) } else { (r.gen_range(-4.0..4.0), r.gen_range(1.0..50.0)) };
+        part_ml.extend([m, l]);
+    }
+    let mut reference = vec![0.0f32; n_head * d];
+    for h in 0..n_head {
+        let ml = &part_ml[h * n_splits * 2..(h + 1) * n_splits * 2];
+        let m = ml.iter().step_by(2).map(|&m| m as f64).fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = ml.iter().step_by(2).map(|&ms| if ms == f32::NEG_INFINITY { 0.0 } else { (ms as f64 - m).exp() }).collect();
+        let l: f64 = w.iter().zip(ml.iter().skip(1).step_by(2)).map(|(w, &l)| w * l as f64).sum();
+        for (j, o) in reference[h * d..(h + 1) * d].iter_mut().enumerate() {
+            *o = (w.iter().enumerate().map(|(s, w)| w * part_o[(h * n_splits + s) * d + j] as f64).sum::<f64>() / l) as f32;
+        }
+    }
+    Case {
+        label,
+        args: vec![
+            ("out", out(reference, F32_TOL)),
+            ("part_o", Arg::Input(f32_bytes(&part_o))),
+            ("part_ml", Arg::Input(f32_bytes(&part_ml))),
+            ("n_splits", Arg::I32(n_splits as i32)),
+        ],
+        dims: vec![("n_head", n_head as u64)],
+    }
+}
+
+pub fn prefill_cases(key: &str, d: usize) -> Vec<Case> {
+    HEADS
+        .iter()
+        .flat_map(|&(n_head, n_head_kv)| {
+            [(17, 13, 0), (70, 13, 40), (1, 0, 0)].map(|(n_tokens, pos0, window)| {
+                let label = format!("{key} heads {n_head}/{n_head_kv} tokens {n_tokens} at {pos0} window {window}");
+                prefill(&label, d, n_head, n_head_kv, n_tokens, pos0, window)
+            })
+        })
+        .collect()
+}
+
+fn prefill(label: &str, d: usize, n_head: usize, n_head_kv: usize, n_tokens: usize, pos0: usize, window: usize) -> Case {
+    let mut r = rng(label);
+    let kv_dim = n_head_kv * d;
+    let n_pos = pos0 + n_tokens;
+    let (k, v) = (cache(&mut r, n_pos, kv_dim), cache(&mut r, n_pos, kv_dim));
+    let q = nonzero(&mut r, n_tokens * n_head * d);
+    let scale = 1.0 / (d as f32).sqrt();
+    let shape = AttentionShape { n_head, n_head_kv, head_dim: d, window: (window > 0).then_some(window), scale };
+    let to_f16 = |x: &[f32]| x.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>();
+    let mut reference = vec![0.0f32; q.len()];
+    attention(&q, &to_f16(&k), &to_f16(&v), pos0, &shape, &mut reference);
+    // Below TILED_MIN_QUERIES rows the CPU rounds Q to f16 and accumulates V in f16, as
+    // llama.cpp's CPU flash attention does; the GPU stays in f32.
+    let tolerance = if n_tokens < TILED_MIN_QUERIES { 2e-3 } else { F32_TOL };
+    Case {
+        label: label.into(),
+        args: vec![
+            ("out", out(reference, tolerance)),
+            ("q", Arg::Input(f32_bytes(&q))),
+            ("k_cache", Arg::Input(f16_bytes(&k))),
+            ("v_cache", Arg::Input(f16_bytes(&v))),
+            ("n_tokens", Arg::I32(n_tokens as i32)),
+            ("n_head_kv", Arg::I32(n_head_kv as i32)),
+            ("n_head", Arg::I32(n_head as i32)),
+            ("pos0", Arg::I32(pos0 as i32)),
+            ("window", Arg::I32(window as i32)),
+            ("scale", Arg::F32(scale)),
+        ],
+        dims: vec![],
+    }
+}

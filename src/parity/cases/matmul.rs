@@ -1,0 +1,103 @@
+//! Cases for the kernels that read weights: quantized mat-vec (plain and fused with the gated
+//! activation), dequantization to f16 and the f16 GEMM.
+
+use rocmforge_codegen::Quant;
+
+use super::{out, F16_TOL, F32_TOL};
+use crate::backend::cpu::ops;
+use crate::parity::inputs::{f16_bytes, f32_bytes, ggml_type, nonzero, quant_blocks, rng, round_f16};
+use crate::parity::{Arg, Case, Dtype};
+use crate::quant;
+
+pub fn dequantized(q: Quant, blocks: &[u8], n: usize) -> Vec<f32> {
+    let mut w = vec![0.0; n];
+    quant::dequantize_row(ggml_type(q), blocks, &mut w).expect("every GPU format dequantizes on the CPU");
+    w
+}
+
+/// W x for dequantized rows of `cols`, accumulated in f64.
+pub fn mat_vec(w: &[f32], x: &[f32], cols: usize) -> Vec<f32> {
+    w.chunks_exact(cols).map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32).collect()
+}
+
+pub fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
+    let mut r = rng(label);
+    let blocks = quant_blocks(&mut r, q, rows * cols);
+    let x = nonzero(&mut r, cols);
+    let y = mat_vec(&dequantized(q, &blocks, rows * cols), &x, cols);
+    Case {
+        label: label.into(),
+        args: vec![
+            ("y", out(y, F32_TOL)),
+            ("w", Arg::Input(blocks)),
+            ("x", Arg::Input(f32_bytes(&x))),
+            ("n_cols", Arg::I32(cols as i32)),
+            ("n_rows", Arg::I32(rows as i32)),
+        ],
+        dims: vec![],
+    }
+}
+
+pub fn matvec_glu(label: &str, q: Quant, act: &str, rows: usize, cols: usize) -> Case {
+    let mut r = rng(label);
+    let (gate_w, up_w) = (quant_blocks(&mut r, q, rows * cols), quant_blocks(&mut r, q, rows * cols));
+    let x = nonzero(&mut r, cols);
+    let mut gate = mat_vec(&dequantized(q, &gate_w, rows * cols), &x, cols);
+    let up = mat_vec(&dequantized(q, &up_w, rows * cols), &x, cols);
+    match act {
+        "gelu" => gate.iter_mut().zip(&up).for_each(|(g, &u)| *g = ops::gelu_tanh(*g) * u),
+        _ => ops::swiglu(&mut gate, &up),
+    }
+    Case {
+        label: label.into(),
+        args: vec![
+            ("y", out(gate, 1e-4)),
+            ("w_gate", Arg::Input(gate_w)),
+            ("w_up", Arg::Input(up_w)),
+            ("x", Arg::Input(f32_bytes(&x))),
+            ("n_cols", Arg::I32(cols as i32)),
+            ("n_rows", Arg::I32(rows as i32)),
+        ],
+        dims: vec![],
+    }
+}
+
+pub fn dequant(label: &str, q: Quant, n: usize) -> Case {
+    let mut r = rng(label);
+    let blocks = quant_blocks(&mut r, q, n);
+    let reference = round_f16(&dequantized(q, &blocks, n));
+    Case {
+        label: label.into(),
+        args: vec![
+            ("out", Arg::Output { reference, dtype: Dtype::F16, tolerance: F16_TOL }),
+            ("w", Arg::Input(blocks)),
+            ("n_sub", Arg::I64((n / 32) as i64)),
+        ],
+        dims: vec![],
+    }
+}
+
+/// c[m][n] = Σ a[m][k] · w[n][k] on f16 inputs, accumulated in f64.
+pub fn gemm(label: &str, m: usize, n: usize, k: usize) -> Case {
+    let mut r = rng(label);
+    let (a, w) = (round_f16(&nonzero(&mut r, m * k)), round_f16(&nonzero(&mut r, n * k)));
+    let mut c = vec![0.0f32; m * n];
+    for (i, row) in c.chunks_exact_mut(n).enumerate() {
+        let ar = &a[i * k..(i + 1) * k];
+        for (j, out) in row.iter_mut().enumerate() {
+            *out = ar.iter().zip(&w[j * k..(j + 1) * k]).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() as f32;
+        }
+    }
+    Case {
+        label: label.into(),
+        args: vec![
+            ("c", out(c, F32_TOL)),
+            ("a", Arg::Input(f16_bytes(&a))),
+            ("w", Arg::Input(f16_bytes(&w))),
+            ("m", Arg::I32(m as i32)),
+            ("n", Arg::I32(n as i32)),
+            ("k", Arg::I32(k as i32)),
+        ],
+        dims: vec![],
+    }
+}
