@@ -157,3 +157,57 @@ fn bad_input_gives_clear_errors() {
     let long_prompt = "word ".repeat(50);
     fails_with(&["generate", "-m", &model(), "-p", &long_prompt, "-c", "16", "-n", "4"], "the context holds 16");
 }
+
+/// `compile` writes a bundle that `kernels` lists and verifies (on a real toolchain; skipped with
+/// the reason where none is installed).
+#[test]
+fn compile_writes_a_bundle_that_kernels_lists_and_verifies() {
+    use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
+    if let Err(e) = Toolchain::discover(&default_cache_root()).check(rocmforge_codegen::Target::Gfx942) {
+        eprintln!("SKIPPED: {e}");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rocmforge-compile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle = dir.join("b.rfkb");
+    let b = bundle.to_str().unwrap();
+    let table = ok_stdout(&["compile", "--arch", "gfx942", "--families", "rmsnorm,matvec", "--quants", "q4_0,q6_k", "-o", b, "--table"]);
+    assert!(table.contains("matvec[quant=q6_k]"), "{table}");
+    let listed = ok_stdout(&["kernels", b]);
+    assert_eq!(listed.lines().count(), 4, "a header and three variants:\n{listed}");
+    let manifest: Value = serde_json::from_str(&ok_stdout(&["kernels", b, "--json"])).unwrap();
+    assert_eq!(manifest["wave_size"], 64);
+    assert_eq!(manifest["variants"].as_array().unwrap().len(), 3);
+    fails_with(&["compile", "--arch", "gfx942", "--families", "nope", "-o", b], "matches no kernel variant");
+
+    let mut bytes = std::fs::read(&bundle).unwrap();
+    let last = bytes.len() - 10;
+    bytes[last] ^= 0x55;
+    let corrupt = dir.join("corrupt.rfkb");
+    std::fs::write(&corrupt, bytes).unwrap();
+    fails_with(&["kernels", corrupt.to_str().unwrap()], "differs from the manifest");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn kernel_commands_reject_bad_input() {
+    fails_with(&["compile", "--arch", "gfx906"], "unknown target \"gfx906\"");
+    fails_with(&["compile", "--arch", "gfx942", "--quants", "q9_9"], "unknown quant format \"q9_9\"");
+    fails_with(&["compile", "--arch", "gfx942,sm_90", "-o", "x.rfkb"], "-o names one file");
+    fails_with(&["kernels", "/nonexistent/b.rfkb"], "/nonexistent/b.rfkb");
+    let not_a_bundle = common::fixture("vocab/ggml-vocab-gpt-2.gguf");
+    fails_with(&["kernels", not_a_bundle.to_str().unwrap()], "bad magic");
+}
+
+/// Without a GPU, `test-kernels` says so and fails; it never reports a pass it did not run.
+#[test]
+fn test_kernels_says_plainly_when_there_is_no_gpu() {
+    let out = rocmforge(&["test-kernels"]);
+    if out.status.success() {
+        eprintln!("a GPU is present here and its parity run passed");
+        return;
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no GPU to test kernels on") || stderr.contains("kernel outputs differ"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("passed"), "nothing may be reported as passed");
+}

@@ -13,6 +13,7 @@ fn toolchain_for(target: Target) -> Option<Toolchain> {
     let toolchain = Toolchain::discover(&default_cache_root());
     match toolchain.check(target) {
         Ok(()) => Some(toolchain),
+        Err(e) if std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_some() => panic!("{target}: {e}"),
         Err(e) => {
             eprintln!("SKIPPED {target}: {e}");
             None

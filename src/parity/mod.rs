@@ -110,6 +110,54 @@ pub fn run_case(gpu: &dyn Gpu, bundle: &Bundle, family: &Family, variant: &Varia
     }
 }
 
+/// The kernarg bytes of `case` for `family`: every parameter must be given, pointers as
+/// buffers (or `Null`) and scalars as values of the parameter's size. `pointer` supplies the
+/// device address of each pointer argument.
+fn pack(family: &Family, case: &Case, mut pointer: impl FnMut(&'static str, &Arg) -> Result<u64, String>) -> Result<Vec<u8>, String> {
+    let (layout, size) = kernarg_layout(&family.params);
+    let mut kernargs = vec![0u8; size as usize];
+    for (param, (offset, bytes)) in family.params.iter().zip(layout) {
+        let a = case.arg(param.name).ok_or_else(|| format!("the case gives no `{}`", param.name))?;
+        let value: Vec<u8> = match (param.kind, a) {
+            (ParamKind::Ptr { .. }, Arg::Null) => 0u64.to_le_bytes().to_vec(),
+            (ParamKind::Ptr { mutable, .. }, Arg::Input(_)) if mutable => {
+                return Err(format!("`{}` is written by the kernel: give it as Output or InOut", param.name))
+            }
+            (ParamKind::Ptr { .. }, Arg::Input(_) | Arg::InOut { .. } | Arg::Output { .. }) => pointer(param.name, a)?.to_le_bytes().to_vec(),
+            (ParamKind::Scalar(_), Arg::I32(v)) => v.to_le_bytes().to_vec(),
+            (ParamKind::Scalar(_), Arg::I64(v)) => v.to_le_bytes().to_vec(),
+            (ParamKind::Scalar(_), Arg::F32(v)) => v.to_le_bytes().to_vec(),
+            _ => return Err(format!("argument `{}` does not fit its parameter kind", param.name)),
+        };
+        if value.len() != bytes as usize {
+            return Err(format!("argument `{}` is {} bytes, the parameter {bytes}", param.name, value.len()));
+        }
+        kernargs[offset as usize..(offset + bytes) as usize].copy_from_slice(&value);
+    }
+    Ok(kernargs)
+}
+
+impl Case {
+    fn arg(&self, name: &str) -> Option<&Arg> {
+        self.args.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
+    }
+
+    /// A named size for the grid: a launch-only dim or an integer argument.
+    fn dim(&self, name: &str) -> Option<u64> {
+        self.dims.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).or_else(|| match self.arg(name)? {
+            Arg::I32(v) => u64::try_from(*v).ok(),
+            Arg::I64(v) => u64::try_from(*v).ok(),
+            _ => None,
+        })
+    }
+
+    /// Checks, without a GPU, that the case fits its family: arguments and grid.
+    pub fn check(&self, family: &Family, variant: &Variant) -> Result<(), String> {
+        pack(family, self, |_, _| Ok(0x1000))?;
+        family.launch.grid_for(variant.target, |name| self.dim(name)).map(|_| ())
+    }
+}
+
 fn launch_case(
     gpu: &dyn Gpu,
     bundle: &Bundle,
@@ -124,66 +172,41 @@ fn launch_case(
         .find(|e| e.key == variant.key())
         .ok_or_else(|| format!("{} is not in the bundle", variant.key()))?;
     let module = gpu.load_module(bundle.code(entry)).map_err(|e| e.to_string())?;
-    let arg = |name: &str| case.args.iter().find(|(n, _)| *n == name).map(|(_, a)| a);
-    // Device buffers for pointer arguments, in parameter order.
-    let mut buffers: Vec<Option<DeviceBuffer>> = Vec::new();
+    // Device buffers of the pointer arguments, in parameter order.
+    let mut buffers: Vec<(&'static str, DeviceBuffer)> = Vec::new();
     let result = (|| -> Result<Vec<(&'static str, f64, f64)>, String> {
-        let (layout, size) = kernarg_layout(&family.params);
-        let mut kernargs = vec![0u8; size as usize];
-        for (param, (offset, bytes)) in family.params.iter().zip(layout) {
-            let a = arg(param.name).ok_or_else(|| format!("the case gives no `{}`", param.name))?;
-            let value: Vec<u8> = match (param.kind, a) {
-                (ParamKind::Ptr { .. }, Arg::Null) => {
-                    buffers.push(None);
-                    0u64.to_le_bytes().to_vec()
-                }
-                (ParamKind::Ptr { .. }, Arg::Input(data) | Arg::InOut { initial: data, .. }) => {
+        let kernargs = pack(family, case, |name, arg| {
+            let buf = match arg {
+                Arg::Input(data) | Arg::InOut { initial: data, .. } => {
                     let buf = gpu.alloc(data.len()).map_err(|e| e.to_string())?;
                     gpu.upload(&buf, data).map_err(|e| e.to_string())?;
-                    let ptr = buf.ptr;
-                    buffers.push(Some(buf));
-                    ptr.to_le_bytes().to_vec()
+                    buf
                 }
-                (ParamKind::Ptr { .. }, Arg::Output { reference, dtype, .. }) => {
+                Arg::Output { reference, dtype, .. } => {
                     let buf = gpu.alloc(byte_len(reference, *dtype)).map_err(|e| e.to_string())?;
                     gpu.fill(&buf, 0xFF).map_err(|e| e.to_string())?;
-                    let ptr = buf.ptr;
-                    buffers.push(Some(buf));
-                    ptr.to_le_bytes().to_vec()
+                    buf
                 }
-                (ParamKind::Scalar(_), Arg::I32(v)) => v.to_le_bytes().to_vec(),
-                (ParamKind::Scalar(_), Arg::I64(v)) => v.to_le_bytes().to_vec(),
-                (ParamKind::Scalar(_), Arg::F32(v)) => v.to_le_bytes().to_vec(),
-                _ => return Err(format!("argument `{}` does not fit its parameter kind", param.name)),
+                _ => return Err(format!("`{name}` is not a buffer")),
             };
-            if value.len() != bytes as usize {
-                return Err(format!("argument `{}` is {} bytes, the parameter {bytes}", param.name, value.len()));
-            }
-            kernargs[offset as usize..(offset + bytes) as usize].copy_from_slice(&value);
-        }
-        let lookup = |name: &str| -> Option<u64> {
-            case.dims.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).or_else(|| match arg(name)? {
-                Arg::I32(v) => u64::try_from(*v).ok(),
-                Arg::I64(v) => u64::try_from(*v).ok(),
-                _ => None,
-            })
-        };
-        let grid = family.launch.grid_for(variant.target, lookup)?;
+            let ptr = buf.ptr;
+            buffers.push((name, buf));
+            Ok(ptr)
+        })?;
+        let grid = family.launch.grid_for(variant.target, |name| case.dim(name))?;
         gpu.launch(module, &entry.symbol, grid, variant.threads, &kernargs).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
-        for (param, buf) in family.params.iter().zip(&buffers) {
-            let (Some(buf), Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. })) =
-                (buf, arg(param.name))
-            else {
+        for (name, buf) in &buffers {
+            let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) = case.arg(name) else {
                 continue;
             };
             let mut bytes = vec![0u8; byte_len(reference, *dtype)];
             gpu.download(buf, &mut bytes).map_err(|e| e.to_string())?;
-            results.push((param.name, normalized_error(&decode(&bytes, *dtype), reference), *tolerance));
+            results.push((*name, normalized_error(&decode(&bytes, *dtype), reference), *tolerance));
         }
         Ok(results)
     })();
-    for buf in buffers.into_iter().flatten() {
+    for (_, buf) in buffers {
         let _ = gpu.free(buf);
     }
     result
@@ -232,12 +255,18 @@ mod tests {
         assert_eq!(normalized_error(&[0.0, 1.0], &[f32::NEG_INFINITY, 1.0]), f64::INFINITY);
     }
 
+    /// Cases are the same on every target; their launch grids are checked on a wave32 and a
+    /// wave64 one.
     #[test]
-    fn every_family_has_cases_for_every_variant() {
+    fn every_variant_has_cases_that_fit_its_declaration() {
         for family in kernels::catalog() {
-            for target in rocmforge_codegen::Target::ALL {
+            for target in [rocmforge_codegen::Target::Gfx1100, rocmforge_codegen::Target::Gfx942] {
                 for variant in family.variants(target) {
-                    assert!(!cases_for(&family, &variant).is_empty(), "no parity case for {variant}");
+                    let cases = cases_for(&family, &variant);
+                    assert!(!cases.is_empty(), "no parity case for {variant}");
+                    for case in &cases {
+                        case.check(&family, &variant).unwrap_or_else(|e| panic!("{}: {e}", case.label));
+                    }
                 }
             }
         }
