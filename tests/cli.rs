@@ -171,7 +171,18 @@ fn compile_writes_a_bundle_that_kernels_lists_and_verifies() {
     std::fs::create_dir_all(&dir).unwrap();
     let bundle = dir.join("b.rfkb");
     let b = bundle.to_str().unwrap();
-    let table = ok_stdout(&["compile", "--arch", "gfx942", "--families", "rmsnorm,matvec", "--quants", "q4_0,q6_k", "-o", b, "--table"]);
+    let table = ok_stdout(&[
+        "compile",
+        "--arch",
+        "gfx942",
+        "--families",
+        "rmsnorm,matvec",
+        "--quants",
+        "q4_0,q6_k",
+        "-o",
+        b,
+        "--table",
+    ]);
     assert!(table.contains("matvec[quant=q6_k]"), "{table}");
     let listed = ok_stdout(&["kernels", b]);
     assert_eq!(listed.lines().count(), 4, "a header and three variants:\n{listed}");

@@ -109,18 +109,25 @@ impl Bundle {
         }
         let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
-            return Err(bad(format!("bundle format {version}, this build reads {FORMAT_VERSION}: recompile it with `rocmforge compile`")));
+            return Err(bad(format!(
+                "bundle format {version}, this build reads {FORMAT_VERSION}: recompile it with `rocmforge compile`"
+            )));
         }
         let len = u32::from_le_bytes(data[12..16].try_into().expect("4 bytes")) as usize;
-        let json = data.get(16..16 + len).ok_or_else(|| bad(format!("manifest of {len} bytes runs past the end of the file")))?;
+        let json = data
+            .get(16..16 + len)
+            .ok_or_else(|| bad(format!("manifest of {len} bytes runs past the end of the file")))?;
         let manifest: Manifest = serde_json::from_slice(json).map_err(|e| bad(format!("bad manifest: {e}")))?;
         for e in &manifest.variants {
-            let code = data
-                .get(e.offset as usize..(e.offset + e.size) as usize)
-                .ok_or_else(|| bad(format!("{}: code object at {}+{} runs past the end of the file", e.key, e.offset, e.size)))?;
+            let code = data.get(e.offset as usize..(e.offset + e.size) as usize).ok_or_else(|| {
+                bad(format!("{}: code object at {}+{} runs past the end of the file", e.key, e.offset, e.size))
+            })?;
             let sha = sha256_hex(code);
             if sha != e.sha256 {
-                return Err(bad(format!("{}: code object sha256 {sha} differs from the manifest's {}", e.key, e.sha256)));
+                return Err(bad(format!(
+                    "{}: code object sha256 {sha} differs from the manifest's {}",
+                    e.key, e.sha256
+                )));
             }
         }
         Ok(Bundle { manifest, data })
@@ -143,7 +150,11 @@ impl Bundle {
         if target.wave_size() != self.manifest.wave_size {
             return Err(Error::Bundle {
                 path: path.to_path_buf(),
-                detail: format!("manifest wave size {} but {target} runs wave{}", self.manifest.wave_size, target.wave_size()),
+                detail: format!(
+                    "manifest wave size {} but {target} runs wave{}",
+                    self.manifest.wave_size,
+                    target.wave_size()
+                ),
             });
         }
         let catalog = kernels::catalog();
@@ -169,7 +180,9 @@ pub fn read_kernel(target: Target, code: &[u8], compiler_log: &str, symbol: &str
     let kernels = match target.vendor() {
         Vendor::Amd => {
             let (object_target, kernels) = read_amd(code)?;
-            if !object_target.ends_with(&format!("--{}", target.name())) && !object_target.contains(&format!("--{}:", target.name())) {
+            if !object_target.ends_with(&format!("--{}", target.name()))
+                && !object_target.contains(&format!("--{}:", target.name()))
+            {
                 return Err(Error::Object(format!("code object is for `{object_target}`, not {target}")));
             }
             kernels

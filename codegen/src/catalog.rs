@@ -51,7 +51,10 @@ impl Scalar {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ParamKind {
     /// A device pointer; `mutable` says whether the kernel may write through it.
-    Ptr { elem: Elem, mutable: bool },
+    Ptr {
+        elem: Elem,
+        mutable: bool,
+    },
     Scalar(Scalar),
 }
 
@@ -272,7 +275,8 @@ mod tests {
 
     #[test]
     fn grid_follows_the_rule() {
-        let launch = Launch { threads: 256, grid: [Grid::CeilDiv("rows", Per::Wave), Grid::Dim("n"), Grid::One], dims: &[] };
+        let launch =
+            Launch { threads: 256, grid: [Grid::CeilDiv("rows", Per::Wave), Grid::Dim("n"), Grid::One], dims: &[] };
         let dims = |name: &str| match name {
             "rows" => Some(4097),
             "n" => Some(3),

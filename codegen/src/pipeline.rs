@@ -73,13 +73,22 @@ pub fn render(family: &Family, variant: &Variant) -> Result<String, Error> {
     Ok(source)
 }
 
+/// A validated variant: its manifest entry and code object.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub entry: Entry,
+    pub code: Vec<u8>,
+    /// Whether the code object came from the compile cache.
+    pub cached: bool,
+}
+
 /// Builds one variant: render, check the signature, compile, validate.
 pub fn build_variant(
     toolchain: &Toolchain,
     family: &Family,
     variant: &Variant,
     emit_source: Option<&Path>,
-) -> Result<(Entry, Vec<u8>, bool), Error> {
+) -> Result<Built, Error> {
     let source = render(family, variant)?;
     if let Some(dir) = emit_source {
         let dir = dir.join(variant.target.name());
@@ -105,7 +114,7 @@ pub fn build_variant(
         occupancy,
         compiler_log: compiled.log,
     };
-    Ok((entry, compiled.code, compiled.cached))
+    Ok(Built { entry, code: compiled.code, cached: compiled.cached })
 }
 
 /// Compiles the selected variants for `target` in parallel and assembles the bundle. The first
@@ -121,19 +130,22 @@ pub fn compile_bundle(
     let catalog = kernels::catalog();
     let work = select(&catalog, target, options);
     if work.is_empty() {
-        return Err(Error::Bundle { path: PathBuf::from(target.name()), detail: "the selection matches no kernel variant".into() });
+        return Err(Error::Bundle {
+            path: PathBuf::from(target.name()),
+            detail: "the selection matches no kernel variant".into(),
+        });
     }
     let jobs = options.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).max(1);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<(Entry, Vec<u8>, bool), Error>>>> = Mutex::new((0..work.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<Result<Built, Error>>>> = Mutex::new((0..work.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
         for _ in 0..jobs.min(work.len()) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some((family, variant)) = work.get(i) else { break };
                 let result = build_variant(toolchain, &catalog[*family], variant, options.emit_source.as_deref());
-                let cached = matches!(result, Ok((_, _, true)));
+                let cached = matches!(result, Ok(Built { cached: true, .. }));
                 results.lock().expect("no panics while holding the lock")[i] = Some(result);
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
                 progress(&Progress { done: n, total: work.len(), key: variant.key(), cached });
@@ -144,10 +156,10 @@ pub fn compile_bundle(
     let mut objects = Vec::with_capacity(work.len());
     let mut cached = 0;
     for result in results.into_inner().expect("workers finished") {
-        let (entry, code, was_cached) = result.expect("every variant was built")?;
-        cached += usize::from(was_cached);
-        entries.push(entry);
-        objects.push(code);
+        let built = result.expect("every variant was built")?;
+        cached += usize::from(built.cached);
+        entries.push(built.entry);
+        objects.push(built.code);
     }
     let manifest = Manifest {
         target: target.name().to_string(),
@@ -158,5 +170,11 @@ pub fn compile_bundle(
     };
     let bundle = Bundle::assemble(manifest, &objects)?;
     let manifest = Bundle::parse(std::path::Path::new(target.name()), bundle.clone())?.manifest;
-    Ok(CompileReport { bundle, manifest, compiled: work.len() - cached, cached, seconds: start.elapsed().as_secs_f64() })
+    Ok(CompileReport {
+        bundle,
+        manifest,
+        compiled: work.len() - cached,
+        cached,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }

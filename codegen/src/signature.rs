@@ -55,9 +55,11 @@ fn parse_params(list: &str) -> Vec<SourceParam> {
 /// Fails unless `source` defines `variant`'s kernel with exactly the catalog's parameters.
 pub fn check(family: &Family, variant: &Variant, source: &str) -> Result<(), Error> {
     let symbol = variant.symbol();
-    let mismatch = |detail: String| Error::Signature { variant: variant.to_string(), template: family.template, detail };
-    let found = find_kernel(source, &symbol)
-        .ok_or_else(|| mismatch(format!("no `extern \"C\" __global__` kernel named `{symbol}` in the rendered source")))?;
+    let mismatch =
+        |detail: String| Error::Signature { variant: variant.to_string(), template: family.template, detail };
+    let found = find_kernel(source, &symbol).ok_or_else(|| {
+        mismatch(format!("no `extern \"C\" __global__` kernel named `{symbol}` in the rendered source"))
+    })?;
     for (i, (want, got)) in family.params.iter().zip(&found).enumerate() {
         let want_ty = want.c_type(variant);
         if want.name != got.name || want_ty != got.c_type {

@@ -35,7 +35,9 @@ pub struct Compiled {
 fn version_of(path: &Path, flag: &str) -> Option<String> {
     let out = Command::new(path).arg(flag).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    out.status.success().then(|| text.lines().find(|l| l.contains("version") || l.contains("Build")).unwrap_or("").trim().to_string())
+    out.status
+        .success()
+        .then(|| text.lines().find(|l| l.contains("version") || l.contains("Build")).unwrap_or("").trim().to_string())
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -43,7 +45,10 @@ fn on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn first_tool(candidates: impl IntoIterator<Item = PathBuf>, flag: &str) -> Option<Tool> {
-    candidates.into_iter().filter(|p| p.is_file()).find_map(|path| Some(Tool { version: version_of(&path, flag)?, path }))
+    candidates
+        .into_iter()
+        .filter(|p| p.is_file())
+        .find_map(|path| Some(Tool { version: version_of(&path, flag)?, path }))
 }
 
 /// The default cache: `$ROCMFORGE_CACHE` or `~/.cache/rocmforge`.
@@ -91,7 +96,9 @@ impl Toolchain {
     /// The tools a target needs, or an error that says which is missing.
     pub fn check(&self, target: Target) -> Result<(), Error> {
         let missing = |detail: &str| Error::Toolchain { target: target.to_string(), detail: detail.to_string() };
-        let clang = self.clang.as_ref().ok_or_else(|| missing("no clang++ found (looked at $ROCMFORGE_CLANG, $ROCM_PATH/llvm/bin, clang++-22, clang++)"))?;
+        let clang = self.clang.as_ref().ok_or_else(|| {
+            missing("no clang++ found (looked at $ROCMFORGE_CLANG, $ROCM_PATH/llvm/bin, clang++-22, clang++)")
+        })?;
         if target == Target::Gfx950 && !clang_at_least(&clang.version, 20) {
             return Err(missing(&format!("gfx950 needs clang 20 or newer; found {}", clang.version)));
         }
@@ -200,7 +207,11 @@ impl Toolchain {
 /// Runs a compiler; its stderr is the log (ptxas writes `-v` there).
 fn run(cmd: &mut Command, variant_key: &str) -> Result<String, Error> {
     let command = format!("{cmd:?}");
-    let out = cmd.output().map_err(|e| Error::Compile { variant: variant_key.to_string(), command: command.clone(), log: e.to_string() })?;
+    let out = cmd.output().map_err(|e| Error::Compile {
+        variant: variant_key.to_string(),
+        command: command.clone(),
+        log: e.to_string(),
+    })?;
     let log = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         return Err(Error::Compile { variant: variant_key.to_string(), command, log });
@@ -233,7 +244,10 @@ mod tests {
     fn clang_versions_parse() {
         assert!(clang_at_least("Debian clang version 22.1.8 (1~deb12u1)", 20));
         assert!(!clang_at_least("Debian clang version 19.1.7 (3)", 20));
-        assert!(clang_at_least("AMD clang version 20.0.0git (https://github.com/RadeonOpenCompute/llvm-project roc-6.4.0)", 20));
+        assert!(clang_at_least(
+            "AMD clang version 20.0.0git (https://github.com/RadeonOpenCompute/llvm-project roc-6.4.0)",
+            20
+        ));
         assert!(!clang_at_least("garbage", 20));
     }
 }

@@ -35,10 +35,36 @@ struct Machine {
 
 fn machine(target: Target) -> Machine {
     match target {
-        Target::Gfx1100 => Machine { regs: 1536, granule: 24, max_resident: 16, simds: 4, lds: 128 * 1024, max_vgprs: 256, max_sgprs: 108 },
-        Target::Gfx942 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 64 * 1024, max_vgprs: 512, max_sgprs: 108 },
-        Target::Gfx950 => Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 160 * 1024, max_vgprs: 512, max_sgprs: 108 },
-        Target::Sm90 => Machine { regs: 65536, granule: 256, max_resident: 64, simds: 1, lds: 228 * 1024, max_vgprs: 255, max_sgprs: 0 },
+        Target::Gfx1100 => Machine {
+            regs: 1536,
+            granule: 24,
+            max_resident: 16,
+            simds: 4,
+            lds: 128 * 1024,
+            max_vgprs: 256,
+            max_sgprs: 108,
+        },
+        Target::Gfx942 => {
+            Machine { regs: 512, granule: 8, max_resident: 8, simds: 4, lds: 64 * 1024, max_vgprs: 512, max_sgprs: 108 }
+        }
+        Target::Gfx950 => Machine {
+            regs: 512,
+            granule: 8,
+            max_resident: 8,
+            simds: 4,
+            lds: 160 * 1024,
+            max_vgprs: 512,
+            max_sgprs: 108,
+        },
+        Target::Sm90 => Machine {
+            regs: 65536,
+            granule: 256,
+            max_resident: 64,
+            simds: 1,
+            lds: 228 * 1024,
+            max_vgprs: 255,
+            max_sgprs: 0,
+        },
     }
 }
 
@@ -55,8 +81,7 @@ pub fn occupancy(target: Target, r: &Resources, threads: u32) -> Occupancy {
         let used = r.vgprs.next_multiple_of(m.granule) + r.agprs.next_multiple_of(m.granule);
         limits.push((m.regs / used.max(m.granule), "registers"));
     }
-    if r.lds_bytes > 0 {
-        let groups = m.lds / r.lds_bytes;
+    if let Some(groups) = m.lds.checked_div(r.lds_bytes) {
         limits.push(((groups * waves_per_group).div_ceil(m.simds), "shared memory"));
     }
     let (resident, limited_by) = limits.into_iter().min_by_key(|(n, _)| *n).unwrap_or((m.max_resident, "waves"));
@@ -72,13 +97,20 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
     if kernel.args.len() != family.params.len() {
         return Err(fail(
             "kernarg count",
-            format!("the code object takes {} arguments, the catalog declares {}", kernel.args.len(), family.params.len()),
+            format!(
+                "the code object takes {} arguments, the catalog declares {}",
+                kernel.args.len(),
+                family.params.len()
+            ),
         ));
     }
     for (i, ((param, (offset, size)), arg)) in family.params.iter().zip(&layout).zip(&kernel.args).enumerate() {
         if let Some(name) = &arg.name {
             if name != param.name {
-                return Err(fail("kernarg name", format!("argument {i} is `{name}` in the code object, `{}` in the catalog", param.name)));
+                return Err(fail(
+                    "kernarg name",
+                    format!("argument {i} is `{name}` in the code object, `{}` in the catalog", param.name),
+                ));
             }
         }
         if (arg.offset, arg.size) != (*offset, *size) {
@@ -94,28 +126,51 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
         if let Some(pointer) = arg.pointer {
             if pointer != is_ptr {
                 let what = |p: bool| if p { "a pointer" } else { "a value" };
-                return Err(fail("kernarg kind", format!("argument {i} (`{}`) is {} in the code object, {} in the catalog", param.name, what(pointer), what(is_ptr))));
+                return Err(fail(
+                    "kernarg kind",
+                    format!(
+                        "argument {i} (`{}`) is {} in the code object, {} in the catalog",
+                        param.name,
+                        what(pointer),
+                        what(is_ptr)
+                    ),
+                ));
             }
         }
         if let (ParamKind::Ptr { mutable: false, .. }, Some(access)) = (param.kind, &arg.access) {
             if access != "read_only" {
-                return Err(fail("kernarg access", format!("argument {i} (`{}`) is read-only in the catalog but `{access}` in the code object", param.name)));
+                return Err(fail(
+                    "kernarg access",
+                    format!(
+                        "argument {i} (`{}`) is read-only in the catalog but `{access}` in the code object",
+                        param.name
+                    ),
+                ));
             }
         }
     }
     let target = variant.target;
     if kernel.wave_size != target.wave_size() {
-        return Err(fail("wave size", format!("{} in the code object, {} for {target}", kernel.wave_size, target.wave_size())));
+        return Err(fail(
+            "wave size",
+            format!("{} in the code object, {} for {target}", kernel.wave_size, target.wave_size()),
+        ));
     }
     let r = &kernel.resources;
     if !family.allow_scratch && (r.scratch_bytes > 0 || r.spills > 0) {
         return Err(fail(
             "scratch",
-            format!("{} bytes of scratch per lane and {} spilled registers; the family does not allow scratch", r.scratch_bytes, r.spills),
+            format!(
+                "{} bytes of scratch per lane and {} spilled registers; the family does not allow scratch",
+                r.scratch_bytes, r.spills
+            ),
         ));
     }
     if r.max_threads != 0 && r.max_threads < variant.threads {
-        return Err(fail("workgroup size", format!("the code object allows {} threads, the launch rule uses {}", r.max_threads, variant.threads)));
+        return Err(fail(
+            "workgroup size",
+            format!("the code object allows {} threads, the launch rule uses {}", r.max_threads, variant.threads),
+        ));
     }
     let m = machine(target);
     if r.vgprs + r.agprs > m.max_vgprs {
@@ -125,7 +180,10 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
         return Err(fail("registers", format!("{} scalar registers, {target} has {}", r.sgprs, m.max_sgprs)));
     }
     if r.lds_bytes > target.max_lds_bytes() {
-        return Err(fail("shared memory", format!("{} bytes, a {target} workgroup may use {}", r.lds_bytes, target.max_lds_bytes())));
+        return Err(fail(
+            "shared memory",
+            format!("{} bytes, a {target} workgroup may use {}", r.lds_bytes, target.max_lds_bytes()),
+        ));
     }
     Ok(occupancy(target, r, variant.threads))
 }

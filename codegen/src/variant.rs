@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-
 use crate::quant::Quant;
 use crate::Target;
 

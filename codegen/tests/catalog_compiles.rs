@@ -27,7 +27,15 @@ fn every_variant_compiles_and_validates_for_every_target() {
             let r = &e.resources;
             eprintln!(
                 "  {:<44} vgpr {:>3} agpr {:>3} sgpr {:>3} lds {:>6} scratch {} occupancy {}/{} ({})",
-                e.key, r.vgprs, r.agprs, r.sgprs, r.lds_bytes, r.scratch_bytes, e.occupancy.resident, e.occupancy.max, e.occupancy.limited_by
+                e.key,
+                r.vgprs,
+                r.agprs,
+                r.sgprs,
+                r.lds_bytes,
+                r.scratch_bytes,
+                e.occupancy.resident,
+                e.occupancy.max,
+                e.occupancy.limited_by
             );
         }
         built += 1;

@@ -35,7 +35,10 @@ fn swapped_catalog_parameters_are_rejected_before_compiling() {
     assert!(matches!(err, Error::Signature { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("templates/rmsnorm.hip.j2"), "{msg}");
-    assert!(msg.contains("parameter 1 is `const float* x` in the template but `const float* w` in the catalog"), "{msg}");
+    assert!(
+        msg.contains("parameter 1 is `const float* x` in the template but `const float* w` in the catalog"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -46,7 +49,10 @@ fn a_wrong_parameter_type_is_rejected() {
     let variant = f.variants(Target::Gfx1100).remove(0);
     let msg = build_variant(&toolchain, &f, &variant, None).unwrap_err().to_string();
     assert!(msg.contains("matvec[quant=q4_0]"), "{msg}");
-    assert!(msg.contains("parameter 2 is `const float* x` in the template but `const half* x` in the catalog"), "{msg}");
+    assert!(
+        msg.contains("parameter 2 is `const float* x` in the template but `const half* x` in the catalog"),
+        "{msg}"
+    );
 }
 
 /// The code object itself is checked too (this is what loading a bundle does): compile the real
@@ -57,14 +63,18 @@ fn code_object_metadata_is_checked_against_the_catalog() {
         let Some(toolchain) = toolchain_for(target) else { continue };
         let f = family("rmsnorm");
         let variant = f.variants(target).remove(0);
-        let (entry, code, _) = build_variant(&toolchain, &f, &variant, None).expect("rmsnorm builds");
-        let kernel = read_kernel(target, &code, &entry.compiler_log, &entry.symbol).expect("kernel in the object");
+        let built = build_variant(&toolchain, &f, &variant, None).expect("rmsnorm builds");
+        let kernel = read_kernel(target, &built.code, &built.entry.compiler_log, &built.entry.symbol)
+            .expect("kernel in the object");
         validate(&f, &variant, &kernel).expect("the real catalog entry matches");
 
         let mut wider = f.clone();
         wider.params[3] = scalar("n", Scalar::I64);
         let msg = validate(&wider, &variant, &kernel).unwrap_err().to_string();
-        assert!(msg.contains("kernarg layout") && msg.contains("argument 3 (`n`) is 4 bytes at offset 24"), "{target}: {msg}");
+        assert!(
+            msg.contains("kernarg layout") && msg.contains("argument 3 (`n`) is 4 bytes at offset 24"),
+            "{target}: {msg}"
+        );
 
         let mut fewer = f.clone();
         fewer.params.pop();
@@ -123,7 +133,11 @@ fn probe_family(render: rocmforge_codegen::catalog::RenderFn) -> Family {
         name: "probe",
         template: "(test source)",
         summary: "a kernel that needs scratch",
-        params: vec![output("y", Elem::F32), rocmforge_codegen::catalog::input("idx", Elem::I32), scalar("n", Scalar::I32)],
+        params: vec![
+            output("y", Elem::F32),
+            rocmforge_codegen::catalog::input("idx", Elem::I32),
+            scalar("n", Scalar::I32),
+        ],
         axes: vec![],
         launch: Launch { threads: 1024, grid: [Grid::One, Grid::One, Grid::One], dims: &[] },
         reference: "none",
@@ -137,7 +151,10 @@ fn probe_family(render: rocmforge_codegen::catalog::RenderFn) -> Family {
 fn scratch_and_register_spills_are_reported() {
     for target in Target::ALL {
         let Some(toolchain) = toolchain_for(target) else { continue };
-        for (what, render) in [("private array", private_array as rocmforge_codegen::catalog::RenderFn), ("register pressure", register_pressure)] {
+        for (what, render) in [
+            ("private array", private_array as rocmforge_codegen::catalog::RenderFn),
+            ("register pressure", register_pressure),
+        ] {
             let f = probe_family(render);
             let variant = f.variants(target).remove(0);
             let err = build_variant(&toolchain, &f, &variant, None).unwrap_err();
@@ -146,9 +163,12 @@ fn scratch_and_register_spills_are_reported() {
             eprintln!("{target} {what}: {msg}");
             let mut allowed = f.clone();
             allowed.allow_scratch = true;
-            let (entry, _, _) = build_variant(&toolchain, &allowed, &variant, None).expect("allowed scratch builds");
-            let r = &entry.resources;
-            assert!(r.scratch_bytes > 0 || r.spills > 0, "{target} {what}: scratch and spills are recorded in the manifest");
+            let built = build_variant(&toolchain, &allowed, &variant, None).expect("allowed scratch builds");
+            let r = &built.entry.resources;
+            assert!(
+                r.scratch_bytes > 0 || r.spills > 0,
+                "{target} {what}: scratch and spills are recorded in the manifest"
+            );
             if what == "register pressure" {
                 assert!(r.spills > 0, "{target}: spills are counted");
             }
@@ -159,8 +179,12 @@ fn scratch_and_register_spills_are_reported() {
 #[test]
 fn bundles_round_trip_and_refuse_corruption() {
     let Some(toolchain) = toolchain_for(Target::Gfx942) else { return };
-    let options = rocmforge_codegen::CompileOptions { families: Some(vec!["rmsnorm".into(), "softmax".into()]), ..Default::default() };
-    let report = rocmforge_codegen::compile_bundle(&toolchain, Target::Gfx942, &options, &|_| {}).expect("bundle builds");
+    let options = rocmforge_codegen::CompileOptions {
+        families: Some(vec!["rmsnorm".into(), "softmax".into()]),
+        ..Default::default()
+    };
+    let report =
+        rocmforge_codegen::compile_bundle(&toolchain, Target::Gfx942, &options, &|_| {}).expect("bundle builds");
     let path = std::path::Path::new("test.rfkb");
     let bundle = Bundle::parse(path, report.bundle.clone()).expect("parses");
     assert_eq!(bundle.manifest.variants.len(), 2);

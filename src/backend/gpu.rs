@@ -37,5 +37,12 @@ pub trait Gpu {
     fn fill(&self, dst: &DeviceBuffer, byte: u8) -> Result<(), GpuError>;
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;
     /// Launches `symbol` with the kernarg bytes laid out as the catalog says, and waits.
-    fn launch(&self, module: ModuleHandle, symbol: &str, grid: [u32; 3], block: u32, kernargs: &[u8]) -> Result<(), GpuError>;
+    fn launch(
+        &self,
+        module: ModuleHandle,
+        symbol: &str,
+        grid: [u32; 3],
+        block: u32,
+        kernargs: &[u8],
+    ) -> Result<(), GpuError>;
 }

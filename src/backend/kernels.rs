@@ -47,7 +47,12 @@ pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
     let toolchain = Toolchain::discover(&default_cache_root());
     if let Err(e) = toolchain.check(target) {
         let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
-        return Err(KernelsError::Missing { target, looked, reason: e.to_string(), cache: cache.display().to_string() });
+        return Err(KernelsError::Missing {
+            target,
+            looked,
+            reason: e.to_string(),
+            cache: cache.display().to_string(),
+        });
     }
     tracing::info!("compiling the {target} kernel bundle into {}", cache.display());
     let report = compile_bundle(&toolchain, target, &CompileOptions::default(), &|_| {})?;

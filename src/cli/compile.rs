@@ -58,15 +58,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         anyhow::bail!("-o names one file; with several architectures use --out-dir");
     }
     let toolchain = Toolchain::discover(&default_cache_root());
-    let options = CompileOptions { head_dims: args.head_dims, quants: args.quants, families: args.families, jobs: args.jobs, emit_source: args.emit_source };
+    let options = CompileOptions {
+        head_dims: args.head_dims,
+        quants: args.quants,
+        families: args.families,
+        jobs: args.jobs,
+        emit_source: args.emit_source,
+    };
     for target in targets {
-        let path = args.output.clone().unwrap_or_else(|| args.out_dir.join(format!("rocmforge-{}.rfkb", target.name())));
+        let path =
+            args.output.clone().unwrap_or_else(|| args.out_dir.join(format!("rocmforge-{}.rfkb", target.name())));
         let bar = count_bar(0, target.name());
         let progress = |p: &Progress| {
             bar.set_length(p.total as u64);
             bar.set_position(p.done as u64);
         };
-        let report = compile_bundle(&toolchain, target, &options, &progress).with_context(|| format!("compiling the {target} bundle"))?;
+        let report = compile_bundle(&toolchain, target, &options, &progress)
+            .with_context(|| format!("compiling the {target} bundle"))?;
         bar.finish_and_clear();
         std::fs::write(&path, &report.bundle).with_context(|| format!("writing {}", path.display()))?;
         if args.table {

@@ -17,9 +17,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let bundle = Bundle::read(&args.file).context("reading the kernel bundle")?;
-    bundle
-        .verify_against_catalog(&args.file)
-        .with_context(|| format!("{} does not match this build's kernel catalog; recompile it with `rocmforge compile`", args.file.display()))?;
+    bundle.verify_against_catalog(&args.file).with_context(|| {
+        format!(
+            "{} does not match this build's kernel catalog; recompile it with `rocmforge compile`",
+            args.file.display()
+        )
+    })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
     } else {
@@ -42,7 +45,13 @@ pub fn print_table(manifest: &Manifest) {
     let vendor_amd = manifest.target.starts_with("gfx");
     println!(
         "{:<40} {:>7} {:>5} {:>5} {:>6} {:>7} {:>9}  limited by",
-        "variant", "threads", if vendor_amd { "vgpr" } else { "regs" }, if vendor_amd { "sgpr" } else { "" }, "lds", "scratch", "occupancy"
+        "variant",
+        "threads",
+        if vendor_amd { "vgpr" } else { "regs" },
+        if vendor_amd { "sgpr" } else { "" },
+        "lds",
+        "scratch",
+        "occupancy"
     );
     for e in &manifest.variants {
         let r = &e.resources;

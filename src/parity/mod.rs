@@ -25,9 +25,18 @@ pub enum Arg {
     /// Device memory initialised from these bytes.
     Input(Vec<u8>),
     /// Device memory poisoned with NaN bytes before the launch, then compared with `reference`.
-    Output { reference: Vec<f32>, dtype: Dtype, tolerance: f64 },
+    Output {
+        reference: Vec<f32>,
+        dtype: Dtype,
+        tolerance: f64,
+    },
     /// Device memory initialised from `initial`, updated by the kernel, compared with `reference`.
-    InOut { initial: Vec<u8>, reference: Vec<f32>, dtype: Dtype, tolerance: f64 },
+    InOut {
+        initial: Vec<u8>,
+        reference: Vec<f32>,
+        dtype: Dtype,
+        tolerance: f64,
+    },
     /// A null pointer (optional inputs).
     Null,
     I32(i32),
@@ -113,7 +122,11 @@ pub fn run_case(gpu: &dyn Gpu, bundle: &Bundle, family: &Family, variant: &Varia
 /// The kernarg bytes of `case` for `family`: every parameter must be given, pointers as
 /// buffers (or `Null`) and scalars as values of the parameter's size. `pointer` supplies the
 /// device address of each pointer argument.
-fn pack(family: &Family, case: &Case, mut pointer: impl FnMut(&'static str, &Arg) -> Result<u64, String>) -> Result<Vec<u8>, String> {
+fn pack(
+    family: &Family,
+    case: &Case,
+    mut pointer: impl FnMut(&'static str, &Arg) -> Result<u64, String>,
+) -> Result<Vec<u8>, String> {
     let (layout, size) = kernarg_layout(&family.params);
     let mut kernargs = vec![0u8; size as usize];
     for (param, (offset, bytes)) in family.params.iter().zip(layout) {
@@ -123,7 +136,9 @@ fn pack(family: &Family, case: &Case, mut pointer: impl FnMut(&'static str, &Arg
             (ParamKind::Ptr { mutable, .. }, Arg::Input(_)) if mutable => {
                 return Err(format!("`{}` is written by the kernel: give it as Output or InOut", param.name))
             }
-            (ParamKind::Ptr { .. }, Arg::Input(_) | Arg::InOut { .. } | Arg::Output { .. }) => pointer(param.name, a)?.to_le_bytes().to_vec(),
+            (ParamKind::Ptr { .. }, Arg::Input(_) | Arg::InOut { .. } | Arg::Output { .. }) => {
+                pointer(param.name, a)?.to_le_bytes().to_vec()
+            }
             (ParamKind::Scalar(_), Arg::I32(v)) => v.to_le_bytes().to_vec(),
             (ParamKind::Scalar(_), Arg::I64(v)) => v.to_le_bytes().to_vec(),
             (ParamKind::Scalar(_), Arg::F32(v)) => v.to_le_bytes().to_vec(),
@@ -197,7 +212,9 @@ fn launch_case(
         gpu.launch(module, &entry.symbol, grid, variant.threads, &kernargs).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {
-            let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) = case.arg(name) else {
+            let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) =
+                case.arg(name)
+            else {
                 continue;
             };
             let mut bytes = vec![0u8; byte_len(reference, *dtype)];
@@ -213,7 +230,12 @@ fn launch_case(
 }
 
 /// Runs every case of every variant in `bundle` whose key contains `filter`.
-pub fn run_bundle(gpu: &dyn Gpu, bundle: &Bundle, filter: Option<&str>, progress: &dyn Fn(&str)) -> Result<Vec<Outcome>, GpuError> {
+pub fn run_bundle(
+    gpu: &dyn Gpu,
+    bundle: &Bundle,
+    filter: Option<&str>,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<Outcome>, GpuError> {
     let target = gpu.target()?;
     let catalog = kernels::catalog();
     let mut outcomes = Vec::new();

@@ -30,7 +30,11 @@ pub fn family() -> Family {
             scalar("split_len", Scalar::I32),
         ],
         axes: vec![head_dim_axis()],
-        launch: Launch { threads: 256, grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::One], dims: &["n_splits"] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::One],
+            dims: &["n_splits"],
+        },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim") }.render(),

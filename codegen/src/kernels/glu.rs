@@ -16,7 +16,12 @@ pub fn family() -> Family {
         name: "glu",
         template: "glu.hip.j2",
         summary: "out = act(gate) * up (SwiGLU with silu, GeGLU with gelu)",
-        params: vec![output("out", Elem::F32), input("gate", Elem::F32), input("up", Elem::F32), scalar("n", Scalar::I32)],
+        params: vec![
+            output("out", Elem::F32),
+            input("gate", Elem::F32),
+            input("up", Elem::F32),
+            scalar("n", Scalar::I32),
+        ],
         axes: vec![act_axis()],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "backend::cpu::ops::swiglu / backend::cpu::ops::geglu",

@@ -28,6 +28,8 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_rows", Per::Wave), Grid::One, Grid::One], dims: &[] },
         reference: "quant::dequantize_row + backend::cpu::vec::dot",
         allow_scratch: false,
-        render: |v: &Variant| Source { ctx: Ctx::new("matvec.hip.j2", v), quant: v.quant().expect("matvec has a quant axis") }.render(),
+        render: |v: &Variant| {
+            Source { ctx: Ctx::new("matvec.hip.j2", v), quant: v.quant().expect("matvec has a quant axis") }.render()
+        },
     }
 }

@@ -30,11 +30,16 @@ pub fn family() -> Family {
             Axis { name: "mode", values: vec![AxisValue::Word("norm"), AxisValue::Word("neox")] },
             head_dim_axis(),
         ],
-        launch: Launch { threads: 128, grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One], dims: &["n_tokens"] },
+        launch: Launch {
+            threads: 128,
+            grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One],
+            dims: &["n_tokens"],
+        },
         reference: "backend::cpu::ops::rope",
         allow_scratch: false,
         render: |v: &Variant| {
-            Source { ctx: Ctx::new("rope.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }.render()
+            Source { ctx: Ctx::new("rope.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }
+                .render()
         },
     }
 }

@@ -15,7 +15,12 @@ pub fn family() -> Family {
         name: "softmax",
         template: "softmax.hip.j2",
         summary: "y = softmax(x * scale) per row",
-        params: vec![output("y", Elem::F32), input("x", Elem::F32), scalar("n", Scalar::I32), scalar("scale", Scalar::F32)],
+        params: vec![
+            output("y", Elem::F32),
+            input("x", Elem::F32),
+            scalar("n", Scalar::I32),
+            scalar("scale", Scalar::F32),
+        ],
         axes: vec![],
         launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::ops::softmax",

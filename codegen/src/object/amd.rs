@@ -31,7 +31,8 @@ fn metadata_note(code: &[u8]) -> Result<Value, Error> {
         while let Ok(Some(note)) = notes.next() {
             if note.name() == b"AMDGPU" && note.n_type(endian) == NT_AMDGPU_METADATA {
                 let mut desc = note.desc();
-                return rmpv::decode::read_value(&mut desc).map_err(|e| Error::object(format!("bad metadata msgpack: {e}")));
+                return rmpv::decode::read_value(&mut desc)
+                    .map_err(|e| Error::object(format!("bad metadata msgpack: {e}")));
             }
         }
     }

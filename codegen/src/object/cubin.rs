@@ -33,10 +33,7 @@ impl PtxasReport {
         let section = &log[start..];
         let section = &section[..section[1..].find("Compiling entry").map_or(section.len(), |e| e + 1)];
         let number_before = |what: &str| -> u32 {
-            section
-                .find(what)
-                .and_then(|at| section[..at].split_whitespace().last()?.parse().ok())
-                .unwrap_or(0)
+            section.find(what).and_then(|at| section[..at].split_whitespace().last()?.parse().ok()).unwrap_or(0)
         };
         Some(PtxasReport {
             stack_frame: number_before(" bytes stack frame"),
@@ -88,7 +85,11 @@ pub fn read_cubin(code: &[u8], ptxas_log: &str) -> Result<Vec<KernelInfo>, Error
     let sections = header.sections(endian, code).map_err(|e| Error::object(e.to_string()))?;
     let symbols = sections.symbols(endian, code, object::elf::SHT_SYMTAB).map_err(|e| Error::object(e.to_string()))?;
     let section_data = |name: &str| -> Option<&[u8]> {
-        sections.iter().find(|s| sections.section_name(endian, s).ok() == Some(name.as_bytes()))?.data(endian, code).ok()
+        sections
+            .iter()
+            .find(|s| sections.section_name(endian, s).ok() == Some(name.as_bytes()))?
+            .data(endian, code)
+            .ok()
     };
 
     // Register counts are keyed by symbol index in the global .nv.info.

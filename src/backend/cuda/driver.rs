@@ -15,8 +15,8 @@ const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: c_int = 75;
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
 // `extra` markers of cuLaunchKernel: the arguments come as one packed buffer.
 const CU_LAUNCH_PARAM_END: *mut c_void = std::ptr::null_mut();
-const CU_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = 1 as *mut c_void;
-const CU_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = 2 as *mut c_void;
+const CU_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = std::ptr::without_provenance_mut(1);
+const CU_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = std::ptr::without_provenance_mut(2);
 
 /// The driver entry points we use, resolved once.
 struct Api {
@@ -63,7 +63,8 @@ pub struct Cuda {
 macro_rules! sym {
     ($lib:expr, $name:literal) => {
         // SAFETY: the signature matches the CUDA driver API's declaration of this symbol.
-        *unsafe { $lib.get($name) }.map_err(|e| GpuError::Unavailable(format!("libcuda has no {}: {e}", String::from_utf8_lossy($name))))?
+        *unsafe { $lib.get($name) }
+            .map_err(|e| GpuError::Unavailable(format!("libcuda has no {}: {e}", String::from_utf8_lossy($name))))?
     };
 }
 
@@ -133,7 +134,10 @@ impl Cuda {
     }
 
     fn compute_capability(&self) -> Result<(i32, i32), GpuError> {
-        Ok((self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?, self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?))
+        Ok((
+            self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)?,
+            self.attribute(CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)?,
+        ))
     }
 }
 
@@ -155,9 +159,9 @@ impl Gpu for Cuda {
 
     fn target(&self) -> Result<Target, GpuError> {
         let (major, minor) = self.compute_capability()?;
-        format!("sm_{major}{minor}")
-            .parse()
-            .map_err(|_| GpuError::Unavailable(format!("no kernels for sm_{major}{minor}: ROCmForge builds sm_90 bundles")))
+        format!("sm_{major}{minor}").parse().map_err(|_| {
+            GpuError::Unavailable(format!("no kernels for sm_{major}{minor}: ROCmForge builds sm_90 bundles"))
+        })
     }
 
     fn alloc(&self, bytes: usize) -> Result<DeviceBuffer, GpuError> {
@@ -196,7 +200,14 @@ impl Gpu for Cuda {
         Ok(ModuleHandle(module as u64))
     }
 
-    fn launch(&self, module: ModuleHandle, symbol: &str, grid: [u32; 3], block: u32, kernargs: &[u8]) -> Result<(), GpuError> {
+    fn launch(
+        &self,
+        module: ModuleHandle,
+        symbol: &str,
+        grid: [u32; 3],
+        block: u32,
+        kernargs: &[u8],
+    ) -> Result<(), GpuError> {
         let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
         let mut function = std::ptr::null_mut();
         // SAFETY: the module handle came from cuModuleLoadData; the name is NUL-terminated.

@@ -36,7 +36,15 @@ pub fn decode_cases(key: &str, d: usize) -> Vec<Case> {
         .collect()
 }
 
-fn decode(label: &str, d: usize, n_head: usize, n_head_kv: usize, kv_len: usize, split_len: usize, window: usize) -> Case {
+fn decode(
+    label: &str,
+    d: usize,
+    n_head: usize,
+    n_head_kv: usize,
+    kv_len: usize,
+    split_len: usize,
+    window: usize,
+) -> Case {
     let mut r = rng(label);
     let kv_dim = n_head_kv * d;
     let (k, v) = (cache(&mut r, kv_len, kv_dim), cache(&mut r, kv_len, kv_dim));
@@ -49,10 +57,14 @@ fn decode(label: &str, d: usize, n_head: usize, n_head_kv: usize, kv_len: usize,
         let col = (h / (n_head / n_head_kv)) * d;
         let qh = &q[h * d..(h + 1) * d];
         for s in 0..n_splits {
-            let keys: Vec<usize> = (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
+            let keys: Vec<usize> =
+                (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
             let scores: Vec<f64> = keys
                 .iter()
-                .map(|&p| qh.iter().zip(&k[p * kv_dim + col..]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale as f64)
+                .map(|&p| {
+                    qh.iter().zip(&k[p * kv_dim + col..]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()
+                        * scale as f64
+                })
                 .collect();
             let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let weights: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
@@ -91,17 +103,20 @@ pub fn reduce_case(key: &str, d: usize) -> Case {
     let mut part_ml = Vec::with_capacity(n_head * n_splits * 2);
     for i in 0..n_head * n_splits {
         // Split 1 of every head is empty (outside the window): m = -inf, l = 0.
-        let (m, l) = if i % n_splits == 1 { (f32::NEG_INFINITY, 0.0) } else { (r.gen_range(-4.0..4.0), r.gen_range(1.0..50.0)) };
+        let (m, l) =
+            if i % n_splits == 1 { (f32::NEG_INFINITY, 0.0) } else { (r.gen_range(-4.0..4.0), r.gen_range(1.0..50.0)) };
         part_ml.extend([m, l]);
     }
     let mut reference = vec![0.0f32; n_head * d];
     for h in 0..n_head {
         let ml = &part_ml[h * n_splits * 2..(h + 1) * n_splits * 2];
         let m = ml.iter().step_by(2).map(|&m| m as f64).fold(f64::NEG_INFINITY, f64::max);
-        let w: Vec<f64> = ml.iter().step_by(2).map(|&ms| if ms == f32::NEG_INFINITY { 0.0 } else { (ms as f64 - m).exp() }).collect();
+        let w: Vec<f64> =
+            ml.iter().step_by(2).map(|&ms| if ms == f32::NEG_INFINITY { 0.0 } else { (ms as f64 - m).exp() }).collect();
         let l: f64 = w.iter().zip(ml.iter().skip(1).step_by(2)).map(|(w, &l)| w * l as f64).sum();
         for (j, o) in reference[h * d..(h + 1) * d].iter_mut().enumerate() {
-            *o = (w.iter().enumerate().map(|(s, w)| w * part_o[(h * n_splits + s) * d + j] as f64).sum::<f64>() / l) as f32;
+            *o = (w.iter().enumerate().map(|(s, w)| w * part_o[(h * n_splits + s) * d + j] as f64).sum::<f64>() / l)
+                as f32;
         }
     }
     Case {
@@ -128,7 +143,15 @@ pub fn prefill_cases(key: &str, d: usize) -> Vec<Case> {
         .collect()
 }
 
-fn prefill(label: &str, d: usize, n_head: usize, n_head_kv: usize, n_tokens: usize, pos0: usize, window: usize) -> Case {
+fn prefill(
+    label: &str,
+    d: usize,
+    n_head: usize,
+    n_head_kv: usize,
+    n_tokens: usize,
+    pos0: usize,
+    window: usize,
+) -> Case {
     let mut r = rng(label);
     let kv_dim = n_head_kv * d;
     let n_pos = pos0 + n_tokens;

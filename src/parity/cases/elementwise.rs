@@ -138,7 +138,8 @@ pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx
         c
     };
     // Exact: the rows are rounded to f16 once, the other positions must be left alone.
-    let cache = |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: 0.0 };
+    let cache =
+        |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: 0.0 };
     Case {
         label: label.into(),
         args: vec![
@@ -179,7 +180,8 @@ pub fn sample(label: &str, rows: usize, n: usize, cfg: SamplerConfig) -> Case {
     // Logits spread over ±12 so that top-p and min-p both cut somewhere inside the top-k.
     let logits: Vec<f32> = nonzero(&mut r, rows * n).iter().map(|v| v * 12.0).collect();
     let draws: Vec<f32> = (0..rows).map(|_| r.gen_range(0.0..1.0)).collect();
-    let reference: Vec<f32> = logits.chunks_exact(n).zip(&draws).map(|(row, &u)| sampler::pick(row, &cfg, u) as f32).collect();
+    let reference: Vec<f32> =
+        logits.chunks_exact(n).zip(&draws).map(|(row, &u)| sampler::pick(row, &cfg, u) as f32).collect();
     Case {
         label: label.into(),
         args: vec![

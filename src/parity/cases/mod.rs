@@ -38,7 +38,10 @@ pub fn cases_for(family: &Family, variant: &Variant) -> Vec<Case> {
         }
         "matvec_glu" => {
             let q = variant.quant().expect("matvec_glu has a quant axis");
-            vec![matvec_glu(&label("7x4096"), q, variant.word("act"), 7, 4096), matvec_glu(&label("4097x1024"), q, variant.word("act"), 4097, 1024)]
+            vec![
+                matvec_glu(&label("7x4096"), q, variant.word("act"), 7, 4096),
+                matvec_glu(&label("4097x1024"), q, variant.word("act"), 4097, 1024),
+            ]
         }
         "dequant" => vec![dequant(&label("3x4096"), variant.quant().expect("dequant has a quant axis"), 3 * 4096)],
         "gemm_f16" => vec![
