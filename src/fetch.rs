@@ -7,6 +7,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 
 use sha2::{Digest, Sha256};
 
@@ -87,12 +88,20 @@ pub fn default_model() -> Result<PathBuf, FetchError> {
 
 pub fn ensure_model(model: &KnownModel, dir: &Path) -> Result<PathBuf, FetchError> {
     let dest = dir.join(model.file);
-    if dest.metadata().is_ok_and(|m| m.len() == model.size) {
+    let present = || dest.metadata().is_ok_and(|m| m.len() == model.size);
+    if present() {
+        return Ok(dest);
+    }
+    // One download per process at a time (threads asking together wait for the first and then
+    // find the file); each process downloads into its own directory and renames atomically.
+    static FETCHING: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = FETCHING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if present() {
         return Ok(dest);
     }
     std::fs::create_dir_all(dir).map_err(|e| FetchError::Io(format!("cannot create {}: {e}", dir.display())))?;
     tracing::info!("fetching {} ({} MB) into {}", model.name, model.size / 1_000_000, dir.display());
-    let work = dir.join(format!(".{}.download", model.file));
+    let work = dir.join(format!(".{}.download.{}", model.file, std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| FetchError::Io(format!("cannot create {}: {e}", work.display())))?;
     let result = assemble(model, &work, &dest);
     let _ = std::fs::remove_dir_all(&work);
