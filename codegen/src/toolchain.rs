@@ -153,7 +153,7 @@ impl Toolchain {
         let clang = self.clang.as_ref().expect("checked above");
         let mut hasher = Sha256::new();
         hasher.update(clang.version.as_bytes());
-        if let Some(p) = &self.ptxas {
+        if let (Vendor::Nvidia, Some(p)) = (target.vendor(), &self.ptxas) {
             hasher.update(p.version.as_bytes());
         }
         hasher.update(Self::clang_args(target, Path::new("k"), Path::new("o")).join(" ").as_bytes());
