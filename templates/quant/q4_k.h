@@ -1,15 +1,6 @@
 #define QK 256
 struct block_q4_k { half d; half dmin; unsigned char scales[12]; unsigned char qs[128]; };
-// Scale and min of group j (of 8): 6 bits each, packed into 12 bytes (ggml's get_scale_min_k4).
-RF_DEVICE void k4_scale_min(int j, const unsigned char* q, int* sc, int* m) {
-  if (j < 4) {
-    *sc = q[j] & 63;
-    *m = q[j + 4] & 63;
-  } else {
-    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
+{% include "quant/k4_scale_min.h" %}
 // 4-bit weights in 8 groups of 32; group `sub` is the low (even) or high (odd) nibbles of
 // qs[32*(sub/2) .. +32].
 RF_DEVICE void dequant32(const block_q4_k* b, int sub, float* v) {
