@@ -62,20 +62,27 @@ pub enum ParamKind {
 pub struct Param {
     pub name: &'static str,
     pub kind: ParamKind,
+    /// A pointer the kernel accepts as null (an absent optional input).
+    pub optional: bool,
 }
 
 /// A pointer the kernel only reads.
 pub fn input(name: &'static str, elem: Elem) -> Param {
-    Param { name, kind: ParamKind::Ptr { elem, mutable: false } }
+    Param { name, kind: ParamKind::Ptr { elem, mutable: false }, optional: false }
+}
+
+/// A pointer the kernel only reads, or null when the input is absent.
+pub fn optional_input(name: &'static str, elem: Elem) -> Param {
+    Param { optional: true, ..input(name, elem) }
 }
 
 /// A pointer the kernel writes (and may read).
 pub fn output(name: &'static str, elem: Elem) -> Param {
-    Param { name, kind: ParamKind::Ptr { elem, mutable: true } }
+    Param { name, kind: ParamKind::Ptr { elem, mutable: true }, optional: false }
 }
 
 pub fn scalar(name: &'static str, ty: Scalar) -> Param {
-    Param { name, kind: ParamKind::Scalar(ty) }
+    Param { name, kind: ParamKind::Scalar(ty), optional: false }
 }
 
 impl Param {
@@ -192,8 +199,11 @@ pub struct Axis {
     pub values: Vec<AxisValue>,
 }
 
+/// What rendering a template can fail with.
+pub use askama::Error as RenderError;
+
 /// Renders a variant's HIP source from its template.
-pub type RenderFn = fn(&Variant) -> Result<String, askama::Error>;
+pub type RenderFn = fn(&Variant) -> Result<String, RenderError>;
 
 /// A kernel family: one template, one signature, specialised along its axes.
 #[derive(Clone)]

@@ -4,7 +4,6 @@
 pub mod cpu;
 pub mod cuda;
 pub mod gpu;
-pub mod kernels;
 
 use crate::quant::QuantError;
 

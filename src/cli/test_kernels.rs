@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use rocmforge::backend::cuda::Cuda;
+use rocmforge::backend::gpu::bundles::load_bundle;
 use rocmforge::backend::gpu::Gpu;
-use rocmforge::backend::kernels::load_bundle;
 use rocmforge::parity::{run_bundle, Outcome};
 use rocmforge_codegen::bundle::Bundle;
 

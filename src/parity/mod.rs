@@ -9,7 +9,7 @@ use rocmforge_codegen::bundle::{find_variant, Bundle};
 use rocmforge_codegen::catalog::{kernarg_layout, Family, ParamKind};
 use rocmforge_codegen::{kernels, Variant};
 
-use crate::backend::gpu::{DeviceBuffer, Gpu, GpuError};
+use crate::backend::gpu::{Gpu, GpuError, RawBuffer};
 pub use cases::cases_for;
 
 /// How an output buffer holds its numbers.
@@ -132,7 +132,8 @@ fn pack(
     for (param, (offset, bytes)) in family.params.iter().zip(layout) {
         let a = case.arg(param.name).ok_or_else(|| format!("the case gives no `{}`", param.name))?;
         let value: Vec<u8> = match (param.kind, a) {
-            (ParamKind::Ptr { .. }, Arg::Null) => 0u64.to_le_bytes().to_vec(),
+            (ParamKind::Ptr { .. }, Arg::Null) if param.optional => 0u64.to_le_bytes().to_vec(),
+            (ParamKind::Ptr { .. }, Arg::Null) => return Err(format!("`{}` may not be null", param.name)),
             (ParamKind::Ptr { mutable, .. }, Arg::Input(_)) if mutable => {
                 return Err(format!("`{}` is written by the kernel: give it as Output or InOut", param.name))
             }
@@ -188,7 +189,7 @@ fn launch_case(
         .ok_or_else(|| format!("{} is not in the bundle", variant.key()))?;
     let module = gpu.load_module(bundle.code(entry)).map_err(|e| e.to_string())?;
     // Device buffers of the pointer arguments, in parameter order.
-    let mut buffers: Vec<(&'static str, DeviceBuffer)> = Vec::new();
+    let mut buffers: Vec<(&'static str, RawBuffer)> = Vec::new();
     let result = (|| -> Result<Vec<(&'static str, f64, f64)>, String> {
         let kernargs = pack(family, case, |name, arg| {
             let buf = match arg {

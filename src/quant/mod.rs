@@ -5,7 +5,7 @@
 //! Each format lives in one file (`legacy`, `kquants`, `nonlinear`, `float`) as scalar code;
 //! `x86` holds AVX2 versions of the hot dot products, chosen at run time.
 
-mod blocks;
+pub mod blocks;
 mod float;
 mod kquants;
 mod legacy;

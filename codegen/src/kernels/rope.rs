@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Axis, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, optional_input, output, scalar, Axis, Elem, Family, Grid, Launch, Scalar};
 use crate::kernels::{head_dim_axis, Ctx};
 use crate::variant::{AxisValue, Variant};
 
@@ -20,7 +20,7 @@ pub fn family() -> Family {
         params: vec![
             output("x", Elem::F32),
             input("pos", Elem::I32),
-            input("factors", Elem::F32),
+            optional_input("factors", Elem::F32),
             scalar("n_heads", Scalar::I32),
             scalar("n_rot", Scalar::I32),
             scalar("theta_scale", Scalar::F32),

@@ -3,7 +3,7 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use libloading::Library;
 use rocmforge_codegen::Target;
 
-use crate::backend::gpu::{DeviceBuffer, Gpu, GpuError, ModuleHandle};
+use crate::backend::gpu::{Gpu, GpuError, ModuleHandle, RawBuffer};
 
 type CuResult = c_int;
 type CuDevice = c_int;
@@ -164,31 +164,35 @@ impl Gpu for Cuda {
         })
     }
 
-    fn alloc(&self, bytes: usize) -> Result<DeviceBuffer, GpuError> {
+    fn alloc(&self, bytes: usize) -> Result<RawBuffer, GpuError> {
         let mut ptr = 0u64;
         // SAFETY: valid out-pointer; at least one byte so every buffer has a distinct address.
         self.check("cuMemAlloc", unsafe { (self.api.mem_alloc)(&mut ptr, bytes.max(1)) })?;
-        Ok(DeviceBuffer { ptr, bytes })
+        Ok(RawBuffer { ptr, bytes })
     }
 
-    fn free(&self, buf: DeviceBuffer) -> Result<(), GpuError> {
+    fn free(&self, buf: RawBuffer) -> Result<(), GpuError> {
         // SAFETY: the pointer came from cuMemAlloc and is freed once (the buffer is consumed).
         self.check("cuMemFree", unsafe { (self.api.mem_free)(buf.ptr) })
     }
 
-    fn upload(&self, dst: &DeviceBuffer, src: &[u8]) -> Result<(), GpuError> {
-        assert!(src.len() <= dst.bytes, "upload of {} bytes into a {}-byte buffer", src.len(), dst.bytes);
+    fn upload(&self, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError> {
+        if src.len() > dst.bytes {
+            return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
+        }
         // SAFETY: the source slice is valid for its length, which fits the allocation.
         self.check("cuMemcpyHtoD", unsafe { (self.api.memcpy_htod)(dst.ptr, src.as_ptr().cast(), src.len()) })
     }
 
-    fn download(&self, src: &DeviceBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
-        assert!(dst.len() <= src.bytes, "download of {} bytes from a {}-byte buffer", dst.len(), src.bytes);
+    fn download(&self, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
+        if dst.len() > src.bytes {
+            return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
+        }
         // SAFETY: the destination slice is valid for its length, which fits the allocation.
         self.check("cuMemcpyDtoH", unsafe { (self.api.memcpy_dtoh)(dst.as_mut_ptr().cast(), src.ptr, dst.len()) })
     }
 
-    fn fill(&self, dst: &DeviceBuffer, byte: u8) -> Result<(), GpuError> {
+    fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {
         // SAFETY: the range is the allocation itself.
         self.check("cuMemsetD8", unsafe { (self.api.memset_d8)(dst.ptr, byte, dst.bytes) })
     }

@@ -1,0 +1,10 @@
+//! The typed launchers, one module per kernel family, generated from the codegen catalog by
+//! `rocmforge_macros::launchers!` (see that crate for what each module holds).
+//!
+//! ```ignore
+//! launchers::rmsnorm::launch(&kernels, &mut y, &x, &w, n, eps, n_rows)?;
+//! launchers::matvec::launch::<BlockQ4K>(&kernels, &mut y, &w, &x, n_cols, n_rows)?;
+//! launchers::rope::launch(&kernels, rope::Mode::Neox, 128, &mut q, &pos, None, n_heads, n_rot, theta_scale, 1.0, n_tokens)?;
+//! ```
+
+rocmforge_macros::launchers!(crate::backend::gpu);
