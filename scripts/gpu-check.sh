@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One device call: verify the sm_90 bundle, run every kernel variant against the CPU reference,
-# and write the reports to $OUT. Expects the release binary and the bundle built on the
+# One device call: list the devices, verify the sm_90 bundle, run every kernel variant against
+# the CPU reference at every size of the parity table (and the typed-launcher checks), and write
+# the reports to $OUT. Expects the release binary and the bundle built on the
 # development machine and carried in .devcarry/:
 #   cargo build --release && mkdir -p .devcarry && strip -o .devcarry/rocmforge target/release/rocmforge
 #   target/release/rocmforge compile --arch sm_90 -o .devcarry/rocmforge-sm_90.rfkb
@@ -15,7 +16,9 @@ for f in "$BIN" "$BUNDLE"; do
     [ -f "$f" ] || { echo "gpu-check: $f is missing; see the header of $0" >&2; exit 1; }
 done
 chmod +x "$BIN"
+export ROCMFORGE_KERNELS=.devcarry  # so `devices` shows the bundle it would use
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
+"$BIN" devices 2>&1 | tee -a "$OUT/device.txt"
 "$BIN" kernels "$BUNDLE" > "$OUT/bundle.txt" 2>&1
 echo "bundle: $(tail -1 "$OUT/bundle.txt")"
-"$BIN" test-kernels --bundle "$BUNDLE" 2>&1 | tee "$OUT/parity.txt" | grep -Ev ' ok$'
+"$BIN" test-kernels --device cuda --bundle "$BUNDLE" --sizes "${SIZES:-full}" 2>&1 | tee "$OUT/parity.txt" | grep -Ev ' ok$'

@@ -1,9 +1,10 @@
 //! Devices that compute a model. The CPU backend is always present; GPUs are found at run time
-//! (`gpu::Gpu`, implemented by `cuda`).
+//! (`gpu::Gpu`, implemented by `hip` and `cuda`, whose driver libraries are loaded on demand).
 
 pub mod cpu;
 pub mod cuda;
 pub mod gpu;
+pub mod hip;
 
 use crate::quant::QuantError;
 

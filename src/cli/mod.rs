@@ -3,6 +3,7 @@
 
 mod bench;
 mod compile;
+mod devices;
 mod generate;
 mod inspect;
 mod kernels;
@@ -45,6 +46,8 @@ enum Command {
     Kernels(kernels::Args),
     /// Run every kernel variant of a bundle on the GPU against the CPU reference.
     TestKernels(test_kernels::Args),
+    /// List the devices found (CPU, HIP, CUDA), and why a GPU is not usable.
+    Devices,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -57,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compile(a) => compile::run(a),
         Command::Kernels(a) => kernels::run(a),
         Command::TestKernels(a) => test_kernels::run(a),
+        Command::Devices => devices::run(),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

@@ -1,38 +1,45 @@
-//! `rocmforge test-kernels`: every kernel variant of a bundle on the GPU against the CPU reference.
+//! `rocmforge test-kernels`: every kernel variant of a bundle on a GPU against the CPU reference.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args as ClapArgs;
-use rocmforge::backend::cuda::Cuda;
 use rocmforge::backend::gpu::bundles::load_bundle;
-use rocmforge::backend::gpu::Gpu;
-use rocmforge::parity::{run_bundle, Outcome};
+use rocmforge::backend::gpu::{open_gpu, GpuKind, Kernels};
+use rocmforge::parity::{run_bundle, run_typed, Outcome, Sizes};
 use rocmforge_codegen::bundle::Bundle;
 
 #[derive(ClapArgs)]
 pub struct Args {
+    /// The GPU to test on: hip or cuda (default: the first found).
+    #[arg(long, value_parser = |s: &str| s.parse::<GpuKind>())]
+    device: Option<GpuKind>,
     /// The kernel bundle (default: the one for the GPU found; see `rocmforge compile`).
     #[arg(long)]
     bundle: Option<PathBuf>,
     /// Only variants whose key contains this text (e.g. `matvec`, `quant=q4_k`).
     #[arg(long)]
     filter: Option<String>,
+    /// `full`: rows 1, 7, 4097, sequences 1, 17, 512, 4096, GQA 1, 4, 7; `small`: a quick pass.
+    #[arg(long, default_value = "full", value_parser = ["full", "small"])]
+    sizes: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let gpu = Cuda::open().context("no GPU to test kernels on (CUDA)")?;
+    let gpu = open_gpu(args.device).context("no GPU to test kernels on")?;
     let target = gpu.target()?;
     let (path, bundle) = match args.bundle {
-        Some(path) => {
-            let bundle = Bundle::read(&path).context("reading the kernel bundle")?;
-            bundle.verify_against_catalog(&path).context("the bundle does not match this build's catalog")?;
-            (path, bundle)
-        }
+        Some(path) => (path.clone(), Bundle::read(&path).context("reading the kernel bundle")?),
         None => load_bundle(target)?,
     };
+    let kernels = Kernels::load(&gpu, &bundle, &path).with_context(|| format!("loading {}", path.display()))?;
     eprintln!("testing {} on {}", path.display(), gpu.describe());
-    let outcomes = run_bundle(&gpu, &bundle, args.filter.as_deref(), &|key| tracing::debug!("running {key}"))?;
+    let sizes = if args.sizes == "small" { Sizes::Small } else { Sizes::Full };
+    let mut outcomes =
+        run_bundle(&kernels, &bundle, sizes, args.filter.as_deref(), &|key| tracing::info!("running {key}"))?;
+    if args.filter.is_none() {
+        outcomes.extend(run_typed(&kernels));
+    }
     print_outcomes(&outcomes);
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
@@ -43,12 +50,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn print_outcomes(outcomes: &[Outcome]) {
-    println!("{:<58} {:<10} {:>10} {:>8}  result", "case", "output", "error", "limit");
+    println!("{:<72} {:<8} {:>9} {:>7}  result", "case", "output", "error", "limit");
     for o in outcomes {
         let (error, verdict) = match &o.error {
             Ok(e) => (format!("{e:.2e}"), if o.passed() { "ok".to_string() } else { "FAIL".to_string() }),
             Err(msg) => ("-".to_string(), format!("FAIL: {msg}")),
         };
-        println!("{:<58} {:<10} {:>10} {:>8.0e}  {verdict}", o.case, o.output, error, o.tolerance);
+        println!("{:<72} {:<8} {:>9} {:>7.0e}  {verdict}", o.case, o.output, error, o.tolerance);
     }
 }

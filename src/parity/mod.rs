@@ -4,13 +4,15 @@
 
 mod cases;
 mod inputs;
+mod typed;
 
 use rocmforge_codegen::bundle::{find_variant, Bundle};
 use rocmforge_codegen::catalog::{kernarg_layout, Family, ParamKind};
 use rocmforge_codegen::{kernels, Variant};
 
-use crate::backend::gpu::{Gpu, GpuError, RawBuffer};
-pub use cases::cases_for;
+use crate::backend::gpu::{Kernels, LaunchError, RawBuffer};
+pub use cases::{cases_for, Sizes};
+pub use typed::run_typed;
 
 /// How an output buffer holds its numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +107,7 @@ fn byte_len(reference: &[f32], dtype: Dtype) -> usize {
 }
 
 /// Runs one case of `variant` and compares its outputs.
-pub fn run_case(gpu: &dyn Gpu, bundle: &Bundle, family: &Family, variant: &Variant, case: &Case) -> Vec<Outcome> {
+pub fn run_case(kernels: &Kernels, family: &Family, variant: &Variant, case: &Case) -> Vec<Outcome> {
     let outcome = |output: &str, error: Result<f64, String>, tolerance: f64| Outcome {
         variant: variant.key(),
         case: case.label.clone(),
@@ -113,7 +115,7 @@ pub fn run_case(gpu: &dyn Gpu, bundle: &Bundle, family: &Family, variant: &Varia
         error,
         tolerance,
     };
-    match launch_case(gpu, bundle, family, variant, case) {
+    match launch_case(kernels, family, variant, case) {
         Ok(results) => results.into_iter().map(|(name, err, tol)| outcome(name, Ok(err), tol)).collect(),
         Err(e) => vec![outcome("-", Err(e), 0.0)],
     }
@@ -175,19 +177,12 @@ impl Case {
 }
 
 fn launch_case(
-    gpu: &dyn Gpu,
-    bundle: &Bundle,
+    kernels: &Kernels,
     family: &Family,
     variant: &Variant,
     case: &Case,
 ) -> Result<Vec<(&'static str, f64, f64)>, String> {
-    let entry = bundle
-        .manifest
-        .variants
-        .iter()
-        .find(|e| e.key == variant.key())
-        .ok_or_else(|| format!("{} is not in the bundle", variant.key()))?;
-    let module = gpu.load_module(bundle.code(entry)).map_err(|e| e.to_string())?;
+    let gpu = kernels.gpu();
     // Device buffers of the pointer arguments, in parameter order.
     let mut buffers: Vec<(&'static str, RawBuffer)> = Vec::new();
     let result = (|| -> Result<Vec<(&'static str, f64, f64)>, String> {
@@ -209,8 +204,7 @@ fn launch_case(
             buffers.push((name, buf));
             Ok(ptr)
         })?;
-        let grid = family.launch.grid_for(variant.target, |name| case.dim(name))?;
-        gpu.launch(module, &entry.symbol, grid, variant.threads, &kernargs).map_err(|e| e.to_string())?;
+        kernels.launch(family.name, &variant.key(), &kernargs, &|name| case.dim(name)).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {
             let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) =
@@ -232,12 +226,13 @@ fn launch_case(
 
 /// Runs every case of every variant in `bundle` whose key contains `filter`.
 pub fn run_bundle(
-    gpu: &dyn Gpu,
+    kernels: &Kernels,
     bundle: &Bundle,
+    sizes: Sizes,
     filter: Option<&str>,
     progress: &dyn Fn(&str),
-) -> Result<Vec<Outcome>, GpuError> {
-    let target = gpu.target()?;
+) -> Result<Vec<Outcome>, LaunchError> {
+    let target = kernels.target();
     let catalog = kernels::catalog();
     let mut outcomes = Vec::new();
     for entry in &bundle.manifest.variants {
@@ -246,7 +241,7 @@ pub fn run_bundle(
         }
         progress(&entry.key);
         let Some((family, variant)) = find_variant(&catalog, target, &entry.key) else { continue };
-        let cases = cases_for(family, &variant);
+        let cases = cases_for(family, &variant, sizes);
         if cases.is_empty() {
             outcomes.push(Outcome {
                 variant: entry.key.clone(),
@@ -257,7 +252,7 @@ pub fn run_bundle(
             });
         }
         for case in &cases {
-            outcomes.extend(run_case(gpu, bundle, family, &variant, case));
+            outcomes.extend(run_case(kernels, family, &variant, case));
         }
     }
     Ok(outcomes)
@@ -285,7 +280,7 @@ mod tests {
         for family in kernels::catalog() {
             for target in [rocmforge_codegen::Target::Gfx1100, rocmforge_codegen::Target::Gfx942] {
                 for variant in family.variants(target) {
-                    let cases = cases_for(&family, &variant);
+                    let cases = cases_for(&family, &variant, Sizes::Small);
                     assert!(!cases.is_empty(), "no parity case for {variant}");
                     for case in &cases {
                         case.check(&family, &variant).unwrap_or_else(|e| panic!("{}: {e}", case.label));

@@ -3,7 +3,7 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use libloading::Library;
 use rocmforge_codegen::Target;
 
-use crate::backend::gpu::{Gpu, GpuError, ModuleHandle, RawBuffer};
+use crate::backend::gpu::{dl, Gpu, GpuError, ModuleHandle, RawBuffer};
 
 type CuResult = c_int;
 type CuDevice = c_int;
@@ -62,36 +62,33 @@ pub struct Cuda {
 
 macro_rules! sym {
     ($lib:expr, $name:literal) => {
-        // SAFETY: the signature matches the CUDA driver API's declaration of this symbol.
-        *unsafe { $lib.get($name) }
-            .map_err(|e| GpuError::Unavailable(format!("libcuda has no {}: {e}", String::from_utf8_lossy($name))))?
+        // SAFETY: the field's type is the CUDA driver API's declaration of this symbol.
+        unsafe { dl::entry(&$lib, $name) }?
     };
 }
 
 impl Cuda {
     /// Loads the driver and opens device 0, or says why not.
     pub fn open() -> Result<Cuda, GpuError> {
-        // SAFETY: loading the system's CUDA driver library runs its initialisers, as any CUDA program does.
-        let lib = unsafe { Library::new("libcuda.so.1") }
-            .map_err(|e| GpuError::Unavailable(format!("no CUDA driver (libcuda.so.1): {e}")))?;
+        let lib = dl::open_first("CUDA driver", &["libcuda.so.1", "libcuda.so"])?;
         let api = Api {
-            init: sym!(lib, b"cuInit"),
-            device_get_count: sym!(lib, b"cuDeviceGetCount"),
-            device_get: sym!(lib, b"cuDeviceGet"),
-            device_get_name: sym!(lib, b"cuDeviceGetName"),
-            device_get_attribute: sym!(lib, b"cuDeviceGetAttribute"),
-            primary_ctx_retain: sym!(lib, b"cuDevicePrimaryCtxRetain"),
-            ctx_set_current: sym!(lib, b"cuCtxSetCurrent"),
-            ctx_synchronize: sym!(lib, b"cuCtxSynchronize"),
-            module_load_data: sym!(lib, b"cuModuleLoadData"),
-            module_get_function: sym!(lib, b"cuModuleGetFunction"),
-            mem_alloc: sym!(lib, b"cuMemAlloc_v2"),
-            mem_free: sym!(lib, b"cuMemFree_v2"),
-            memcpy_htod: sym!(lib, b"cuMemcpyHtoD_v2"),
-            memcpy_dtoh: sym!(lib, b"cuMemcpyDtoH_v2"),
-            memset_d8: sym!(lib, b"cuMemsetD8_v2"),
-            launch_kernel: sym!(lib, b"cuLaunchKernel"),
-            get_error_name: sym!(lib, b"cuGetErrorName"),
+            init: sym!(lib, "cuInit"),
+            device_get_count: sym!(lib, "cuDeviceGetCount"),
+            device_get: sym!(lib, "cuDeviceGet"),
+            device_get_name: sym!(lib, "cuDeviceGetName"),
+            device_get_attribute: sym!(lib, "cuDeviceGetAttribute"),
+            primary_ctx_retain: sym!(lib, "cuDevicePrimaryCtxRetain"),
+            ctx_set_current: sym!(lib, "cuCtxSetCurrent"),
+            ctx_synchronize: sym!(lib, "cuCtxSynchronize"),
+            module_load_data: sym!(lib, "cuModuleLoadData"),
+            module_get_function: sym!(lib, "cuModuleGetFunction"),
+            mem_alloc: sym!(lib, "cuMemAlloc_v2"),
+            mem_free: sym!(lib, "cuMemFree_v2"),
+            memcpy_htod: sym!(lib, "cuMemcpyHtoD_v2"),
+            memcpy_dtoh: sym!(lib, "cuMemcpyDtoH_v2"),
+            memset_d8: sym!(lib, "cuMemsetD8_v2"),
+            launch_kernel: sym!(lib, "cuLaunchKernel"),
+            get_error_name: sym!(lib, "cuGetErrorName"),
         };
         let mut cuda = Cuda { api, device: 0, _lib: lib };
         // SAFETY (all driver calls below): out-pointers are valid locals; handles come from the driver.

@@ -31,18 +31,20 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
+/// The first bundle file for `target` in the search directories.
+pub fn find_bundle(target: Target) -> Option<PathBuf> {
+    search_dirs().into_iter().map(|dir| dir.join(file_name(target))).find(|p| p.is_file())
+}
+
 /// The bundle for `target`, verified against this build's catalog; compiled into the cache when
 /// none exists and the toolchain is installed.
 pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
-    let dirs = search_dirs();
-    for dir in &dirs {
-        let path = dir.join(file_name(target));
-        if path.is_file() {
-            let bundle = Bundle::read(&path)?;
-            bundle.verify_against_catalog(&path)?;
-            return Ok((path, bundle));
-        }
+    if let Some(path) = find_bundle(target) {
+        let bundle = Bundle::read(&path)?;
+        bundle.verify_against_catalog(&path)?;
+        return Ok((path, bundle));
     }
+    let dirs = search_dirs();
     let cache = default_cache_root().join("bundles");
     let toolchain = Toolchain::discover(&default_cache_root());
     if let Err(e) = toolchain.check(target) {

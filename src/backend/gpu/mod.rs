@@ -4,12 +4,15 @@
 
 mod buffer;
 pub mod bundles;
+pub(crate) mod dl;
 mod kernels;
 pub mod launchers;
+mod open;
 
 pub use buffer::{DeviceBuffer, DeviceElem, QuantBlock};
 pub use half::f16;
 pub use kernels::{check_launcher_layouts, Kernels, LaunchError};
+pub use open::{open_gpu, GpuKind};
 use rocmforge_codegen::Target;
 
 #[derive(Debug, thiserror::Error)]

@@ -8,10 +8,12 @@ use rand::Rng;
 use super::{out, F32_TOL};
 use crate::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
 use crate::parity::inputs::{f16_bytes, f32_bytes, nonzero, rng, round_f16};
-use crate::parity::{Arg, Case};
+use crate::parity::{Arg, Case, Sizes};
 
-/// Head counts: (n_head, n_head_kv), i.e. GQA ratios 4 and 7.
-const HEADS: [(usize, usize); 2] = [(8, 2), (7, 1)];
+/// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
+fn heads(sizes: Sizes) -> Vec<(usize, usize)> {
+    sizes.pick(&[(8, 2), (7, 1)], &[(4, 4), (8, 2), (7, 1)])
+}
 
 /// A random f16 cache of `n_pos` rows of `kv_dim`, as f32 values (exactly representable).
 fn cache(r: &mut SmallRng, n_pos: usize, kv_dim: usize) -> Vec<f32> {
@@ -24,11 +26,16 @@ fn visible(pos: usize, window: usize) -> std::ops::RangeInclusive<usize> {
     first..=pos
 }
 
-pub fn decode_cases(key: &str, d: usize) -> Vec<Case> {
-    HEADS
-        .iter()
-        .flat_map(|&(n_head, n_head_kv)| {
-            [(1029, 256, 0), (1029, 256, 300), (7, 64, 0)].map(|(kv_len, split_len, window)| {
+/// (kv_len, split_len, window) for each head configuration.
+pub fn decode_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
+    let runs = sizes.pick(
+        &[(1029, 256, 0), (1029, 256, 300)],
+        &[(1, 64, 0), (17, 64, 0), (512, 128, 0), (4096, 256, 0), (4096, 256, 1000), (1029, 256, 300)],
+    );
+    heads(sizes)
+        .into_iter()
+        .flat_map(|(n_head, n_head_kv)| {
+            runs.iter().map(move |&(kv_len, split_len, window)| {
                 let label = format!("{key} heads {n_head}/{n_head_kv} kv {kv_len} split {split_len} window {window}");
                 decode(&label, d, n_head, n_head_kv, kv_len, split_len, window)
             })
@@ -95,10 +102,14 @@ fn decode(
     }
 }
 
-pub fn reduce_case(key: &str, d: usize) -> Case {
-    let label = format!("{key} 8 heads x 5 splits");
+pub fn reduce_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
+    sizes.pick(&[5], &[1, 5, 16]).into_iter().map(|n_splits| reduce(key, d, n_splits)).collect()
+}
+
+fn reduce(key: &str, d: usize, n_splits: usize) -> Case {
+    let label = format!("{key} 8 heads x {n_splits} splits");
     let mut r = rng(&label);
-    let (n_head, n_splits) = (8, 5);
+    let n_head = 8;
     let part_o = nonzero(&mut r, n_head * n_splits * d);
     let mut part_ml = Vec::with_capacity(n_head * n_splits * 2);
     for i in 0..n_head * n_splits {
@@ -131,11 +142,14 @@ pub fn reduce_case(key: &str, d: usize) -> Case {
     }
 }
 
-pub fn prefill_cases(key: &str, d: usize) -> Vec<Case> {
-    HEADS
-        .iter()
-        .flat_map(|&(n_head, n_head_kv)| {
-            [(17, 13, 0), (70, 13, 40), (1, 0, 0)].map(|(n_tokens, pos0, window)| {
+/// (n_tokens, pos0, window) for each head configuration.
+pub fn prefill_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
+    let runs =
+        sizes.pick(&[(17, 13, 0), (70, 13, 40)], &[(1, 0, 0), (17, 13, 0), (512, 0, 0), (512, 100, 128), (4096, 0, 0)]);
+    heads(sizes)
+        .into_iter()
+        .flat_map(|(n_head, n_head_kv)| {
+            runs.iter().map(move |&(n_tokens, pos0, window)| {
                 let label = format!("{key} heads {n_head}/{n_head_kv} tokens {n_tokens} at {pos0} window {window}");
                 prefill(&label, d, n_head, n_head_kv, n_tokens, pos0, window)
             })

@@ -55,10 +55,11 @@ pub fn rmsnorm_add(label: &str, rows: usize, n: usize) -> Case {
     }
 }
 
-pub fn rope(label: &str, variant: &Variant) -> Case {
+/// `tokens` consecutive positions from `pos0`.
+pub fn rope(label: &str, variant: &Variant, tokens: usize, pos0: usize) -> Case {
     let (head_dim, n_heads) = (variant.int("head_dim") as usize, 3);
     let kind = if variant.word("mode") == "neox" { RopeKind::Neox } else { RopeKind::Normal };
-    let positions = [0i32, 1, 17, 511, 4095];
+    let positions: Vec<i32> = (pos0..pos0 + tokens).map(|p| p as i32).collect();
     let (base, freq_scale) = (10_000.0f32, 1.0f32);
     let theta_scale = base.powf(-2.0 / head_dim as f32);
     let mut r = rng(label);

@@ -9,7 +9,7 @@ use rocmforge_codegen::Variant;
 
 use super::{Arg, Case, Dtype};
 use crate::engine::sampler::SamplerConfig;
-use attention::{decode_cases, prefill_cases, reduce_case};
+use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, sample, softmax};
 use matmul::{dequant, gemm, matvec, matvec_glu};
 
@@ -23,47 +23,123 @@ fn out(reference: Vec<f32>, tolerance: f64) -> Arg {
     Arg::Output { reference, dtype: Dtype::F32, tolerance }
 }
 
-/// The cases of `variant` (empty for a family without cases, which the harness reports).
-pub fn cases_for(family: &Family, variant: &Variant) -> Vec<Case> {
-    let label = |what: &str| format!("{} {what}", variant.key());
+/// Which sizes a parity run covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sizes {
+    /// One or two small sizes per family: what the CPU-side tests build, and a quick GPU check.
+    Small,
+    /// Real model sizes and odd ones: rows 1, 7, 4097; sequence lengths 1, 17, 512, 4096;
+    /// head_dim 64/128/256 (the variants); GQA ratios 1, 4, 7.
+    Full,
+}
+
+impl Sizes {
+    fn pick<T: Clone>(self, small: &[T], full: &[T]) -> Vec<T> {
+        match self {
+            Sizes::Small => small.to_vec(),
+            Sizes::Full => full.to_vec(),
+        }
+    }
+}
+
+/// The cases of `variant` at `sizes` (empty for a family without cases, which the harness reports).
+pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> {
+    let key = variant.key();
+    let label = |what: String| format!("{key} {what}");
     match family.name {
-        "rmsnorm" => vec![rmsnorm(&label("7x2048"), 7, 2048), rmsnorm(&label("1x4097"), 1, 4097)],
-        "rmsnorm_add" => vec![rmsnorm_add(&label("3x1543"), 3, 1543)],
-        "rope" => vec![rope(&label("5 tokens x 3 heads"), variant)],
-        "glu" => vec![glu(&label("4097"), variant.word("act"), 4097)],
-        "softmax" => vec![softmax(&label("3x4097"), 3, 4097, 0.5)],
+        "rmsnorm" => sizes
+            .pick(&[(7, 2048)], &[(1, 2048), (7, 4097), (4097, 640)])
+            .into_iter()
+            .map(|(rows, n)| rmsnorm(&label(format!("{rows}x{n}")), rows, n))
+            .collect(),
+        "rmsnorm_add" => sizes
+            .pick(&[(3, 1543)], &[(1, 640), (7, 1543), (4097, 2048)])
+            .into_iter()
+            .map(|(rows, n)| rmsnorm_add(&label(format!("{rows}x{n}")), rows, n))
+            .collect(),
+        "rope" => sizes
+            .pick(&[(5, 4091)], &[(1, 131_071), (17, 0), (512, 100), (4096, 0)])
+            .into_iter()
+            .map(|(tokens, pos0)| rope(&label(format!("{tokens} tokens at {pos0}")), variant, tokens, pos0))
+            .collect(),
+        "glu" => sizes
+            .pick(&[4097], &[1, 7, 4097, 65_536])
+            .into_iter()
+            .map(|n| glu(&label(format!("{n}")), variant.word("act"), n))
+            .collect(),
+        "softmax" => sizes
+            .pick(&[(3, 4097)], &[(1, 17), (7, 512), (4097, 4096)])
+            .into_iter()
+            .map(|(rows, n)| softmax(&label(format!("{rows}x{n}")), rows, n, 0.5))
+            .collect(),
         "matvec" => {
             let q = variant.quant().expect("matvec has a quant axis");
-            vec![matvec(&label("7x4096"), q, 7, 4096), matvec(&label("257x2048"), q, 257, 2048)]
+            sizes
+                .pick(&[(7, 4096)], &[(1, 4096), (7, 4096), (4097, 2048)])
+                .into_iter()
+                .map(|(rows, cols)| matvec(&label(format!("{rows}x{cols}")), q, rows, cols))
+                .collect()
         }
         "matvec_glu" => {
             let q = variant.quant().expect("matvec_glu has a quant axis");
-            vec![
-                matvec_glu(&label("7x4096"), q, variant.word("act"), 7, 4096),
-                matvec_glu(&label("4097x1024"), q, variant.word("act"), 4097, 1024),
-            ]
+            sizes
+                .pick(&[(7, 1024)], &[(1, 4096), (7, 4096), (4097, 2048)])
+                .into_iter()
+                .map(|(rows, cols)| matvec_glu(&label(format!("{rows}x{cols}")), q, variant.word("act"), rows, cols))
+                .collect()
         }
-        "dequant" => vec![dequant(&label("3x4096"), variant.quant().expect("dequant has a quant axis"), 3 * 4096)],
-        "gemm_f16" => vec![
-            gemm(&label("1x4097x64"), 1, 4097, 64),
-            gemm(&label("17x257x4096"), 17, 257, 4096),
-            gemm(&label("4097x7x128"), 4097, 7, 128),
-            gemm(&label("512x2048x2048"), 512, 2048, 2048),
-        ],
-        "kv_append" => vec![kv_append(&label("3 tokens of 519 at 5"), 519, 3, 5, 16)],
-        "argmax" => vec![argmax(&label("2x262151"), 2, 262_151, false), argmax(&label("tie"), 1, 4097, true)],
-        "sample" => vec![
-            sample(&label("8x262144 llama defaults"), 8, 262_144, SamplerConfig::default()),
-            sample(
-                &label("4x151936 k=128 t=1.5"),
-                4,
-                151_936,
-                SamplerConfig { top_k: 128, top_p: 1.0, min_p: 0.0, temperature: 1.5, ..Default::default() },
-            ),
-        ],
-        "attn_decode" => decode_cases(&variant.key(), variant.int("head_dim") as usize),
-        "attn_decode_reduce" => vec![reduce_case(&variant.key(), variant.int("head_dim") as usize)],
-        "attn_prefill" => prefill_cases(&variant.key(), variant.int("head_dim") as usize),
+        "dequant" => {
+            let q = variant.quant().expect("dequant has a quant axis");
+            let n = |blocks: usize| blocks * q.block_elems() as usize;
+            sizes
+                .pick(&[n(48)], &[n(1), n(7), n(4097)])
+                .into_iter()
+                .map(|len| dequant(&label(format!("{len}")), q, len))
+                .collect()
+        }
+        "gemm_f16" => sizes
+            .pick(&[(17, 257, 256)], &[(1, 4097, 64), (7, 7, 32), (17, 257, 4096), (512, 2048, 2048), (4097, 7, 128)])
+            .into_iter()
+            .map(|(m, n, k)| gemm(&label(format!("{m}x{n}x{k}")), m, n, k))
+            .collect(),
+        "kv_append" => sizes
+            .pick(&[(3, 519, 5)], &[(1, 519, 0), (17, 1024, 5), (512, 256, 3)])
+            .into_iter()
+            .map(|(tokens, kv_dim, pos0)| {
+                kv_append(
+                    &label(format!("{tokens} tokens of {kv_dim} at {pos0}")),
+                    kv_dim,
+                    tokens,
+                    pos0,
+                    pos0 + tokens + 3,
+                )
+            })
+            .collect(),
+        "argmax" => {
+            let mut cases: Vec<Case> = sizes
+                .pick(&[(2, 262_151)], &[(1, 262_151), (7, 151_936)])
+                .into_iter()
+                .map(|(rows, n)| argmax(&label(format!("{rows}x{n}")), rows, n, false))
+                .collect();
+            cases.push(argmax(&label("tie".into()), 1, 4097, true));
+            cases
+        }
+        "sample" => {
+            let wide = SamplerConfig { top_k: 128, top_p: 1.0, min_p: 0.0, temperature: 1.5, ..Default::default() };
+            sizes
+                .pick(&[(4, 151_936)], &[(1, 262_144), (7, 151_936)])
+                .into_iter()
+                .flat_map(|(rows, n)| {
+                    [
+                        sample(&label(format!("{rows}x{n} llama defaults")), rows, n, SamplerConfig::default()),
+                        sample(&label(format!("{rows}x{n} k=128 t=1.5")), rows, n, wide.clone()),
+                    ]
+                })
+                .collect()
+        }
+        "attn_decode" => decode_cases(&key, variant.int("head_dim") as usize, sizes),
+        "attn_decode_reduce" => reduce_cases(&key, variant.int("head_dim") as usize, sizes),
+        "attn_prefill" => prefill_cases(&key, variant.int("head_dim") as usize, sizes),
         _ => Vec::new(),
     }
 }

@@ -1,0 +1,66 @@
+//! Finding a GPU: HIP (the product's target) and CUDA (where the kernels are measured), each
+//! loaded at run time; without either, the reasons say what is missing.
+
+use std::fmt;
+use std::rc::Rc;
+use std::str::FromStr;
+
+use super::{Gpu, GpuError};
+use crate::backend::cuda::Cuda;
+use crate::backend::hip::Hip;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuKind {
+    Hip,
+    Cuda,
+}
+
+impl GpuKind {
+    pub const ALL: [GpuKind; 2] = [GpuKind::Hip, GpuKind::Cuda];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GpuKind::Hip => "hip",
+            GpuKind::Cuda => "cuda",
+        }
+    }
+
+    pub fn open(self) -> Result<Rc<dyn Gpu>, GpuError> {
+        Ok(match self {
+            GpuKind::Hip => Rc::new(Hip::open()?),
+            GpuKind::Cuda => Rc::new(Cuda::open()?),
+        })
+    }
+}
+
+impl fmt::Display for GpuKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for GpuKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GpuKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown GPU kind {s:?} (known: hip, cuda)"))
+    }
+}
+
+/// The GPU of `kind`, or the first that opens (HIP, then CUDA).
+pub fn open_gpu(kind: Option<GpuKind>) -> Result<Rc<dyn Gpu>, GpuError> {
+    if let Some(kind) = kind {
+        return kind.open();
+    }
+    let mut reasons = Vec::new();
+    for kind in GpuKind::ALL {
+        match kind.open() {
+            Ok(gpu) => return Ok(gpu),
+            Err(e) => reasons.push(format!("{kind}: {e}")),
+        }
+    }
+    Err(GpuError::Unavailable(format!("no GPU found ({})", reasons.join("; "))))
+}

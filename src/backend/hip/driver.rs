@@ -1,0 +1,249 @@
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
+
+use libloading::Library;
+use rocmforge_codegen::Target;
+
+use crate::backend::gpu::{dl, Gpu, GpuError, ModuleHandle, RawBuffer};
+
+type HipError = c_int;
+type HipModule = *mut c_void;
+type HipFunction = *mut c_void;
+
+// `extra` markers of hipModuleLaunchKernel (hip_runtime_api.h): one packed argument buffer.
+const HIP_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = std::ptr::without_provenance_mut(1);
+const HIP_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = std::ptr::without_provenance_mut(2);
+const HIP_LAUNCH_PARAM_END: *mut c_void = std::ptr::without_provenance_mut(3);
+/// Bytes reserved for `hipDeviceProp_t` (about 1.5 KB in ROCm 6; its layout changes between
+/// releases, so only the `gcnArchName` string is read out of it, by content).
+const DEVICE_PROP_BYTES: usize = 8192;
+
+struct Api {
+    init: unsafe extern "C" fn(c_uint) -> HipError,
+    get_device_count: unsafe extern "C" fn(*mut c_int) -> HipError,
+    set_device: unsafe extern "C" fn(c_int) -> HipError,
+    get_device_properties: unsafe extern "C" fn(*mut c_void, c_int) -> HipError,
+    module_load_data: unsafe extern "C" fn(*mut HipModule, *const c_void) -> HipError,
+    module_get_function: unsafe extern "C" fn(*mut HipFunction, HipModule, *const c_char) -> HipError,
+    malloc: unsafe extern "C" fn(*mut u64, usize) -> HipError,
+    free: unsafe extern "C" fn(u64) -> HipError,
+    memcpy_htod: unsafe extern "C" fn(u64, *const c_void, usize) -> HipError,
+    memcpy_dtoh: unsafe extern "C" fn(*mut c_void, u64, usize) -> HipError,
+    memset: unsafe extern "C" fn(u64, c_int, usize) -> HipError,
+    device_synchronize: unsafe extern "C" fn() -> HipError,
+    #[allow(clippy::type_complexity)]
+    module_launch_kernel: unsafe extern "C" fn(
+        HipFunction,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        c_uint,
+        *mut c_void,
+        *mut *mut c_void,
+        *mut *mut c_void,
+    ) -> HipError,
+    get_error_name: unsafe extern "C" fn(HipError) -> *const c_char,
+}
+
+/// The first HIP device.
+pub struct Hip {
+    api: Api,
+    name: String,
+    arch: String,
+    _lib: Library,
+}
+
+macro_rules! sym {
+    ($lib:expr, $name:literal) => {
+        // SAFETY: the field's type is the HIP runtime API's declaration of this symbol.
+        unsafe { dl::entry(&$lib, $name) }?
+    };
+}
+
+/// The AMD target id inside the device properties (`gfx942:sramecc+:xnack-`), found by content.
+fn arch_in(props: &[u8]) -> Option<String> {
+    let at = props.windows(4).position(|w| w.starts_with(b"gfx") && w[3].is_ascii_alphanumeric())?;
+    let end = props[at..].iter().position(|&b| b == 0).map_or(props.len(), |n| at + n);
+    String::from_utf8(props[at..end].to_vec()).ok()
+}
+
+impl Hip {
+    /// Loads the HIP runtime and opens device 0, or says why not.
+    pub fn open() -> Result<Hip, GpuError> {
+        let lib = dl::open_first(
+            "HIP runtime",
+            &[
+                "libamdhip64.so",
+                "libamdhip64.so.7",
+                "libamdhip64.so.6",
+                "libamdhip64.so.5",
+                "/opt/rocm/lib/libamdhip64.so",
+            ],
+        )?;
+        // ROCm 6 renamed the properties call (the struct changed); ROCm 5 has only the old name.
+        // SAFETY: both names have the signature (hipDeviceProp_t*, int) -> hipError_t.
+        let get_device_properties = unsafe { dl::entry(&lib, "hipGetDevicePropertiesR0600") }
+            .or_else(|_| unsafe { dl::entry(&lib, "hipGetDeviceProperties") })?;
+        let api = Api {
+            init: sym!(lib, "hipInit"),
+            get_device_count: sym!(lib, "hipGetDeviceCount"),
+            set_device: sym!(lib, "hipSetDevice"),
+            get_device_properties,
+            module_load_data: sym!(lib, "hipModuleLoadData"),
+            module_get_function: sym!(lib, "hipModuleGetFunction"),
+            malloc: sym!(lib, "hipMalloc"),
+            free: sym!(lib, "hipFree"),
+            memcpy_htod: sym!(lib, "hipMemcpyHtoD"),
+            memcpy_dtoh: sym!(lib, "hipMemcpyDtoH"),
+            memset: sym!(lib, "hipMemset"),
+            device_synchronize: sym!(lib, "hipDeviceSynchronize"),
+            module_launch_kernel: sym!(lib, "hipModuleLaunchKernel"),
+            get_error_name: sym!(lib, "hipGetErrorName"),
+        };
+        let mut hip = Hip { api, name: String::new(), arch: String::new(), _lib: lib };
+        // SAFETY (driver calls below): out-pointers are valid locals or buffers of the stated size.
+        hip.check("hipInit", unsafe { (hip.api.init)(0) })?;
+        let mut count = 0;
+        hip.check("hipGetDeviceCount", unsafe { (hip.api.get_device_count)(&mut count) })?;
+        if count == 0 {
+            return Err(GpuError::Unavailable("the HIP runtime sees no device".into()));
+        }
+        hip.check("hipSetDevice", unsafe { (hip.api.set_device)(0) })?;
+        let mut props = vec![0u8; DEVICE_PROP_BYTES];
+        hip.check("hipGetDeviceProperties", unsafe { (hip.api.get_device_properties)(props.as_mut_ptr().cast(), 0) })?;
+        // `name` is the struct's first field.
+        hip.name = CStr::from_bytes_until_nul(&props).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        hip.arch = arch_in(&props)
+            .ok_or_else(|| GpuError::Unavailable("the HIP device reports no gfx architecture".into()))?;
+        Ok(hip)
+    }
+
+    fn check(&self, call: &'static str, code: HipError) -> Result<(), GpuError> {
+        if code == 0 {
+            return Ok(());
+        }
+        // SAFETY: hipGetErrorName returns a static NUL-terminated string (or null).
+        let name = unsafe { (self.api.get_error_name)(code) };
+        let code = if name.is_null() {
+            format!("error {code}")
+        } else {
+            // SAFETY: non-null, static, NUL-terminated.
+            format!("{} ({code})", unsafe { CStr::from_ptr(name) }.to_string_lossy())
+        };
+        Err(GpuError::Driver { call, code })
+    }
+}
+
+impl Gpu for Hip {
+    fn describe(&self) -> String {
+        format!("{} ({})", self.name, self.arch)
+    }
+
+    fn target(&self) -> Result<Target, GpuError> {
+        self.arch.parse().map_err(|_| {
+            GpuError::Unavailable(format!("no kernels for {}: ROCmForge builds gfx1100, gfx942 and gfx950", self.arch))
+        })
+    }
+
+    fn alloc(&self, bytes: usize) -> Result<RawBuffer, GpuError> {
+        let mut ptr = 0u64;
+        // SAFETY: valid out-pointer; at least one byte so every buffer has a distinct address.
+        self.check("hipMalloc", unsafe { (self.api.malloc)(&mut ptr, bytes.max(1)) })?;
+        Ok(RawBuffer { ptr, bytes })
+    }
+
+    fn free(&self, buf: RawBuffer) -> Result<(), GpuError> {
+        // SAFETY: the pointer came from hipMalloc and is freed once (the buffer is consumed).
+        self.check("hipFree", unsafe { (self.api.free)(buf.ptr) })
+    }
+
+    fn upload(&self, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError> {
+        if src.len() > dst.bytes {
+            return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
+        }
+        // SAFETY: the source slice is valid for its length, which fits the allocation.
+        self.check("hipMemcpyHtoD", unsafe { (self.api.memcpy_htod)(dst.ptr, src.as_ptr().cast(), src.len()) })
+    }
+
+    fn download(&self, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
+        if dst.len() > src.bytes {
+            return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
+        }
+        // SAFETY: the destination slice is valid for its length, which fits the allocation.
+        self.check("hipMemcpyDtoH", unsafe { (self.api.memcpy_dtoh)(dst.as_mut_ptr().cast(), src.ptr, dst.len()) })
+    }
+
+    fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {
+        // SAFETY: the range is the allocation itself.
+        self.check("hipMemset", unsafe { (self.api.memset)(dst.ptr, c_int::from(byte), dst.bytes) })
+    }
+
+    fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError> {
+        let mut module = std::ptr::null_mut();
+        // SAFETY: a complete code object that outlives the call (the runtime copies it).
+        self.check("hipModuleLoadData", unsafe { (self.api.module_load_data)(&mut module, code.as_ptr().cast()) })?;
+        Ok(ModuleHandle(module as u64))
+    }
+
+    fn launch(
+        &self,
+        module: ModuleHandle,
+        symbol: &str,
+        grid: [u32; 3],
+        block: u32,
+        kernargs: &[u8],
+    ) -> Result<(), GpuError> {
+        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
+        let mut function = std::ptr::null_mut();
+        // SAFETY: the module came from hipModuleLoadData; the name is NUL-terminated.
+        if unsafe { (self.api.module_get_function)(&mut function, module.0 as HipModule, name.as_ptr()) } != 0 {
+            return Err(GpuError::MissingKernel(symbol.to_string()));
+        }
+        let mut args = kernargs.to_vec();
+        let mut size = args.len();
+        let mut extra = [
+            HIP_LAUNCH_PARAM_BUFFER_POINTER,
+            args.as_mut_ptr().cast(),
+            HIP_LAUNCH_PARAM_BUFFER_SIZE,
+            (&mut size as *mut usize).cast(),
+            HIP_LAUNCH_PARAM_END,
+        ];
+        // SAFETY: `extra` points at the packed arguments and their size, alive until the
+        // synchronize below; their layout was checked against the code object at load.
+        let launched = unsafe {
+            (self.api.module_launch_kernel)(
+                function,
+                grid[0],
+                grid[1],
+                grid[2],
+                block,
+                1,
+                1,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                extra.as_mut_ptr(),
+            )
+        };
+        self.check("hipModuleLaunchKernel", launched)?;
+        // SAFETY: no arguments.
+        self.check("hipDeviceSynchronize", unsafe { (self.api.device_synchronize)() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_architecture_is_found_in_the_properties_by_content() {
+        let mut props = vec![0u8; 512];
+        props[..19].copy_from_slice(b"AMD Instinct MI300X");
+        props[300..322].copy_from_slice(b"gfx942:sramecc+:xnack-");
+        assert_eq!(arch_in(&props).as_deref(), Some("gfx942:sramecc+:xnack-"));
+        assert_eq!(arch_in(&props).unwrap().parse::<Target>().unwrap(), Target::Gfx942);
+        assert_eq!(arch_in(&[0u8; 64]), None);
+    }
+}

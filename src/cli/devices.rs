@@ -1,0 +1,25 @@
+//! `rocmforge devices`: what this machine can run on, and why not where it can't.
+
+use rocmforge::backend::gpu::bundles::find_bundle;
+use rocmforge::backend::gpu::GpuKind;
+
+pub fn run() -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("cpu   {threads} threads, {} kernels (the default device)", rocmforge::quant::simd_level());
+    for kind in GpuKind::ALL {
+        match kind.open() {
+            Err(e) => println!("{kind:<5} not available: {e}"),
+            Ok(gpu) => {
+                let kernels = match gpu.target() {
+                    Err(e) => e.to_string(),
+                    Ok(target) => match find_bundle(target) {
+                        Some(path) => format!("kernels: {}", path.display()),
+                        None => format!("no kernel bundle yet: `rocmforge compile --arch {target}` builds one"),
+                    },
+                };
+                println!("{kind:<5} {}; {kernels}", gpu.describe());
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! A few launches through the generated typed launchers, compared with the CPU: the same
+//! kernels the case table runs, reached the way the engine will reach them, and the decode
+//! attention pair chained (split-K partials, then the reduce) against softmax(q·Kᵀ)·V in f64.
+//! (Not against the engine's decode attention: like llama.cpp's CPU kernel it accumulates V in
+//! f16, which at 4096 keys is about 1e-2 from exact; the GPU accumulates in f32.)
+
+use std::rc::Rc;
+
+use half::f16;
+
+use super::inputs::{ggml_type, nonzero, quant_blocks, rng, round_f16};
+use super::{normalized_error, Outcome};
+use crate::backend::cpu::ops;
+use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, rmsnorm, rope};
+use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::model::RopeKind;
+use crate::quant;
+use crate::quant::blocks::BlockQ4K;
+
+type Check = fn(&Kernels) -> Result<f64, LaunchError>;
+
+/// Runs the typed-launcher checks; each is one outcome.
+pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
+    let checks: [(&str, Check, f64); 4] = [
+        ("rmsnorm 7x2048", norm, 1e-5),
+        ("matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
+        ("rope neox d128, 17 tokens x 8 heads", rope_neox, 1e-5),
+        ("attn_decode + attn_decode_reduce d128, GQA 4, kv 4096, 16 splits", decode_attention, 1e-5),
+    ];
+    checks
+        .into_iter()
+        .map(|(what, check, tolerance)| Outcome {
+            variant: "typed launchers".into(),
+            case: format!("typed: {what}"),
+            output: "out".into(),
+            error: check(kernels).map_err(|e| e.to_string()),
+            tolerance,
+        })
+        .collect()
+}
+
+fn gpu(kernels: &Kernels) -> &Rc<dyn Gpu> {
+    kernels.gpu()
+}
+
+fn norm(k: &Kernels) -> Result<f64, LaunchError> {
+    let (rows, n) = (7, 2048);
+    let mut r = rng("typed rmsnorm");
+    let (x, w) = (nonzero(&mut r, rows * n), nonzero(&mut r, n));
+    let mut want = vec![0.0; rows * n];
+    for (o, xr) in want.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
+        ops::rmsnorm(o, xr, &w, 1e-6);
+    }
+    let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows * n)?;
+    y.fill_bytes(0xFF)?;
+    rmsnorm::launch(
+        k,
+        &mut y,
+        &DeviceBuffer::from_slice(gpu(k), &x)?,
+        &DeviceBuffer::from_slice(gpu(k), &w)?,
+        n as i32,
+        1e-6,
+        rows as u32,
+    )?;
+    Ok(normalized_error(&y.to_vec()?, &want))
+}
+
+fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
+    let (rows, cols) = (4097, 2048);
+    let mut r = rng("typed matvec");
+    let bytes = quant_blocks(&mut r, BlockQ4K::QUANT, rows * cols);
+    let mut w = vec![0.0; rows * cols];
+    quant::dequantize_row(ggml_type(BlockQ4K::QUANT), &bytes, &mut w).expect("q4_k dequantizes");
+    let x = nonzero(&mut r, cols);
+    let want: Vec<f32> = w
+        .chunks_exact(cols)
+        .map(|row| row.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32)
+        .collect();
+    let blocks: Vec<BlockQ4K> = bytes.chunks_exact(size_of::<BlockQ4K>()).map(bytemuck::pod_read_unaligned).collect();
+    let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
+    y.fill_bytes(0xFF)?;
+    matvec::launch(
+        k,
+        &mut y,
+        &DeviceBuffer::from_slice(gpu(k), &blocks)?,
+        &DeviceBuffer::from_slice(gpu(k), &x)?,
+        cols as i32,
+        rows as i32,
+    )?;
+    Ok(normalized_error(&y.to_vec()?, &want))
+}
+
+fn rope_neox(k: &Kernels) -> Result<f64, LaunchError> {
+    let (tokens, heads, d) = (17, 8, 128);
+    let mut r = rng("typed rope");
+    let x = nonzero(&mut r, tokens * heads * d);
+    let positions: Vec<i32> = (0..tokens as i32).map(|t| 1000 + 3 * t).collect();
+    let theta_scale = 10_000f32.powf(-2.0 / d as f32);
+    let mut want = x.clone();
+    for (t, token) in want.chunks_exact_mut(heads * d).enumerate() {
+        let angles = ops::rope_angles(positions[t] as usize, d, 10_000.0, 1.0, None);
+        token.chunks_exact_mut(d).for_each(|head| ops::rope(head, &angles, RopeKind::Neox));
+    }
+    let mut q = DeviceBuffer::from_slice(gpu(k), &x)?;
+    let pos = DeviceBuffer::from_slice(gpu(k), &positions)?;
+    rope::launch(
+        k,
+        rope::Mode::Neox,
+        d as u32,
+        &mut q,
+        &pos,
+        None,
+        heads as i32,
+        d as i32,
+        theta_scale,
+        1.0,
+        tokens as u32,
+    )?;
+    Ok(normalized_error(&q.to_vec()?, &want))
+}
+
+fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
+    let (n_head, n_head_kv, d, kv_len, split_len) = (8usize, 2usize, 128usize, 4096usize, 256usize);
+    let kv_dim = n_head_kv * d;
+    let mut r = rng("typed decode attention");
+    let keys = round_f16(&nonzero(&mut r, kv_len * kv_dim));
+    let values = round_f16(&nonzero(&mut r, kv_len * kv_dim));
+    let q = nonzero(&mut r, n_head * d);
+    let scale = 1.0 / (d as f32).sqrt();
+    let to_f16 = |x: &[f32]| x.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>();
+    let (k16, v16) = (to_f16(&keys), to_f16(&values));
+    let want = exact_decode(&q, &keys, &values, n_head, n_head_kv, d, scale);
+
+    let n_splits = kv_len.div_ceil(split_len);
+    let mut part_o = DeviceBuffer::<f32>::uninit(gpu(k), n_head * n_splits * d)?;
+    let mut part_ml = DeviceBuffer::<f32>::uninit(gpu(k), n_head * n_splits * 2)?;
+    let mut out = DeviceBuffer::<f32>::uninit(gpu(k), n_head * d)?;
+    out.fill_bytes(0xFF)?;
+    let (kc, vc) = (DeviceBuffer::from_slice(gpu(k), &k16)?, DeviceBuffer::from_slice(gpu(k), &v16)?);
+    let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
+    let (hd, heads, heads_kv) = (d as u32, n_head as i32, n_head_kv as i32);
+    attn_decode::launch(
+        k,
+        hd,
+        &mut part_o,
+        &mut part_ml,
+        &qd,
+        &kc,
+        &vc,
+        heads_kv,
+        heads,
+        kv_len as i32,
+        0,
+        scale,
+        split_len as i32,
+        n_splits as u32,
+    )?;
+    attn_decode_reduce::launch(k, hd, &mut out, &part_o, &part_ml, n_splits as i32, n_head as u32)?;
+    Ok(normalized_error(&out.to_vec()?, &want))
+}
+
+/// softmax(q·Kᵀ·scale)·V for one query over every cache row, per head, in f64.
+fn exact_decode(
+    q: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    n_head: usize,
+    n_head_kv: usize,
+    d: usize,
+    scale: f32,
+) -> Vec<f32> {
+    let kv_dim = n_head_kv * d;
+    let mut out = vec![0.0f32; n_head * d];
+    for (h, out_h) in out.chunks_exact_mut(d).enumerate() {
+        let col = (h / (n_head / n_head_kv)) * d;
+        let qh = &q[h * d..(h + 1) * d];
+        let scores: Vec<f64> = keys
+            .chunks_exact(kv_dim)
+            .map(|row| row[col..col + d].iter().zip(qh).map(|(&k, &q)| k as f64 * q as f64).sum::<f64>() * scale as f64)
+            .collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
+        let sum: f64 = weights.iter().sum();
+        for (j, o) in out_h.iter_mut().enumerate() {
+            let acc: f64 = values.chunks_exact(kv_dim).zip(&weights).map(|(row, w)| w * row[col + j] as f64).sum();
+            *o = (acc / sum) as f32;
+        }
+    }
+    out
+}
