@@ -21,4 +21,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 "$BIN" devices 2>&1 | tee -a "$OUT/device.txt"
 "$BIN" kernels "$BUNDLE" > "$OUT/bundle.txt" 2>&1
 echo "bundle: $(tail -1 "$OUT/bundle.txt")"
-"$BIN" test-kernels --device cuda --bundle "$BUNDLE" --sizes "${SIZES:-full}" 2>&1 | tee "$OUT/parity.txt" | grep -Ev ' ok$'
+"$BIN" test-kernels --device cuda --bundle "$BUNDLE" --sizes "${SIZES:-full}" 2>&1 | tee "$OUT/parity.txt" | grep -Ev " ok$"
+parity=$?
+"$BIN" bench-kernels --device cuda --bundle "$BUNDLE" 2>&1 | tee "$OUT/kernel-bench.txt"
+exit $parity

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod engine;
 pub mod fetch;
 pub mod gguf;
+pub mod kernel_bench;
 pub mod model;
 pub mod parity;
 pub mod progress;

@@ -2,6 +2,7 @@
 //! get their context here, at the edge.
 
 mod bench;
+mod bench_kernels;
 mod compile;
 mod devices;
 mod generate;
@@ -48,6 +49,8 @@ enum Command {
     TestKernels(test_kernels::Args),
     /// List the devices found (CPU, HIP, CUDA), and why a GPU is not usable.
     Devices,
+    /// Time the GPU kernels (graph replays timed with events): GB/s and TFLOP/s.
+    BenchKernels(bench_kernels::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kernels(a) => kernels::run(a),
         Command::TestKernels(a) => test_kernels::run(a),
         Command::Devices => devices::run(),
+        Command::BenchKernels(a) => bench_kernels::run(a),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

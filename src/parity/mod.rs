@@ -3,7 +3,7 @@
 //! compared with the CPU reference by normalised error ‖out − ref‖ / ‖ref‖.
 
 mod cases;
-mod inputs;
+pub(crate) mod inputs;
 mod typed;
 
 use rocmforge_codegen::bundle::{find_variant, Bundle};
@@ -205,6 +205,7 @@ fn launch_case(
             Ok(ptr)
         })?;
         kernels.launch(family.name, &variant.key(), &kernargs, &|name| case.dim(name)).map_err(|e| e.to_string())?;
+        kernels.synchronize().map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {
             let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) =

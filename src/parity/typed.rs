@@ -62,6 +62,7 @@ fn norm(k: &Kernels) -> Result<f64, LaunchError> {
         1e-6,
         rows as u32,
     )?;
+    k.synchronize()?;
     Ok(normalized_error(&y.to_vec()?, &want))
 }
 
@@ -87,6 +88,7 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
         cols as i32,
         rows as i32,
     )?;
+    k.synchronize()?;
     Ok(normalized_error(&y.to_vec()?, &want))
 }
 
@@ -116,6 +118,7 @@ fn rope_neox(k: &Kernels) -> Result<f64, LaunchError> {
         1.0,
         tokens as u32,
     )?;
+    k.synchronize()?;
     Ok(normalized_error(&q.to_vec()?, &want))
 }
 
@@ -156,6 +159,7 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
         n_splits as u32,
     )?;
     attn_decode_reduce::launch(k, hd, &mut out, &part_o, &part_ml, n_splits as i32, n_head as u32)?;
+    k.synchronize()?;
     Ok(normalized_error(&out.to_vec()?, &want))
 }
 

@@ -3,7 +3,9 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use libloading::Library;
 use rocmforge_codegen::Target;
 
-use crate::backend::gpu::{dl, Gpu, GpuError, ModuleHandle, RawBuffer};
+use crate::backend::gpu::{
+    dl, EventHandle, FunctionHandle, Gpu, GpuError, GraphHandle, ModuleHandle, RawBuffer, StreamHandle,
+};
 
 type CuResult = c_int;
 type CuDevice = c_int;
@@ -17,6 +19,8 @@ const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
 const CU_LAUNCH_PARAM_END: *mut c_void = std::ptr::null_mut();
 const CU_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = std::ptr::without_provenance_mut(1);
 const CU_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = std::ptr::without_provenance_mut(2);
+/// Other threads' CUDA calls are not restricted while a stream records a graph.
+const CU_STREAM_CAPTURE_MODE_RELAXED: c_int = 2;
 
 /// The driver entry points we use, resolved once.
 struct Api {
@@ -27,7 +31,6 @@ struct Api {
     device_get_attribute: unsafe extern "C" fn(*mut c_int, c_int, CuDevice) -> CuResult,
     primary_ctx_retain: unsafe extern "C" fn(*mut CuContext, CuDevice) -> CuResult,
     ctx_set_current: unsafe extern "C" fn(CuContext) -> CuResult,
-    ctx_synchronize: unsafe extern "C" fn() -> CuResult,
     module_load_data: unsafe extern "C" fn(*mut CuModule, *const c_void) -> CuResult,
     module_get_function: unsafe extern "C" fn(*mut CuFunction, CuModule, *const c_char) -> CuResult,
     mem_alloc: unsafe extern "C" fn(*mut u64, usize) -> CuResult,
@@ -50,6 +53,20 @@ struct Api {
         *mut *mut c_void,
     ) -> CuResult,
     get_error_name: unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult,
+    stream_create: unsafe extern "C" fn(*mut u64, c_uint) -> CuResult,
+    stream_destroy: unsafe extern "C" fn(u64) -> CuResult,
+    stream_synchronize: unsafe extern "C" fn(u64) -> CuResult,
+    event_create: unsafe extern "C" fn(*mut u64, c_uint) -> CuResult,
+    event_record: unsafe extern "C" fn(u64, u64) -> CuResult,
+    event_synchronize: unsafe extern "C" fn(u64) -> CuResult,
+    event_elapsed_time: unsafe extern "C" fn(*mut f32, u64, u64) -> CuResult,
+    event_destroy: unsafe extern "C" fn(u64) -> CuResult,
+    stream_begin_capture: unsafe extern "C" fn(u64, c_int) -> CuResult,
+    stream_end_capture: unsafe extern "C" fn(u64, *mut u64) -> CuResult,
+    graph_instantiate: unsafe extern "C" fn(*mut u64, u64, u64) -> CuResult,
+    graph_launch: unsafe extern "C" fn(u64, u64) -> CuResult,
+    graph_destroy: unsafe extern "C" fn(u64) -> CuResult,
+    graph_exec_destroy: unsafe extern "C" fn(u64) -> CuResult,
 }
 
 /// The first CUDA device, with its primary context current on the creating thread.
@@ -79,7 +96,6 @@ impl Cuda {
             device_get_attribute: sym!(lib, "cuDeviceGetAttribute"),
             primary_ctx_retain: sym!(lib, "cuDevicePrimaryCtxRetain"),
             ctx_set_current: sym!(lib, "cuCtxSetCurrent"),
-            ctx_synchronize: sym!(lib, "cuCtxSynchronize"),
             module_load_data: sym!(lib, "cuModuleLoadData"),
             module_get_function: sym!(lib, "cuModuleGetFunction"),
             mem_alloc: sym!(lib, "cuMemAlloc_v2"),
@@ -89,6 +105,20 @@ impl Cuda {
             memset_d8: sym!(lib, "cuMemsetD8_v2"),
             launch_kernel: sym!(lib, "cuLaunchKernel"),
             get_error_name: sym!(lib, "cuGetErrorName"),
+            stream_create: sym!(lib, "cuStreamCreate"),
+            stream_destroy: sym!(lib, "cuStreamDestroy_v2"),
+            stream_synchronize: sym!(lib, "cuStreamSynchronize"),
+            event_create: sym!(lib, "cuEventCreate"),
+            event_record: sym!(lib, "cuEventRecord"),
+            event_synchronize: sym!(lib, "cuEventSynchronize"),
+            event_elapsed_time: sym!(lib, "cuEventElapsedTime"),
+            event_destroy: sym!(lib, "cuEventDestroy_v2"),
+            stream_begin_capture: sym!(lib, "cuStreamBeginCapture_v2"),
+            stream_end_capture: sym!(lib, "cuStreamEndCapture"),
+            graph_instantiate: sym!(lib, "cuGraphInstantiateWithFlags"),
+            graph_launch: sym!(lib, "cuGraphLaunch"),
+            graph_destroy: sym!(lib, "cuGraphDestroy"),
+            graph_exec_destroy: sym!(lib, "cuGraphExecDestroy"),
         };
         let mut cuda = Cuda { api, device: 0, _lib: lib };
         // SAFETY (all driver calls below): out-pointers are valid locals; handles come from the driver.
@@ -201,21 +231,24 @@ impl Gpu for Cuda {
         Ok(ModuleHandle(module as u64))
     }
 
-    fn launch(
+    fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError> {
+        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
+        let mut function = std::ptr::null_mut();
+        // SAFETY: the module handle came from cuModuleLoadData; the name is NUL-terminated.
+        if unsafe { (self.api.module_get_function)(&mut function, module.0 as CuModule, name.as_ptr()) } != 0 {
+            return Err(GpuError::MissingKernel(symbol.to_string()));
+        }
+        Ok(FunctionHandle(function as u64))
+    }
+
+    fn enqueue(
         &self,
-        module: ModuleHandle,
-        symbol: &str,
+        stream: StreamHandle,
+        function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError> {
-        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
-        let mut function = std::ptr::null_mut();
-        // SAFETY: the module handle came from cuModuleLoadData; the name is NUL-terminated.
-        let found = unsafe { (self.api.module_get_function)(&mut function, module.0 as CuModule, name.as_ptr()) };
-        if found != 0 {
-            return Err(GpuError::MissingKernel(symbol.to_string()));
-        }
         let mut args = kernargs.to_vec();
         let mut size = args.len();
         let mut extra = [
@@ -225,11 +258,11 @@ impl Gpu for Cuda {
             (&mut size as *mut usize).cast(),
             CU_LAUNCH_PARAM_END,
         ];
-        // SAFETY: `extra` points at the packed argument buffer and its size, both alive until the
-        // synchronize below; the layout was checked against the code object when the bundle loaded.
+        // SAFETY: `extra` points at the packed arguments and their size, which the driver copies
+        // before cuLaunchKernel returns; their layout was checked against the code object at load.
         let launched = unsafe {
             (self.api.launch_kernel)(
-                function,
+                function.0 as CuFunction,
                 grid[0],
                 grid[1],
                 grid[2],
@@ -237,13 +270,83 @@ impl Gpu for Cuda {
                 1,
                 1,
                 0,
-                std::ptr::null_mut(),
+                stream.0 as *mut c_void,
                 std::ptr::null_mut(),
                 extra.as_mut_ptr(),
             )
         };
-        self.check("cuLaunchKernel", launched)?;
-        // SAFETY: no arguments.
-        self.check("cuCtxSynchronize", unsafe { (self.api.ctx_synchronize)() })
+        self.check("cuLaunchKernel", launched)
+    }
+
+    fn synchronize(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created, or the default stream (0).
+        self.check("cuStreamSynchronize", unsafe { (self.api.stream_synchronize)(stream.0) })
+    }
+
+    fn create_stream(&self) -> Result<StreamHandle, GpuError> {
+        let mut s = 0;
+        // SAFETY: valid out-pointer; flags 0: a blocking stream, ordered with the default stream.
+        self.check("cuStreamCreate", unsafe { (self.api.stream_create)(&mut s, 0) })?;
+        Ok(StreamHandle(s))
+    }
+
+    fn destroy_stream(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created.
+        self.check("cuStreamDestroy", unsafe { (self.api.stream_destroy)(stream.0) })
+    }
+
+    fn create_event(&self) -> Result<EventHandle, GpuError> {
+        let mut e = 0;
+        // SAFETY: valid out-pointer; default flags (timing enabled).
+        self.check("cuEventCreate", unsafe { (self.api.event_create)(&mut e, 0) })?;
+        Ok(EventHandle(e))
+    }
+
+    fn record(&self, event: EventHandle, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: handles this device created.
+        self.check("cuEventRecord", unsafe { (self.api.event_record)(event.0, stream.0) })
+    }
+
+    fn elapsed_ms(&self, start: EventHandle, end: EventHandle) -> Result<f32, GpuError> {
+        let mut ms = 0.0;
+        // SAFETY: recorded events of this device; valid out-pointer.
+        self.check("cuEventSynchronize", unsafe { (self.api.event_synchronize)(end.0) })?;
+        // SAFETY: as above.
+        self.check("cuEventElapsedTime", unsafe { (self.api.event_elapsed_time)(&mut ms, start.0, end.0) })?;
+        Ok(ms)
+    }
+
+    fn destroy_event(&self, event: EventHandle) -> Result<(), GpuError> {
+        // SAFETY: an event this device created.
+        self.check("cuEventDestroy", unsafe { (self.api.event_destroy)(event.0) })
+    }
+
+    fn begin_capture(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created (the default stream cannot be captured).
+        self.check("cuStreamBeginCapture", unsafe {
+            (self.api.stream_begin_capture)(stream.0, CU_STREAM_CAPTURE_MODE_RELAXED)
+        })
+    }
+
+    fn end_capture(&self, stream: StreamHandle) -> Result<GraphHandle, GpuError> {
+        let (mut graph, mut exec) = (0, 0);
+        // SAFETY: the stream is capturing; out-pointers are valid.
+        self.check("cuStreamEndCapture", unsafe { (self.api.stream_end_capture)(stream.0, &mut graph) })?;
+        // SAFETY: `graph` came from the capture; only the executable graph is kept.
+        let instantiated =
+            self.check("cuGraphInstantiate", unsafe { (self.api.graph_instantiate)(&mut exec, graph, 0) });
+        // SAFETY: as above; the executable graph does not need it.
+        let _ = unsafe { (self.api.graph_destroy)(graph) };
+        instantiated.map(|()| GraphHandle(exec))
+    }
+
+    fn launch_graph(&self, graph: GraphHandle, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: an instantiated graph and a stream of this device.
+        self.check("cuGraphLaunch", unsafe { (self.api.graph_launch)(graph.0, stream.0) })
+    }
+
+    fn destroy_graph(&self, graph: GraphHandle) -> Result<(), GpuError> {
+        // SAFETY: an instantiated graph of this device.
+        self.check("cuGraphExecDestroy", unsafe { (self.api.graph_exec_destroy)(graph.0) })
     }
 }

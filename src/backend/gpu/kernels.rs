@@ -2,6 +2,7 @@
 //! grid from the catalog's rule. Loading checks that every generated launcher's `Kernarg`
 //! struct is laid out as the code objects read their arguments.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use rocmforge_codegen::catalog::Family;
 use rocmforge_codegen::{kernels, Target};
 
 use super::launchers::LAYOUTS;
-use super::{Gpu, GpuError, ModuleHandle};
+use super::{FunctionHandle, Gpu, GpuError, StreamHandle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -30,17 +31,18 @@ pub enum LaunchError {
 }
 
 struct Loaded {
-    module: ModuleHandle,
-    symbol: String,
+    function: FunctionHandle,
     threads: u32,
 }
 
-/// The variants of one bundle, loaded on one GPU.
+/// The variants of one bundle, loaded on one GPU. Launches go to one stream (the default
+/// stream unless `use_stream` says otherwise) and do not wait.
 pub struct Kernels {
     gpu: Rc<dyn Gpu>,
     target: Target,
     catalog: Vec<Family>,
     variants: HashMap<String, Loaded>,
+    stream: Cell<StreamHandle>,
 }
 
 impl Kernels {
@@ -55,9 +57,11 @@ impl Kernels {
         let mut variants = HashMap::new();
         for entry in &bundle.manifest.variants {
             let module = gpu.load_module(bundle.code(entry))?;
-            variants.insert(entry.key.clone(), Loaded { module, symbol: entry.symbol.clone(), threads: entry.threads });
+            let function = gpu.function(module, &entry.symbol)?;
+            variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads });
         }
-        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants })
+        let stream = Cell::new(StreamHandle::DEFAULT);
+        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants, stream })
     }
 
     pub fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -68,7 +72,21 @@ impl Kernels {
         self.target
     }
 
-    /// Launches variant `key` of `family` with packed arguments; `size` names the grid's sizes.
+    /// Sends later launches to `stream` (one this GPU created, or `StreamHandle::DEFAULT`).
+    pub fn use_stream(&self, stream: StreamHandle) {
+        self.stream.set(stream);
+    }
+
+    pub fn stream(&self) -> StreamHandle {
+        self.stream.get()
+    }
+
+    /// Waits for the launches so far; a kernel's failure surfaces here.
+    pub fn synchronize(&self) -> Result<(), LaunchError> {
+        Ok(self.gpu.synchronize(self.stream.get())?)
+    }
+
+    /// Enqueues variant `key` of `family` with packed arguments; `size` names the grid's sizes.
     pub fn launch(
         &self,
         family: &str,
@@ -92,7 +110,7 @@ impl Kernels {
         if grid.contains(&0) {
             return Ok(()); // nothing to do (an empty batch)
         }
-        self.gpu.launch(loaded.module, &loaded.symbol, grid, loaded.threads, kernargs)?;
+        self.gpu.enqueue(self.stream.get(), loaded.function, grid, loaded.threads, kernargs)?;
         Ok(())
     }
 }

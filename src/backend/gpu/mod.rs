@@ -35,9 +35,23 @@ pub struct RawBuffer {
     pub bytes: usize,
 }
 
-/// A loaded code object.
-#[derive(Debug, Clone, Copy)]
+/// Handles a `Gpu` gives out; meaningful only to the GPU that made them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ModuleHandle(pub u64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionHandle(pub u64);
+/// A stream of work; `StreamHandle::DEFAULT` is the device's default stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHandle(pub u64);
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventHandle(pub u64);
+/// A captured and instantiated graph of launches, replayed with one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraphHandle(pub u64);
+
+impl StreamHandle {
+    pub const DEFAULT: StreamHandle = StreamHandle(0);
+}
 
 pub trait Gpu {
     /// Name and architecture, for reports.
@@ -45,18 +59,36 @@ pub trait Gpu {
     fn target(&self) -> Result<Target, GpuError>;
     fn alloc(&self, bytes: usize) -> Result<RawBuffer, GpuError>;
     fn free(&self, buf: RawBuffer) -> Result<(), GpuError>;
+    /// Copies to the device; returns when `src` may be reused (ordered after the default stream).
     fn upload(&self, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError>;
+    /// Copies from the device once the default stream's work is done.
     fn download(&self, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError>;
     /// Sets every byte of `dst` (used to poison outputs before a launch).
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError>;
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;
-    /// Launches `symbol` with the kernarg bytes laid out as the catalog says, and waits.
-    fn launch(
+    fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError>;
+    /// Enqueues a launch with the kernarg bytes laid out as the catalog says; does not wait.
+    fn enqueue(
         &self,
-        module: ModuleHandle,
-        symbol: &str,
+        stream: StreamHandle,
+        function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError>;
+    /// Waits for `stream`'s work; launch errors surface here.
+    fn synchronize(&self, stream: StreamHandle) -> Result<(), GpuError>;
+    fn create_stream(&self) -> Result<StreamHandle, GpuError>;
+    fn destroy_stream(&self, stream: StreamHandle) -> Result<(), GpuError>;
+    fn create_event(&self) -> Result<EventHandle, GpuError>;
+    fn record(&self, event: EventHandle, stream: StreamHandle) -> Result<(), GpuError>;
+    /// Milliseconds between two recorded events (waits for `end`).
+    fn elapsed_ms(&self, start: EventHandle, end: EventHandle) -> Result<f32, GpuError>;
+    fn destroy_event(&self, event: EventHandle) -> Result<(), GpuError>;
+    /// Starts recording `stream`'s launches into a graph instead of running them.
+    fn begin_capture(&self, stream: StreamHandle) -> Result<(), GpuError>;
+    /// Ends the recording and instantiates the graph.
+    fn end_capture(&self, stream: StreamHandle) -> Result<GraphHandle, GpuError>;
+    fn launch_graph(&self, graph: GraphHandle, stream: StreamHandle) -> Result<(), GpuError>;
+    fn destroy_graph(&self, graph: GraphHandle) -> Result<(), GpuError>;
 }

@@ -3,7 +3,9 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use libloading::Library;
 use rocmforge_codegen::Target;
 
-use crate::backend::gpu::{dl, Gpu, GpuError, ModuleHandle, RawBuffer};
+use crate::backend::gpu::{
+    dl, EventHandle, FunctionHandle, Gpu, GpuError, GraphHandle, ModuleHandle, RawBuffer, StreamHandle,
+};
 
 type HipError = c_int;
 type HipModule = *mut c_void;
@@ -13,6 +15,8 @@ type HipFunction = *mut c_void;
 const HIP_LAUNCH_PARAM_BUFFER_POINTER: *mut c_void = std::ptr::without_provenance_mut(1);
 const HIP_LAUNCH_PARAM_BUFFER_SIZE: *mut c_void = std::ptr::without_provenance_mut(2);
 const HIP_LAUNCH_PARAM_END: *mut c_void = std::ptr::without_provenance_mut(3);
+/// Other threads' HIP calls are not restricted while a stream records a graph.
+const HIP_STREAM_CAPTURE_MODE_RELAXED: c_int = 2;
 /// Bytes reserved for `hipDeviceProp_t` (about 1.5 KB in ROCm 6; its layout changes between
 /// releases, so only the `gcnArchName` string is read out of it, by content).
 const DEVICE_PROP_BYTES: usize = 8192;
@@ -29,7 +33,6 @@ struct Api {
     memcpy_htod: unsafe extern "C" fn(u64, *const c_void, usize) -> HipError,
     memcpy_dtoh: unsafe extern "C" fn(*mut c_void, u64, usize) -> HipError,
     memset: unsafe extern "C" fn(u64, c_int, usize) -> HipError,
-    device_synchronize: unsafe extern "C" fn() -> HipError,
     #[allow(clippy::type_complexity)]
     module_launch_kernel: unsafe extern "C" fn(
         HipFunction,
@@ -45,6 +48,20 @@ struct Api {
         *mut *mut c_void,
     ) -> HipError,
     get_error_name: unsafe extern "C" fn(HipError) -> *const c_char,
+    stream_create: unsafe extern "C" fn(*mut u64, c_uint) -> HipError,
+    stream_destroy: unsafe extern "C" fn(u64) -> HipError,
+    stream_synchronize: unsafe extern "C" fn(u64) -> HipError,
+    event_create: unsafe extern "C" fn(*mut u64, c_uint) -> HipError,
+    event_record: unsafe extern "C" fn(u64, u64) -> HipError,
+    event_synchronize: unsafe extern "C" fn(u64) -> HipError,
+    event_elapsed_time: unsafe extern "C" fn(*mut f32, u64, u64) -> HipError,
+    event_destroy: unsafe extern "C" fn(u64) -> HipError,
+    stream_begin_capture: unsafe extern "C" fn(u64, c_int) -> HipError,
+    stream_end_capture: unsafe extern "C" fn(u64, *mut u64) -> HipError,
+    graph_instantiate: unsafe extern "C" fn(*mut u64, u64, u64) -> HipError,
+    graph_launch: unsafe extern "C" fn(u64, u64) -> HipError,
+    graph_destroy: unsafe extern "C" fn(u64) -> HipError,
+    graph_exec_destroy: unsafe extern "C" fn(u64) -> HipError,
 }
 
 /// The first HIP device.
@@ -98,9 +115,22 @@ impl Hip {
             memcpy_htod: sym!(lib, "hipMemcpyHtoD"),
             memcpy_dtoh: sym!(lib, "hipMemcpyDtoH"),
             memset: sym!(lib, "hipMemset"),
-            device_synchronize: sym!(lib, "hipDeviceSynchronize"),
             module_launch_kernel: sym!(lib, "hipModuleLaunchKernel"),
             get_error_name: sym!(lib, "hipGetErrorName"),
+            stream_create: sym!(lib, "hipStreamCreateWithFlags"),
+            stream_destroy: sym!(lib, "hipStreamDestroy"),
+            stream_synchronize: sym!(lib, "hipStreamSynchronize"),
+            event_create: sym!(lib, "hipEventCreateWithFlags"),
+            event_record: sym!(lib, "hipEventRecord"),
+            event_synchronize: sym!(lib, "hipEventSynchronize"),
+            event_elapsed_time: sym!(lib, "hipEventElapsedTime"),
+            event_destroy: sym!(lib, "hipEventDestroy"),
+            stream_begin_capture: sym!(lib, "hipStreamBeginCapture"),
+            stream_end_capture: sym!(lib, "hipStreamEndCapture"),
+            graph_instantiate: sym!(lib, "hipGraphInstantiateWithFlags"),
+            graph_launch: sym!(lib, "hipGraphLaunch"),
+            graph_destroy: sym!(lib, "hipGraphDestroy"),
+            graph_exec_destroy: sym!(lib, "hipGraphExecDestroy"),
         };
         let mut hip = Hip { api, name: String::new(), arch: String::new(), _lib: lib };
         // SAFETY (driver calls below): out-pointers are valid locals or buffers of the stated size.
@@ -187,20 +217,24 @@ impl Gpu for Hip {
         Ok(ModuleHandle(module as u64))
     }
 
-    fn launch(
+    fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError> {
+        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
+        let mut function = std::ptr::null_mut();
+        // SAFETY: the module handle came from hipModuleLoadData; the name is NUL-terminated.
+        if unsafe { (self.api.module_get_function)(&mut function, module.0 as HipModule, name.as_ptr()) } != 0 {
+            return Err(GpuError::MissingKernel(symbol.to_string()));
+        }
+        Ok(FunctionHandle(function as u64))
+    }
+
+    fn enqueue(
         &self,
-        module: ModuleHandle,
-        symbol: &str,
+        stream: StreamHandle,
+        function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError> {
-        let name = CString::new(symbol).map_err(|_| GpuError::MissingKernel(symbol.to_string()))?;
-        let mut function = std::ptr::null_mut();
-        // SAFETY: the module came from hipModuleLoadData; the name is NUL-terminated.
-        if unsafe { (self.api.module_get_function)(&mut function, module.0 as HipModule, name.as_ptr()) } != 0 {
-            return Err(GpuError::MissingKernel(symbol.to_string()));
-        }
         let mut args = kernargs.to_vec();
         let mut size = args.len();
         let mut extra = [
@@ -210,11 +244,11 @@ impl Gpu for Hip {
             (&mut size as *mut usize).cast(),
             HIP_LAUNCH_PARAM_END,
         ];
-        // SAFETY: `extra` points at the packed arguments and their size, alive until the
-        // synchronize below; their layout was checked against the code object at load.
+        // SAFETY: `extra` points at the packed arguments and their size, which the driver copies
+        // before hipModuleLaunchKernel returns; their layout was checked against the code object at load.
         let launched = unsafe {
             (self.api.module_launch_kernel)(
-                function,
+                function.0 as HipFunction,
                 grid[0],
                 grid[1],
                 grid[2],
@@ -222,14 +256,84 @@ impl Gpu for Hip {
                 1,
                 1,
                 0,
-                std::ptr::null_mut(),
+                stream.0 as *mut c_void,
                 std::ptr::null_mut(),
                 extra.as_mut_ptr(),
             )
         };
-        self.check("hipModuleLaunchKernel", launched)?;
-        // SAFETY: no arguments.
-        self.check("hipDeviceSynchronize", unsafe { (self.api.device_synchronize)() })
+        self.check("hipModuleLaunchKernel", launched)
+    }
+
+    fn synchronize(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created, or the default stream (0).
+        self.check("hipStreamSynchronize", unsafe { (self.api.stream_synchronize)(stream.0) })
+    }
+
+    fn create_stream(&self) -> Result<StreamHandle, GpuError> {
+        let mut s = 0;
+        // SAFETY: valid out-pointer; flags 0: a blocking stream, ordered with the default stream.
+        self.check("hipStreamCreate", unsafe { (self.api.stream_create)(&mut s, 0) })?;
+        Ok(StreamHandle(s))
+    }
+
+    fn destroy_stream(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created.
+        self.check("hipStreamDestroy", unsafe { (self.api.stream_destroy)(stream.0) })
+    }
+
+    fn create_event(&self) -> Result<EventHandle, GpuError> {
+        let mut e = 0;
+        // SAFETY: valid out-pointer; default flags (timing enabled).
+        self.check("hipEventCreate", unsafe { (self.api.event_create)(&mut e, 0) })?;
+        Ok(EventHandle(e))
+    }
+
+    fn record(&self, event: EventHandle, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: handles this device created.
+        self.check("hipEventRecord", unsafe { (self.api.event_record)(event.0, stream.0) })
+    }
+
+    fn elapsed_ms(&self, start: EventHandle, end: EventHandle) -> Result<f32, GpuError> {
+        let mut ms = 0.0;
+        // SAFETY: recorded events of this device; valid out-pointer.
+        self.check("hipEventSynchronize", unsafe { (self.api.event_synchronize)(end.0) })?;
+        // SAFETY: as above.
+        self.check("hipEventElapsedTime", unsafe { (self.api.event_elapsed_time)(&mut ms, start.0, end.0) })?;
+        Ok(ms)
+    }
+
+    fn destroy_event(&self, event: EventHandle) -> Result<(), GpuError> {
+        // SAFETY: an event this device created.
+        self.check("hipEventDestroy", unsafe { (self.api.event_destroy)(event.0) })
+    }
+
+    fn begin_capture(&self, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: a stream this device created (the default stream cannot be captured).
+        self.check("hipStreamBeginCapture", unsafe {
+            (self.api.stream_begin_capture)(stream.0, HIP_STREAM_CAPTURE_MODE_RELAXED)
+        })
+    }
+
+    fn end_capture(&self, stream: StreamHandle) -> Result<GraphHandle, GpuError> {
+        let (mut graph, mut exec) = (0, 0);
+        // SAFETY: the stream is capturing; out-pointers are valid.
+        self.check("hipStreamEndCapture", unsafe { (self.api.stream_end_capture)(stream.0, &mut graph) })?;
+        // SAFETY: `graph` came from the capture; only the executable graph is kept.
+        let instantiated =
+            self.check("hipGraphInstantiate", unsafe { (self.api.graph_instantiate)(&mut exec, graph, 0) });
+        // SAFETY: as above; the executable graph does not need it.
+        let _ = unsafe { (self.api.graph_destroy)(graph) };
+        instantiated.map(|()| GraphHandle(exec))
+    }
+
+    fn launch_graph(&self, graph: GraphHandle, stream: StreamHandle) -> Result<(), GpuError> {
+        // SAFETY: an instantiated graph and a stream of this device.
+        self.check("hipGraphLaunch", unsafe { (self.api.graph_launch)(graph.0, stream.0) })
+    }
+
+    fn destroy_graph(&self, graph: GraphHandle) -> Result<(), GpuError> {
+        // SAFETY: an instantiated graph of this device.
+        self.check("hipGraphExecDestroy", unsafe { (self.api.graph_exec_destroy)(graph.0) })
     }
 }
 

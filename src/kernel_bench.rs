@@ -1,0 +1,263 @@
+//! Kernel speed on a GPU: each benchmark launches through the typed launchers, captured as a
+//! graph of `REPEAT` launches on a stream, replayed and timed with events, so launch overhead
+//! is out of the figure. Bandwidth-bound kernels report GB/s (weights, KV cache and activations
+//! read and written once), compute-bound ones TFLOP/s.
+
+use std::rc::Rc;
+
+use crate::backend::gpu::launchers::{
+    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, rmsnorm, sample,
+};
+use crate::backend::gpu::{f16, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::parity::inputs::{nonzero, quant_blocks, rng};
+use crate::quant::blocks::*;
+
+/// Launches per captured graph.
+const REPEAT: usize = 100;
+/// Timed replays of the graph; the median is reported.
+const TRIALS: usize = 5;
+
+/// What a benchmark moves or computes per launch.
+#[derive(Debug, Clone, Copy)]
+pub enum Work {
+    Bytes(f64),
+    Flops(f64),
+    /// Latency-bound: only the time matters.
+    Latency,
+}
+
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub name: String,
+    pub micros: f64,
+    pub work: Work,
+}
+
+impl BenchResult {
+    /// GB/s or TFLOP/s, with its unit.
+    pub fn rate(&self) -> Option<(f64, &'static str)> {
+        match self.work {
+            Work::Bytes(b) => Some((b / self.micros / 1e3, "GB/s")),
+            Work::Flops(f) => Some((f / self.micros / 1e6, "TFLOP/s")),
+            Work::Latency => None,
+        }
+    }
+}
+
+/// Times `launch` (one launch) as described in the module doc.
+fn time(
+    k: &Kernels,
+    name: String,
+    work: Work,
+    launch: &mut dyn FnMut() -> Result<(), LaunchError>,
+) -> Result<BenchResult, LaunchError> {
+    let gpu = k.gpu();
+    let stream = gpu.create_stream()?;
+    let previous = k.stream();
+    k.use_stream(stream);
+    let run = || {
+        launch()?; // warm-up, outside the graph
+        k.synchronize()?;
+        gpu.begin_capture(stream)?;
+        let captured = (0..REPEAT).try_for_each(|_| launch());
+        let graph = gpu.end_capture(stream)?;
+        captured?;
+        let (start, end) = (gpu.create_event()?, gpu.create_event()?);
+        let mut trials = Vec::with_capacity(TRIALS);
+        gpu.launch_graph(graph, stream)?;
+        for _ in 0..TRIALS {
+            gpu.record(start, stream)?;
+            gpu.launch_graph(graph, stream)?;
+            gpu.record(end, stream)?;
+            trials.push(gpu.elapsed_ms(start, end)? as f64 * 1e3 / REPEAT as f64);
+        }
+        gpu.destroy_graph(graph)?;
+        gpu.destroy_event(start)?;
+        gpu.destroy_event(end)?;
+        trials.sort_by(f64::total_cmp);
+        Ok(BenchResult { name, micros: trials[TRIALS / 2], work })
+    };
+    let result = run();
+    k.use_stream(previous);
+    gpu.destroy_stream(stream)?;
+    result
+}
+
+fn filled<T: DeviceElem>(gpu: &Rc<dyn Gpu>, data: &[T]) -> Result<DeviceBuffer<T>, LaunchError> {
+    Ok(DeviceBuffer::from_slice(gpu, data)?)
+}
+
+fn f32s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f32>, LaunchError> {
+    filled(gpu, &nonzero(&mut rng(label), n))
+}
+
+fn f16s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f16>, LaunchError> {
+    filled(gpu, &nonzero(&mut rng(label), n).into_iter().map(f16::from_f32).collect::<Vec<_>>())
+}
+
+fn blocks<W: QuantBlock>(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<W>, LaunchError> {
+    let bytes = quant_blocks(&mut rng(label), W::QUANT, n);
+    filled(gpu, &bytes.chunks_exact(size_of::<W>()).map(bytemuck::pod_read_unaligned).collect::<Vec<W>>())
+}
+
+fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {
+    (n / W::QUANT.block_elems() as usize * size_of::<W>()) as f64
+}
+
+/// y = W x at `rows` x `cols`.
+fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (w, x, mut y) =
+        (blocks::<W>(g, "bench w", rows * cols)?, f32s(g, "bench x", cols)?, DeviceBuffer::<f32>::uninit(g, rows)?);
+    let bytes = weight_bytes::<W>(rows * cols) + 4.0 * (rows + cols) as f64;
+    let name = format!("matvec {} {rows}x{cols}", W::QUANT);
+    time(k, name, Work::Bytes(bytes), &mut || matvec::launch(k, &mut y, &w, &x, cols as i32, rows as i32))
+}
+
+fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (gate, up) = (blocks::<W>(g, "bench gate", rows * cols)?, blocks::<W>(g, "bench up", rows * cols)?);
+    let (x, mut y) = (f32s(g, "bench x", cols)?, DeviceBuffer::<f32>::uninit(g, rows)?);
+    let bytes = 2.0 * weight_bytes::<W>(rows * cols) + 4.0 * (rows + cols) as f64;
+    let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
+    time(k, name, Work::Bytes(bytes), &mut || {
+        matvec_glu::launch(k, matvec_glu::Act::Silu, &mut y, &gate, &up, &x, cols as i32, rows as i32)
+    })
+}
+
+fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (w, mut out) = (blocks::<W>(g, "bench w", n)?, DeviceBuffer::<f16>::uninit(g, n)?);
+    let bytes = weight_bytes::<W>(n) + 2.0 * n as f64;
+    time(k, format!("dequant {} {n}", W::QUANT), Work::Bytes(bytes), &mut || {
+        dequant::launch(k, &mut out, &w, (n / 32) as i64)
+    })
+}
+
+/// One decode step's attention for a llama-8B-like layer: 32 query heads over 8 KV heads.
+fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (n_head, n_head_kv, split_len) = (32usize, 8usize, 256usize);
+    let n_splits = kv_len.div_ceil(split_len);
+    let kv_dim = n_head_kv * d;
+    let (kc, vc) = (f16s(g, "bench k", kv_len * kv_dim)?, f16s(g, "bench v", kv_len * kv_dim)?);
+    let q = f32s(g, "bench q", n_head * d)?;
+    let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
+    let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
+    let mut out = DeviceBuffer::<f32>::uninit(g, n_head * d)?;
+    let bytes = (2 * kv_len * kv_dim * 2) as f64;
+    let scale = 1.0 / (d as f32).sqrt();
+    let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}");
+    let (hd, heads, heads_kv, splits) = (d as u32, n_head as i32, n_head_kv as i32, n_splits as u32);
+    time(k, name, Work::Bytes(bytes), &mut || {
+        attn_decode::launch(
+            k,
+            hd,
+            &mut part_o,
+            &mut part_ml,
+            &q,
+            &kc,
+            &vc,
+            heads_kv,
+            heads,
+            kv_len as i32,
+            0,
+            scale,
+            split_len as i32,
+            splits,
+        )?;
+        attn_decode_reduce::launch(k, hd, &mut out, &part_o, &part_ml, n_splits as i32, n_head as u32)
+    })
+}
+
+fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (n_head, n_head_kv) = (32usize, 8usize);
+    let kv_dim = n_head_kv * d;
+    let (kc, vc) = (f16s(g, "bench k", tokens * kv_dim)?, f16s(g, "bench v", tokens * kv_dim)?);
+    let q = f32s(g, "bench q", tokens * n_head * d)?;
+    let mut out = DeviceBuffer::<f32>::uninit(g, tokens * n_head * d)?;
+    // Causal: about half of the score matrix, two matrix products (QK^T, PV).
+    let flops = 2.0 * 2.0 * (tokens * tokens) as f64 / 2.0 * (d * n_head) as f64;
+    let scale = 1.0 / (d as f32).sqrt();
+    let name = format!("attn_prefill d{d} 32/8 heads {tokens} tokens");
+    time(k, name, Work::Flops(flops), &mut || {
+        attn_prefill::launch(
+            k,
+            d as u32,
+            &mut out,
+            &q,
+            &kc,
+            &vc,
+            tokens as i32,
+            n_head_kv as i32,
+            n_head as i32,
+            0,
+            0,
+            scale,
+        )
+    })
+}
+
+fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let (a, w, mut c) =
+        (f16s(g, "bench a", m * kk)?, f16s(g, "bench w", n * kk)?, DeviceBuffer::<f32>::uninit(g, m * n)?);
+    let flops = 2.0 * (m * n * kk) as f64;
+    time(k, format!("gemm_f16 {m}x{n}x{kk}"), Work::Flops(flops), &mut || {
+        gemm_f16::launch(k, &mut c, &a, &w, m as i32, n as i32, kk as i32)
+    })
+}
+
+fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
+    let g = k.gpu();
+    let vocab = 151_936;
+    let (x, w, logits, r) =
+        (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?, f32s(g, "bench r", 1)?);
+    let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
+    Ok(vec![
+        time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut || rmsnorm::launch(k, &mut y, &x, &w, 4096, 1e-6, 1))?,
+        time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut || {
+            argmax::launch(k, &mut idx, &logits, vocab as i32, 1)
+        })?,
+        time(k, format!("sample 1x{vocab} k=40"), Work::Latency, &mut || {
+            sample::launch(k, &mut idx, &logits, &r, vocab as i32, 40, 0.95, 0.05, 0.8, 1)
+        })?,
+    ])
+}
+
+/// The benchmark set: decode-shaped mat-vecs for every weight format (llama-8B projection and
+/// FFN sizes), the fused FFN, dequantization, decode and prefill attention, the GEMM, and the
+/// latency-bound per-token kernels.
+pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
+    type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
+    let formats: [MatvecBench; 11] = [
+        matvec_bench::<BlockQ4_0>,
+        matvec_bench::<BlockQ4_1>,
+        matvec_bench::<BlockQ5_0>,
+        matvec_bench::<BlockQ5_1>,
+        matvec_bench::<BlockQ8_0>,
+        matvec_bench::<BlockQ2K>,
+        matvec_bench::<BlockQ3K>,
+        matvec_bench::<BlockQ4K>,
+        matvec_bench::<BlockQ5K>,
+        matvec_bench::<BlockQ6K>,
+        matvec_bench::<BlockMxfp4>,
+    ];
+    let mut out = Vec::new();
+    for bench in formats {
+        out.push(bench(k, 4096, 4096)?);
+        progress(&out[out.len() - 1].name);
+    }
+    out.push(matvec_bench::<BlockQ4K>(k, 14336, 4096)?);
+    out.push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
+    out.push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
+    for kv_len in [4096, 32768] {
+        out.push(decode_attention_bench(k, 128, kv_len)?);
+    }
+    out.push(prefill_bench(k, 128, 512)?);
+    out.push(prefill_bench(k, 128, 2048)?);
+    out.push(gemm_bench(k, 512, 4096, 4096)?);
+    out.extend(latency_benches(k)?);
+    Ok(out)
+}
