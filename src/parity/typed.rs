@@ -22,7 +22,7 @@ type Check = fn(&Kernels) -> Result<f64, LaunchError>;
 /// Runs the typed-launcher checks; each is one outcome.
 pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
     let checks: [(&str, Check, f64); 4] = [
-        ("rmsnorm 7x2048", norm, 1e-5),
+        ("rmsnorm 7x2048, async copies", norm, 1e-5),
         ("matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
         ("rope neox d128, 17 tokens x 8 heads", rope_neox, 1e-5),
         ("attn_decode + attn_decode_reduce d128, GQA 4, kv 4096, 16 splits", decode_attention, 1e-5),
@@ -51,19 +51,17 @@ fn norm(k: &Kernels) -> Result<f64, LaunchError> {
     for (o, xr) in want.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
         ops::rmsnorm(o, xr, &w, 1e-6);
     }
+    // Through the asynchronous copies, on the kernels' stream.
+    let stream = k.stream();
+    let mut xd = DeviceBuffer::<f32>::uninit(gpu(k), rows * n)?;
+    let upload = xd.upload_async(stream, &x)?;
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows * n)?;
     y.fill_bytes(0xFF)?;
-    rmsnorm::launch(
-        k,
-        &mut y,
-        &DeviceBuffer::from_slice(gpu(k), &x)?,
-        &DeviceBuffer::from_slice(gpu(k), &w)?,
-        n as i32,
-        1e-6,
-        rows as u32,
-    )?;
-    k.synchronize()?;
-    Ok(normalized_error(&y.to_vec()?, &want))
+    rmsnorm::launch(k, &mut y, &xd, &DeviceBuffer::from_slice(gpu(k), &w)?, n as i32, 1e-6, rows as u32)?;
+    let mut got = vec![0.0f32; rows * n];
+    y.download_async(stream, &mut got)?.wait()?;
+    upload.wait()?;
+    Ok(normalized_error(&got, &want))
 }
 
 fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {

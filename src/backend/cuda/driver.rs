@@ -53,6 +53,8 @@ struct Api {
         *mut *mut c_void,
     ) -> CuResult,
     get_error_name: unsafe extern "C" fn(CuResult, *mut *const c_char) -> CuResult,
+    memcpy_htod_async: unsafe extern "C" fn(u64, *const c_void, usize, u64) -> CuResult,
+    memcpy_dtoh_async: unsafe extern "C" fn(*mut c_void, u64, usize, u64) -> CuResult,
     stream_create: unsafe extern "C" fn(*mut u64, c_uint) -> CuResult,
     stream_destroy: unsafe extern "C" fn(u64) -> CuResult,
     stream_synchronize: unsafe extern "C" fn(u64) -> CuResult,
@@ -105,6 +107,8 @@ impl Cuda {
             memset_d8: sym!(lib, "cuMemsetD8_v2"),
             launch_kernel: sym!(lib, "cuLaunchKernel"),
             get_error_name: sym!(lib, "cuGetErrorName"),
+            memcpy_htod_async: sym!(lib, "cuMemcpyHtoDAsync_v2"),
+            memcpy_dtoh_async: sym!(lib, "cuMemcpyDtoHAsync_v2"),
             stream_create: sym!(lib, "cuStreamCreate"),
             stream_destroy: sym!(lib, "cuStreamDestroy_v2"),
             stream_synchronize: sym!(lib, "cuStreamSynchronize"),
@@ -217,6 +221,22 @@ impl Gpu for Cuda {
         }
         // SAFETY: the destination slice is valid for its length, which fits the allocation.
         self.check("cuMemcpyDtoH", unsafe { (self.api.memcpy_dtoh)(dst.as_mut_ptr().cast(), src.ptr, dst.len()) })
+    }
+
+    unsafe fn upload_async(&self, stream: StreamHandle, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError> {
+        if src.len() > dst.bytes {
+            return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
+        }
+        // SAFETY: the caller keeps `src` alive until the stream is synchronized; it fits `dst`.
+        self.check("cuMemcpyHtoDAsync", unsafe { (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0) })
+    }
+
+    unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
+        if dst.len() > src.bytes {
+            return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
+        }
+        // SAFETY: the caller keeps `dst` alive and untouched until the stream is synchronized.
+        self.check("cuMemcpyDtoHAsync", unsafe { (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0) })
     }
 
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {

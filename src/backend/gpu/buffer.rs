@@ -8,7 +8,7 @@ use bytemuck::Pod;
 use half::f16;
 use rocmforge_codegen::Quant;
 
-use super::{Gpu, GpuError, RawBuffer};
+use super::{Gpu, GpuError, RawBuffer, StreamHandle};
 use crate::quant::blocks::*;
 
 /// Element types device buffers hold.
@@ -84,6 +84,22 @@ impl<T: DeviceElem> DeviceBuffer<T> {
         Ok(out)
     }
 
+    /// Copies `data` in on `stream` without waiting; `data` stays borrowed until the returned
+    /// guard has waited for the stream.
+    pub fn upload_async<'a>(&mut self, stream: StreamHandle, data: &'a [T]) -> Result<Pending<'a>, GpuError> {
+        // SAFETY: `Pending` borrows `data` and synchronizes the stream before releasing it.
+        unsafe { self.gpu.upload_async(stream, self.raw(), bytemuck::cast_slice(data)) }?;
+        Ok(Pending::new(&self.gpu, stream))
+    }
+
+    /// Copies into `out` on `stream` without waiting; `out` stays borrowed until the returned
+    /// guard has waited for the stream.
+    pub fn download_async<'a>(&self, stream: StreamHandle, out: &'a mut [T]) -> Result<Pending<'a>, GpuError> {
+        // SAFETY: `Pending` borrows `out` and synchronizes the stream before releasing it.
+        unsafe { self.gpu.download_async(stream, self.raw(), bytemuck::cast_slice_mut(out)) }?;
+        Ok(Pending::new(&self.gpu, stream))
+    }
+
     /// Sets every byte (NaN-poisoning an output before a test launch, for example).
     pub fn fill_bytes(&mut self, byte: u8) -> Result<(), GpuError> {
         self.gpu.fill(self.raw(), byte)
@@ -95,6 +111,37 @@ impl<T: DeviceElem> Drop for DeviceBuffer<T> {
         if let Some(raw) = self.raw.take() {
             if let Err(e) = self.gpu.free(raw) {
                 tracing::warn!("freeing a device buffer: {e}");
+            }
+        }
+    }
+}
+
+/// An asynchronous copy in flight: holds the host slice's borrow until the stream is done.
+#[must_use = "the copy is only known to be complete once the guard has waited"]
+pub struct Pending<'a> {
+    gpu: Rc<dyn Gpu>,
+    stream: StreamHandle,
+    waited: bool,
+    _host: PhantomData<&'a mut [u8]>,
+}
+
+impl Pending<'_> {
+    fn new(gpu: &Rc<dyn Gpu>, stream: StreamHandle) -> Self {
+        Pending { gpu: Rc::clone(gpu), stream, waited: false, _host: PhantomData }
+    }
+
+    /// Waits for the stream (and with it the copy).
+    pub fn wait(mut self) -> Result<(), GpuError> {
+        self.waited = true;
+        self.gpu.synchronize(self.stream)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.waited {
+            if let Err(e) = self.gpu.synchronize(self.stream) {
+                tracing::warn!("waiting for an asynchronous copy: {e}");
             }
         }
     }

@@ -9,7 +9,7 @@ mod kernels;
 pub mod launchers;
 mod open;
 
-pub use buffer::{DeviceBuffer, DeviceElem, QuantBlock};
+pub use buffer::{DeviceBuffer, DeviceElem, Pending, QuantBlock};
 pub use half::f16;
 pub use kernels::{check_launcher_layouts, Kernels, LaunchError};
 pub use open::{open_gpu, GpuKind};
@@ -63,6 +63,17 @@ pub trait Gpu {
     fn upload(&self, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError>;
     /// Copies from the device once the default stream's work is done.
     fn download(&self, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError>;
+    /// Enqueues a copy to the device on `stream`.
+    ///
+    /// # Safety
+    /// `src` must stay alive and unchanged until `stream` has been synchronized
+    /// (`DeviceBuffer::upload_async` enforces this with a borrow).
+    unsafe fn upload_async(&self, stream: StreamHandle, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError>;
+    /// Enqueues a copy from the device on `stream`.
+    ///
+    /// # Safety
+    /// `dst` must stay alive and untouched until `stream` has been synchronized.
+    unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError>;
     /// Sets every byte of `dst` (used to poison outputs before a launch).
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError>;
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;

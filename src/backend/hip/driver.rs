@@ -48,6 +48,8 @@ struct Api {
         *mut *mut c_void,
     ) -> HipError,
     get_error_name: unsafe extern "C" fn(HipError) -> *const c_char,
+    memcpy_htod_async: unsafe extern "C" fn(u64, *const c_void, usize, u64) -> HipError,
+    memcpy_dtoh_async: unsafe extern "C" fn(*mut c_void, u64, usize, u64) -> HipError,
     stream_create: unsafe extern "C" fn(*mut u64, c_uint) -> HipError,
     stream_destroy: unsafe extern "C" fn(u64) -> HipError,
     stream_synchronize: unsafe extern "C" fn(u64) -> HipError,
@@ -117,6 +119,8 @@ impl Hip {
             memset: sym!(lib, "hipMemset"),
             module_launch_kernel: sym!(lib, "hipModuleLaunchKernel"),
             get_error_name: sym!(lib, "hipGetErrorName"),
+            memcpy_htod_async: sym!(lib, "hipMemcpyHtoDAsync"),
+            memcpy_dtoh_async: sym!(lib, "hipMemcpyDtoHAsync"),
             stream_create: sym!(lib, "hipStreamCreateWithFlags"),
             stream_destroy: sym!(lib, "hipStreamDestroy"),
             stream_synchronize: sym!(lib, "hipStreamSynchronize"),
@@ -203,6 +207,22 @@ impl Gpu for Hip {
         }
         // SAFETY: the destination slice is valid for its length, which fits the allocation.
         self.check("hipMemcpyDtoH", unsafe { (self.api.memcpy_dtoh)(dst.as_mut_ptr().cast(), src.ptr, dst.len()) })
+    }
+
+    unsafe fn upload_async(&self, stream: StreamHandle, dst: &RawBuffer, src: &[u8]) -> Result<(), GpuError> {
+        if src.len() > dst.bytes {
+            return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
+        }
+        // SAFETY: the caller keeps `src` alive until the stream is synchronized; it fits `dst`.
+        self.check("hipMemcpyHtoDAsync", unsafe { (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0) })
+    }
+
+    unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
+        if dst.len() > src.bytes {
+            return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
+        }
+        // SAFETY: the caller keeps `dst` alive and untouched until the stream is synchronized.
+        self.check("hipMemcpyDtoHAsync", unsafe { (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0) })
     }
 
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {
