@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-use crate::quant::Quant;
 use crate::variant::{AxisValue, Variant};
 use crate::Target;
 
@@ -165,7 +164,7 @@ pub struct Launch {
 }
 
 impl Launch {
-    pub fn per_items(&self, per: Per, target: Target) -> u32 {
+    fn per_items(&self, per: Per, target: Target) -> u32 {
         match per {
             Per::Items(n) => n,
             Per::Wave => self.threads / target.wave_size(),
@@ -245,17 +244,6 @@ impl Family {
                 .collect();
         }
         out.into_iter().map(|axes| Variant::new(self.name, target, self.launch.threads, axes)).collect()
-    }
-
-    pub fn param(&self, name: &str) -> Option<&Param> {
-        self.params.iter().find(|p| p.name == name)
-    }
-
-    pub fn quant_values(&self) -> impl Iterator<Item = Quant> + '_ {
-        self.axes.iter().flat_map(|a| a.values.iter()).filter_map(|v| match v {
-            AxisValue::Quant(q) => Some(*q),
-            _ => None,
-        })
     }
 }
 

@@ -228,7 +228,7 @@ fn clang_at_least(version: &str, major: u32) -> bool {
         .is_some_and(|m| m >= major)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

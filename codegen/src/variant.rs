@@ -12,7 +12,6 @@ use crate::Target;
 pub enum AxisValue {
     Quant(Quant),
     Int(u32),
-    Flag(bool),
     Word(&'static str),
 }
 
@@ -21,7 +20,6 @@ impl fmt::Display for AxisValue {
         match self {
             AxisValue::Quant(q) => write!(f, "{q}"),
             AxisValue::Int(n) => write!(f, "{n}"),
-            AxisValue::Flag(b) => write!(f, "{b}"),
             AxisValue::Word(w) => f.write_str(w),
         }
     }
@@ -68,13 +66,6 @@ impl Variant {
         }
     }
 
-    pub fn flag(&self, axis: &str) -> bool {
-        match self.get(axis) {
-            Some(AxisValue::Flag(b)) => b,
-            other => panic!("variant {self} has no flag axis `{axis}` (found {other:?}); the family declaration and its render function disagree"),
-        }
-    }
-
     /// The bundle key: `family[axis=value,…]`, or the family name alone when it has no axes.
     pub fn key(&self) -> String {
         if self.axes.is_empty() {
@@ -85,13 +76,11 @@ impl Variant {
     }
 
     /// The kernel's symbol in the code object: the family name and the axis values
-    /// (`head_dim` values as `d128`, flags by their axis name when true).
+    /// (`head_dim` values as `d128`).
     pub fn symbol(&self) -> String {
         let mut s = self.family.to_string();
         for (name, value) in &self.axes {
             match value {
-                AxisValue::Flag(false) => continue,
-                AxisValue::Flag(true) => s.push_str(&format!("_{name}")),
                 AxisValue::Int(n) if *name == "head_dim" => s.push_str(&format!("_d{n}")),
                 v => s.push_str(&format!("_{v}")),
             }

@@ -80,10 +80,6 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
                 axis_args.push(quote!(#arg: u32));
                 key_parts.push(quote!(format!("{}{}", #label, #arg)));
             }
-            Some(AxisValue::Flag(_)) => {
-                axis_args.push(quote!(#arg: bool));
-                key_parts.push(quote!(format!("{}{}", #label, #arg)));
-            }
             Some(AxisValue::Word(_)) => {
                 let ty = enum_name(axis.name);
                 let words: Vec<&str> = axis

@@ -228,7 +228,9 @@ impl Gpu for Cuda {
             return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
         }
         // SAFETY: the caller keeps `src` alive until the stream is synchronized; it fits `dst`.
-        self.check("cuMemcpyHtoDAsync", unsafe { (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0) })
+        self.check("cuMemcpyHtoDAsync", unsafe {
+            (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0)
+        })
     }
 
     unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
@@ -236,7 +238,9 @@ impl Gpu for Cuda {
             return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
         }
         // SAFETY: the caller keeps `dst` alive and untouched until the stream is synchronized.
-        self.check("cuMemcpyDtoHAsync", unsafe { (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0) })
+        self.check("cuMemcpyDtoHAsync", unsafe {
+            (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0)
+        })
     }
 
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {

@@ -214,7 +214,9 @@ impl Gpu for Hip {
             return Err(GpuError::Size { bytes: src.len(), capacity: dst.bytes });
         }
         // SAFETY: the caller keeps `src` alive until the stream is synchronized; it fits `dst`.
-        self.check("hipMemcpyHtoDAsync", unsafe { (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0) })
+        self.check("hipMemcpyHtoDAsync", unsafe {
+            (self.api.memcpy_htod_async)(dst.ptr, src.as_ptr().cast(), src.len(), stream.0)
+        })
     }
 
     unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError> {
@@ -222,7 +224,9 @@ impl Gpu for Hip {
             return Err(GpuError::Size { bytes: dst.len(), capacity: src.bytes });
         }
         // SAFETY: the caller keeps `dst` alive and untouched until the stream is synchronized.
-        self.check("hipMemcpyDtoHAsync", unsafe { (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0) })
+        self.check("hipMemcpyDtoHAsync", unsafe {
+            (self.api.memcpy_dtoh_async)(dst.as_mut_ptr().cast(), src.ptr, dst.len(), stream.0)
+        })
     }
 
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {
