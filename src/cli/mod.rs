@@ -6,6 +6,7 @@ mod bench_kernels;
 mod compile;
 mod devices;
 mod generate;
+mod gpu;
 mod inspect;
 mod kernels;
 mod perplexity;

@@ -1,22 +1,14 @@
 //! `rocmforge test-kernels`: every kernel variant of a bundle on a GPU against the CPU reference.
 
-use std::path::PathBuf;
-
-use anyhow::Context;
 use clap::Args as ClapArgs;
-use rocmforge::backend::gpu::bundles::load_bundle;
-use rocmforge::backend::gpu::{open_gpu, GpuKind, Kernels};
 use rocmforge::parity::{run_bundle, run_typed, Outcome, Sizes};
-use rocmforge_codegen::bundle::Bundle;
+
+use super::gpu::GpuArgs;
 
 #[derive(ClapArgs)]
 pub struct Args {
-    /// The GPU to test on: hip or cuda (default: the first found).
-    #[arg(long, value_parser = |s: &str| s.parse::<GpuKind>())]
-    device: Option<GpuKind>,
-    /// The kernel bundle (default: the one for the GPU found; see `rocmforge compile`).
-    #[arg(long)]
-    bundle: Option<PathBuf>,
+    #[command(flatten)]
+    gpu: GpuArgs,
     /// Only variants whose key contains this text (e.g. `matvec`, `quant=q4_k`).
     #[arg(long)]
     filter: Option<String>,
@@ -26,14 +18,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let gpu = open_gpu(args.device).context("no GPU to test kernels on")?;
-    let target = gpu.target()?;
-    let (path, bundle) = match args.bundle {
-        Some(path) => (path.clone(), Bundle::read(&path).context("reading the kernel bundle")?),
-        None => load_bundle(target)?,
-    };
-    let kernels = Kernels::load(&gpu, &bundle, &path).with_context(|| format!("loading {}", path.display()))?;
-    eprintln!("testing {} on {}", path.display(), gpu.describe());
+    let (bundle, kernels) = args.gpu.load()?;
     let sizes = if args.sizes == "small" { Sizes::Small } else { Sizes::Full };
     let mut outcomes =
         run_bundle(&kernels, &bundle, sizes, args.filter.as_deref(), &|key| tracing::info!("running {key}"))?;

@@ -1,10 +1,12 @@
 //! GPUs: what kernel runners need from one (`Gpu`: memory, copies, code objects, launches with
 //! a packed kernarg buffer), typed buffers, bundles loaded on a device (`Kernels`) and the typed
-//! launchers generated from the kernel catalog (`launchers`). CUDA and HIP implement `Gpu`.
+//! launchers generated from the kernel catalog (`launchers`). CUDA and HIP share one
+//! implementation of `Gpu` (`driver`).
 
 mod buffer;
 pub mod bundles;
 pub(crate) mod dl;
+pub(crate) mod driver;
 mod kernels;
 pub mod launchers;
 mod open;
@@ -20,7 +22,7 @@ pub enum GpuError {
     #[error("{0}")]
     Unavailable(String),
     #[error("{call} failed: {code}")]
-    Driver { call: &'static str, code: String },
+    Driver { call: String, code: String },
     #[error("kernel `{0}` is not in the code object")]
     MissingKernel(String),
     #[error("a {bytes}-byte copy does not fit a {capacity}-byte buffer")]

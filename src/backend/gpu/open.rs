@@ -6,8 +6,7 @@ use std::rc::Rc;
 use std::str::FromStr;
 
 use super::{Gpu, GpuError};
-use crate::backend::cuda::Cuda;
-use crate::backend::hip::Hip;
+use crate::backend::{cuda, hip};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuKind {
@@ -27,8 +26,8 @@ impl GpuKind {
 
     pub fn open(self) -> Result<Rc<dyn Gpu>, GpuError> {
         Ok(match self {
-            GpuKind::Hip => Rc::new(Hip::open()?),
-            GpuKind::Cuda => Rc::new(Cuda::open()?),
+            GpuKind::Hip => Rc::new(hip::open()?),
+            GpuKind::Cuda => Rc::new(cuda::open()?),
         })
     }
 }
