@@ -32,7 +32,7 @@ fn main() {
         let report = compile_bundle(&toolchain, target, &CompileOptions::default(), &|_| {})
             .unwrap_or_else(|e| panic!("building the {target} kernel bundle: {e}"));
         let path = out.join(format!("rocmforge-{}.rfkb", target.name()));
-        std::fs::write(&path, &report.bundle).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        std::fs::write(&path, &report.bundle.data).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 }
 

@@ -9,7 +9,7 @@ use crate::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, rmsnorm, sample,
 };
 use crate::backend::gpu::{f16, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
-use crate::parity::inputs::{nonzero, quant_blocks, rng};
+use crate::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::quant::blocks::*;
 
 /// Launches per captured graph.
@@ -92,12 +92,12 @@ fn f32s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f32>, L
 }
 
 fn f16s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f16>, LaunchError> {
-    filled(gpu, &nonzero(&mut rng(label), n).into_iter().map(f16::from_f32).collect::<Vec<_>>())
+    filled(gpu, &to_f16(&nonzero(&mut rng(label), n)))
 }
 
 fn blocks<W: QuantBlock>(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<W>, LaunchError> {
     let bytes = quant_blocks(&mut rng(label), W::QUANT, n);
-    filled(gpu, &bytes.chunks_exact(size_of::<W>()).map(bytemuck::pod_read_unaligned).collect::<Vec<W>>())
+    filled(gpu, &typed_blocks::<W>(&bytes))
 }
 
 fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {

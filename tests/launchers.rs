@@ -60,7 +60,7 @@ fn bundle_of(toolchain: &Toolchain, target: Target, family: &Family) -> Bundle {
         compiler: toolchain.describe(target),
         variants: vec![built.entry],
     };
-    let bytes = Bundle::assemble(manifest, &[built.code]).expect("assembles");
+    let bytes = Bundle::assemble(manifest, &[built.code]).expect("assembles").data;
     Bundle::parse(std::path::Path::new("test.rfkb"), bytes).expect("parses")
 }
 

@@ -70,8 +70,8 @@ impl Bundle {
         self.manifest.target.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string()))
     }
 
-    /// Assembles a bundle from manifest entries (offsets are filled in) and their code objects.
-    pub fn assemble(mut manifest: Manifest, objects: &[Vec<u8>]) -> Result<Vec<u8>, Error> {
+    /// Assembles a bundle from manifest entries and their code objects, filling in the offsets.
+    pub fn assemble(mut manifest: Manifest, objects: &[Vec<u8>]) -> Result<Bundle, Error> {
         // The manifest's length depends on the offsets it records: lay out twice, the first
         // time with a generous estimate of the header size.
         let mut header_len = ALIGN;
@@ -97,7 +97,7 @@ impl Bundle {
                 out.resize(entry.offset as usize, 0);
                 out.extend_from_slice(code);
             }
-            return Ok(out);
+            return Ok(Bundle { manifest, data: out });
         }
     }
 

@@ -38,8 +38,7 @@ pub struct Progress {
 /// What a compile produced.
 #[derive(Debug, Clone)]
 pub struct CompileReport {
-    pub bundle: Vec<u8>,
-    pub manifest: Manifest,
+    pub bundle: Bundle,
     pub compiled: usize,
     pub cached: usize,
     pub seconds: f64,
@@ -168,11 +167,8 @@ pub fn compile_bundle(
         compiler: toolchain.describe(target),
         variants: entries,
     };
-    let bundle = Bundle::assemble(manifest, &objects)?;
-    let manifest = Bundle::parse(std::path::Path::new(target.name()), bundle.clone())?.manifest;
     Ok(CompileReport {
-        bundle,
-        manifest,
+        bundle: Bundle::assemble(manifest, &objects)?,
         compiled: work.len() - cached,
         cached,
         seconds: start.elapsed().as_secs_f64(),

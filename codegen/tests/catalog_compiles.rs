@@ -18,12 +18,12 @@ fn every_variant_compiles_and_validates_for_every_target() {
             .unwrap_or_else(|e| panic!("{target}: {e}"));
         eprintln!(
             "{target}: {} variants ({} compiled, {} cached) in {:.1} s",
-            report.manifest.variants.len(),
+            report.bundle.manifest.variants.len(),
             report.compiled,
             report.cached,
             report.seconds
         );
-        for e in &report.manifest.variants {
+        for e in &report.bundle.manifest.variants {
             let r = &e.resources;
             eprintln!(
                 "  {:<44} vgpr {:>3} agpr {:>3} sgpr {:>3} lds {:>6} scratch {} occupancy {}/{} ({})",

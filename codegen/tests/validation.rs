@@ -186,17 +186,17 @@ fn bundles_round_trip_and_refuse_corruption() {
     let report =
         rocmforge_codegen::compile_bundle(&toolchain, Target::Gfx942, &options, &|_| {}).expect("bundle builds");
     let path = std::path::Path::new("test.rfkb");
-    let bundle = Bundle::parse(path, report.bundle.clone()).expect("parses");
+    let bundle = Bundle::parse(path, report.bundle.data.clone()).expect("parses");
     assert_eq!(bundle.manifest.variants.len(), 2);
     bundle.verify_against_catalog(path).expect("verifies");
 
-    let mut corrupt = report.bundle.clone();
+    let mut corrupt = report.bundle.data.clone();
     let last = bundle.manifest.variants[1].offset as usize + 100;
     corrupt[last] ^= 0xFF;
     let msg = Bundle::parse(path, corrupt).unwrap_err().to_string();
     assert!(msg.contains("softmax: code object sha256"), "{msg}");
 
-    let mut future = report.bundle.clone();
+    let mut future = report.bundle.data.clone();
     future[8] = 99;
     assert!(Bundle::parse(path, future).unwrap_err().to_string().contains("bundle format 99"));
     assert!(Bundle::parse(path, b"not a bundle".to_vec()).unwrap_err().to_string().contains("bad magic"));

@@ -76,18 +76,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let report = compile_bundle(&toolchain, target, &options, &progress)
             .with_context(|| format!("compiling the {target} bundle"))?;
         bar.finish_and_clear();
-        std::fs::write(&path, &report.bundle).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, &report.bundle.data).with_context(|| format!("writing {}", path.display()))?;
         if args.table {
-            print_table(&report.manifest);
+            print_table(&report.bundle.manifest);
         }
         eprintln!(
             "{target}: {} variants ({} compiled, {} cached) in {:.1} s -> {} ({:.1} MB)",
-            report.manifest.variants.len(),
+            report.bundle.manifest.variants.len(),
             report.compiled,
             report.cached,
             report.seconds,
             path.display(),
-            report.bundle.len() as f64 / 1e6
+            report.bundle.data.len() as f64 / 1e6
         );
     }
     Ok(())

@@ -40,6 +40,15 @@ pub fn i32_bytes(x: &[i32]) -> Vec<u8> {
     x.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
+pub fn to_f16(x: &[f32]) -> Vec<f16> {
+    x.iter().map(|&v| f16::from_f32(v)).collect()
+}
+
+/// Blocks of type `W` from their bytes (which need not be aligned for `W`).
+pub fn typed_blocks<W: bytemuck::Pod>(bytes: &[u8]) -> Vec<W> {
+    bytes.chunks_exact(size_of::<W>()).map(bytemuck::pod_read_unaligned).collect()
+}
+
 /// Rounds through f16, as a kernel storing half does.
 pub fn round_f16(x: &[f32]) -> Vec<f32> {
     x.iter().map(|v| f16::from_f32(*v).to_f32()).collect()

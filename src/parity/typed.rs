@@ -6,15 +6,13 @@
 
 use std::rc::Rc;
 
-use half::f16;
-
-use super::inputs::{ggml_type, nonzero, quant_blocks, rng, round_f16};
+use super::cases::{dequantized, mat_vec, softmax_partial};
+use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
 use crate::backend::cpu::ops;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, rmsnorm, rope};
 use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
 use crate::model::RopeKind;
-use crate::quant;
 use crate::quant::blocks::BlockQ4K;
 
 type Check = fn(&Kernels) -> Result<f64, LaunchError>;
@@ -68,14 +66,9 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
     let (rows, cols) = (4097, 2048);
     let mut r = rng("typed matvec");
     let bytes = quant_blocks(&mut r, BlockQ4K::QUANT, rows * cols);
-    let mut w = vec![0.0; rows * cols];
-    quant::dequantize_row(ggml_type(BlockQ4K::QUANT), &bytes, &mut w).expect("q4_k dequantizes");
     let x = nonzero(&mut r, cols);
-    let want: Vec<f32> = w
-        .chunks_exact(cols)
-        .map(|row| row.iter().zip(&x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32)
-        .collect();
-    let blocks: Vec<BlockQ4K> = bytes.chunks_exact(size_of::<BlockQ4K>()).map(bytemuck::pod_read_unaligned).collect();
+    let want = mat_vec(&dequantized(BlockQ4K::QUANT, &bytes, rows * cols), &x, cols);
+    let blocks: Vec<BlockQ4K> = typed_blocks(&bytes);
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
     y.fill_bytes(0xFF)?;
     matvec::launch(
@@ -128,7 +121,6 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let values = round_f16(&nonzero(&mut r, kv_len * kv_dim));
     let q = nonzero(&mut r, n_head * d);
     let scale = 1.0 / (d as f32).sqrt();
-    let to_f16 = |x: &[f32]| x.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>();
     let (k16, v16) = (to_f16(&keys), to_f16(&values));
     let want = exact_decode(&q, &keys, &values, n_head, n_head_kv, d, scale);
 
@@ -172,21 +164,12 @@ fn exact_decode(
     scale: f32,
 ) -> Vec<f32> {
     let kv_dim = n_head_kv * d;
-    let mut out = vec![0.0f32; n_head * d];
-    for (h, out_h) in out.chunks_exact_mut(d).enumerate() {
-        let col = (h / (n_head / n_head_kv)) * d;
-        let qh = &q[h * d..(h + 1) * d];
-        let scores: Vec<f64> = keys
-            .chunks_exact(kv_dim)
-            .map(|row| row[col..col + d].iter().zip(qh).map(|(&k, &q)| k as f64 * q as f64).sum::<f64>() * scale as f64)
-            .collect();
-        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let weights: Vec<f64> = scores.iter().map(|s| (s - max).exp()).collect();
-        let sum: f64 = weights.iter().sum();
-        for (j, o) in out_h.iter_mut().enumerate() {
-            let acc: f64 = values.chunks_exact(kv_dim).zip(&weights).map(|(row, w)| w * row[col + j] as f64).sum();
-            *o = (acc / sum) as f32;
-        }
-    }
-    out
+    let every_row: Vec<usize> = (0..keys.len() / kv_dim).collect();
+    (0..n_head)
+        .flat_map(|h| {
+            let col = (h / (n_head / n_head_kv)) * d;
+            let (_, l, o) = softmax_partial(&q[h * d..(h + 1) * d], keys, values, kv_dim, col, &every_row, scale);
+            o.into_iter().map(move |x| (x / l) as f32)
+        })
+        .collect()
 }

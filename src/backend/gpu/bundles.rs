@@ -36,13 +36,11 @@ pub fn find_bundle(target: Target) -> Option<PathBuf> {
     search_dirs().into_iter().map(|dir| dir.join(file_name(target))).find(|p| p.is_file())
 }
 
-/// The bundle for `target`, verified against this build's catalog; compiled into the cache when
-/// none exists and the toolchain is installed.
+/// The bundle for `target` (`Kernels::load` verifies it); compiled into the cache when none
+/// exists and the toolchain is installed.
 pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
     if let Some(path) = find_bundle(target) {
-        let bundle = Bundle::read(&path)?;
-        bundle.verify_against_catalog(&path)?;
-        return Ok((path, bundle));
+        return Ok((path.clone(), Bundle::read(&path)?));
     }
     let dirs = search_dirs();
     let cache = default_cache_root().join("bundles");
@@ -59,8 +57,8 @@ pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
     tracing::info!("compiling the {target} kernel bundle into {}", cache.display());
     let report = compile_bundle(&toolchain, target, &CompileOptions::default(), &|_| {})?;
     let path = cache.join(file_name(target));
-    write(&path, &report.bundle)?;
-    Ok((path.clone(), Bundle::parse(&path, report.bundle)?))
+    write(&path, &report.bundle.data)?;
+    Ok((path, report.bundle))
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), rocmforge_codegen::Error> {

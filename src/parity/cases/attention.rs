@@ -1,13 +1,12 @@
 //! Attention cases: the decode split kernels against their definition (per-split running max,
 //! sum and unnormalised output, in f64), prefill against the CPU engine's `attention`.
 
-use half::f16;
 use rand::rngs::SmallRng;
 use rand::Rng;
 
 use super::{out, F32_TOL};
 use crate::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
-use crate::parity::inputs::{f16_bytes, f32_bytes, nonzero, rng, round_f16};
+use crate::parity::inputs::{f16_bytes, f32_bytes, nonzero, rng, round_f16, to_f16};
 use crate::parity::{Arg, Case, Sizes};
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
@@ -27,6 +26,29 @@ fn visible(pos: usize, window: usize) -> std::ops::RangeInclusive<usize> {
 }
 
 /// (kv_len, split_len, window) for each head configuration.
+/// One head's online-softmax state over cache positions `keys`, in f64: the running max m of
+/// the scores q·k·scale, the sum l of exp(score − m), and the unnormalised output Σ exp(score − m)·v.
+/// `col` is the head's first column in rows of `kv_dim`. An empty `keys` gives (−inf, 0, zeros).
+pub fn softmax_partial(
+    qh: &[f32],
+    k: &[f32],
+    v: &[f32],
+    kv_dim: usize,
+    col: usize,
+    keys: &[usize],
+    scale: f32,
+) -> (f64, f64, Vec<f64>) {
+    let d = qh.len();
+    let scores: Vec<f64> = keys
+        .iter()
+        .map(|&p| qh.iter().zip(&k[p * kv_dim + col..]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() * scale as f64)
+        .collect();
+    let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let weights: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+    let o = (0..d).map(|j| keys.iter().zip(&weights).map(|(&p, w)| w * v[p * kv_dim + col + j] as f64).sum()).collect();
+    (m, weights.iter().sum(), o)
+}
+
 pub fn decode_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
     let runs = sizes.pick(
         &[(1029, 256, 0), (1029, 256, 300)],
@@ -62,24 +84,15 @@ fn decode(
     let seen = visible(kv_len - 1, window);
     for h in 0..n_head {
         let col = (h / (n_head / n_head_kv)) * d;
-        let qh = &q[h * d..(h + 1) * d];
         for s in 0..n_splits {
             let keys: Vec<usize> =
                 (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
-            let scores: Vec<f64> = keys
-                .iter()
-                .map(|&p| {
-                    qh.iter().zip(&k[p * kv_dim + col..]).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>()
-                        * scale as f64
-                })
-                .collect();
-            let m = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let weights: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
+            let (m, l, o) = softmax_partial(&q[h * d..(h + 1) * d], &k, &v, kv_dim, col, &keys, scale);
             let slot = h * n_splits + s;
             part_ml[slot * 2] = m as f32;
-            part_ml[slot * 2 + 1] = weights.iter().sum::<f64>() as f32;
-            for (j, o) in part_o[slot * d..(slot + 1) * d].iter_mut().enumerate() {
-                *o = keys.iter().zip(&weights).map(|(&p, w)| w * v[p * kv_dim + col + j] as f64).sum::<f64>() as f32;
+            part_ml[slot * 2 + 1] = l as f32;
+            for (dst, src) in part_o[slot * d..(slot + 1) * d].iter_mut().zip(o) {
+                *dst = src as f32;
             }
         }
     }
@@ -173,7 +186,6 @@ fn prefill(
     let q = nonzero(&mut r, n_tokens * n_head * d);
     let scale = 1.0 / (d as f32).sqrt();
     let shape = AttentionShape { n_head, n_head_kv, head_dim: d, window: (window > 0).then_some(window), scale };
-    let to_f16 = |x: &[f32]| x.iter().map(|&v| f16::from_f32(v)).collect::<Vec<_>>();
     let mut reference = vec![0.0f32; q.len()];
     attention(&q, &to_f16(&k), &to_f16(&v), pos0, &shape, &mut reference);
     // Below TILED_MIN_QUERIES rows the CPU rounds Q to f16 and accumulates V in f16, as

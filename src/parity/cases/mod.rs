@@ -9,9 +9,11 @@ use rocmforge_codegen::Variant;
 
 use super::{Arg, Case, Dtype};
 use crate::engine::sampler::SamplerConfig;
+pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, sample, softmax};
 use matmul::{dequant, gemm, matvec, matvec_glu};
+pub(crate) use matmul::{dequantized, mat_vec};
 
 /// f32 kernels whose only difference from the CPU is summation order and approximate
 /// exp/rsqrt instructions.
