@@ -145,6 +145,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
     let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
     let mut out = DeviceBuffer::<f32>::uninit(g, n_head * d)?;
+    let q_pos = DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?;
     let bytes = (2 * kv_len * kv_dim * 2) as f64;
     let scale = 1.0 / (d as f32).sqrt();
     let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}");
@@ -158,9 +159,9 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
             &q,
             &kc,
             &vc,
+            &q_pos,
             heads_kv,
             heads,
-            kv_len as i32,
             0,
             scale,
             split_len as i32,

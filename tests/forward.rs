@@ -5,7 +5,8 @@
 mod common;
 
 use common::Synth;
-use rocmforge::backend::cpu::CpuExecutor;
+use rocmforge::backend::cpu::{CpuDevice, CpuExecutor};
+use rocmforge::backend::{Batch, Executor};
 use rocmforge::gguf::{GgmlType, Gguf};
 use rocmforge::model::Model;
 
@@ -20,15 +21,23 @@ fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     (num / den).sqrt()
 }
 
+fn cpu() -> CpuDevice {
+    CpuDevice::new(2).unwrap()
+}
+
+fn exec<'m>(m: &'m Model, cpu: &'m CpuDevice, n_ctx: usize) -> CpuExecutor<'m> {
+    CpuExecutor::new(m, cpu, n_ctx, 1).unwrap()
+}
+
 fn batch_equals_steps(s: &Synth) {
-    let m = model(s);
+    let (m, cpu) = (model(s), cpu());
     let tokens: Vec<u32> = (0..13).map(|i| (i * 7 + 3) % s.n_vocab as u32).collect();
-    let mut batch = CpuExecutor::new(&m, 32);
-    let hidden = batch.forward(&tokens, 0).unwrap();
-    let all = batch.lm_head(&hidden).unwrap();
+    let mut batch = exec(&m, &cpu, 32);
+    batch.forward(&Batch::sequence(&tokens, 0, 0, 0)).unwrap();
+    let all = batch.logits(0..tokens.len()).unwrap();
     assert!(all.iter().all(|v| v.is_finite()));
 
-    let mut step = CpuExecutor::new(&m, 32);
+    let mut step = exec(&m, &cpu, 32);
     for (i, &t) in tokens.iter().enumerate() {
         let one = step.forward_last(&[t]).unwrap();
         let want = &all[i * s.n_vocab..(i + 1) * s.n_vocab];
@@ -63,22 +72,47 @@ fn quantized_llama_batch_equals_steps() {
 fn sliding_window_changes_the_result() {
     let full = model(&Synth { n_layer: 6, ..Synth::tiny("gemma3") });
     let windowed = model(&Synth { n_layer: 6, sliding_window: Some(4), ..Synth::tiny("gemma3") });
+    let cpu = cpu();
     let tokens: Vec<u32> = (0..10).map(|i| 3 + i).collect();
-    let a = CpuExecutor::new(&full, 16).forward_last(&tokens).unwrap();
-    let b = CpuExecutor::new(&windowed, 16).forward_last(&tokens).unwrap();
+    let a = exec(&full, &cpu, 16).forward_last(&tokens).unwrap();
+    let b = exec(&windowed, &cpu, 16).forward_last(&tokens).unwrap();
     assert!(rel_err(&a, &b) > 1e-4, "a 4-token window over 10 tokens must matter");
     // Within the window the two agree.
-    let a = CpuExecutor::new(&full, 16).forward_last(&tokens[..4]).unwrap();
-    let b = CpuExecutor::new(&windowed, 16).forward_last(&tokens[..4]).unwrap();
+    let a = exec(&full, &cpu, 16).forward_last(&tokens[..4]).unwrap();
+    let b = exec(&windowed, &cpu, 16).forward_last(&tokens[..4]).unwrap();
     assert!(rel_err(&a, &b) < 1e-6);
 }
 
 #[test]
 fn context_overflow_and_bad_token_are_errors() {
-    let m = model(&Synth::tiny("llama"));
-    let mut e = CpuExecutor::new(&m, 4);
+    let (m, cpu) = (model(&Synth::tiny("llama")), cpu());
+    let mut e = exec(&m, &cpu, 4);
     let err = e.forward_last(&[1, 2, 3, 4, 5]).unwrap_err();
     assert!(err.to_string().contains("context is full"), "{err}");
     let err = e.forward_last(&[1000]).unwrap_err();
     assert!(err.to_string().contains("outside the vocabulary"), "{err}");
+}
+
+#[test]
+fn two_sequences_in_one_batch_equal_each_alone() {
+    let (m, cpu) = (model(&Synth::tiny("qwen2")), cpu());
+    let (a, b): (Vec<u32>, Vec<u32>) = ((0..7).map(|i| 5 + i).collect(), (0..4).map(|i| 40 + 3 * i).collect());
+    let alone = |t: &[u32]| exec(&m, &cpu, 16).forward_last(t).unwrap();
+    let mut both = CpuExecutor::new(&m, &cpu, 16, 2).unwrap();
+    let mut batch = Batch::sequence(&a, 0, 0, a.len() - 1);
+    for (i, &t) in b.iter().enumerate() {
+        batch.push(t, i, 1, i == b.len() - 1);
+    }
+    both.forward(&batch).unwrap();
+    let logits = both.logits(0..2).unwrap();
+    let n = m.config.n_vocab;
+    assert!(rel_err(&logits[..n], &alone(&a)) < 1e-6);
+    assert!(rel_err(&logits[n..], &alone(&b)) < 1e-6);
+}
+
+#[test]
+fn a_cache_larger_than_memory_is_an_error_not_an_abort() {
+    let (m, cpu) = (model(&Synth::tiny("llama")), cpu());
+    let err = CpuExecutor::new(&m, &cpu, usize::MAX / 4, 1).err().expect("no machine has that memory");
+    assert!(err.to_string().contains("needs"), "{err}");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use rocmforge::backend::cpu::CpuExecutor;
+use rocmforge::backend::Executor;
 use rocmforge::engine::{Engine, GenerateOptions, SamplerConfig};
 use serde_json::Value;
 
@@ -52,8 +52,8 @@ fn greedy_tokens_match_llama_cpp() {
         let want = ids(&case["generated_token_ids"]);
 
         // The greedy loop by hand, so that a divergence can show how close the call was.
-        let got = engine.install(|| {
-            let mut exec = CpuExecutor::new(&engine.model, prompt_ids.len() + want.len());
+        let got = {
+            let mut exec = engine.executor(prompt_ids.len() + want.len(), 1).unwrap();
             let mut logits = exec.forward_last(&prompt_ids).unwrap();
             let mut got = Vec::new();
             for (step, &wanted) in want.iter().enumerate() {
@@ -74,7 +74,7 @@ fn greedy_tokens_match_llama_cpp() {
                 logits = exec.forward_last(&[a.0]).unwrap();
             }
             got
-        });
+        };
         if got == want {
             // The engine's own generate path (sampler, streaming) must agree with the loop.
             let opts = GenerateOptions {

@@ -1,10 +1,20 @@
-//! Devices that compute a model. The CPU backend is always present; GPUs are found at run time
-//! (`gpu::Gpu`, implemented by `hip` and `cuda`, whose driver libraries are loaded on demand).
+//! Devices that compute a model. The decoder graph is written once (`graph`) and run by an
+//! executor per device: `cpu` (always present, and the reference) and `gpu` (HIP or CUDA,
+//! their driver libraries loaded on demand). Executors take batches of tokens from one or
+//! more sequences (`batch`).
 
+mod batch;
 pub mod cpu;
 pub mod cuda;
+pub mod device;
 pub mod gpu;
+pub mod graph;
 pub mod hip;
+
+use std::ops::Range;
+
+pub use batch::{Batch, BatchToken, Run};
+pub use device::DeviceSpec;
 
 use crate::quant::QuantError;
 
@@ -16,4 +26,55 @@ pub enum BackendError {
     ContextFull { n_ctx: usize, needed: usize },
     #[error("token id {token} is outside the vocabulary ({n_vocab} tokens)")]
     BadToken { token: u32, n_vocab: usize },
+    #[error("bad batch: {0}")]
+    BadBatch(String),
+    #[error("{what} needs {} but only {} are available", gib(*needed), gib(*available))]
+    OutOfMemory { what: String, needed: u64, available: u64 },
+    #[error("{0}")]
+    Threads(String),
+    #[error(transparent)]
+    Launch(#[from] gpu::LaunchError),
+    #[error(transparent)]
+    Gpu(#[from] gpu::GpuError),
+    #[error("the GPU backend cannot run this model: {0}")]
+    Unsupported(String),
+}
+
+fn gib(bytes: u64) -> String {
+    if bytes == u64::MAX {
+        "more than the address space".into()
+    } else {
+        format!("{:.2} GiB ({bytes} bytes)", bytes as f64 / (1u64 << 30) as f64)
+    }
+}
+
+/// Runs a model on one device for a set of sequences, each with its KV cache.
+pub trait Executor {
+    /// Computes `batch`; afterwards the logits of its tokens that asked for them can be read.
+    fn forward(&mut self, batch: &Batch) -> Result<(), BackendError>;
+    /// How many of the last batch's tokens asked for logits.
+    fn n_outputs(&self) -> usize;
+    /// Logits (`n_vocab` per row) of output rows `rows` of the last batch.
+    fn logits(&mut self, rows: Range<usize>) -> Result<Vec<f32>, BackendError>;
+    /// The most likely token of every output row (computed where the logits are).
+    fn greedy(&mut self) -> Result<Vec<u32>, BackendError> {
+        let logits = self.logits(0..self.n_outputs())?;
+        let n_vocab = logits.len() / self.n_outputs().max(1);
+        Ok(logits.chunks_exact(n_vocab.max(1)).map(|row| crate::engine::sampler::argmax(row)).collect())
+    }
+    /// Positions sequence `seq` holds; its next token goes there.
+    fn seq_len(&self, seq: usize) -> usize;
+    /// Forgets sequence `seq` from position `len` on.
+    fn truncate(&mut self, seq: usize, len: usize);
+    /// Positions each sequence can hold.
+    fn n_ctx(&self) -> usize;
+    /// The device, for reports.
+    fn describe(&self) -> String;
+
+    /// Appends `tokens` to sequence 0 and returns the logits after the last one.
+    fn forward_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>, BackendError> {
+        let pos = self.seq_len(0);
+        self.forward(&Batch::sequence(tokens, pos, 0, tokens.len().saturating_sub(1)))?;
+        self.logits(0..1)
+    }
 }

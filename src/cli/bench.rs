@@ -6,6 +6,8 @@ use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    device: super::DeviceArg,
     #[arg(short, long)]
     model: Option<PathBuf>,
     /// Prompt sizes, comma-separated (pp tests).
@@ -26,9 +28,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let path = super::model_path(a.model)?;
-    let engine =
-        rocmforge::engine::Engine::load(&path, a.threads).with_context(|| format!("loading {}", path.display()))?;
+    let path = super::model_path(a.model.clone())?;
+    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
+    let backend = if engine.on_gpu() { "GPU" } else { "CPU" };
     let tests: Vec<BenchTest> = a
         .n_prompt
         .iter()
@@ -54,7 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .map(|(_, r)| {
                 json!({
                     "build_commit": env!("ROCMFORGE_BUILD_COMMIT"), "model_filename": file, "model_type": engine.model.config.name,
-                    "model_size": model_size, "model_n_params": params, "backend": "CPU",
+                    "model_size": model_size, "model_n_params": params, "backend": backend,
                     "n_threads": r.n_threads, "n_prompt": r.n_prompt, "n_gen": r.n_gen,
                     "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts, "samples_ts": r.samples_ts,
                     "samples_ns": r.samples_ns,
@@ -69,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
     for (t, r) in rows {
         println!(
-            "| {} | {:.2} MiB | {:.2} M | CPU | {} | {} | {:.2} ± {:.2} |",
+            "| {} | {:.2} MiB | {:.2} M | {backend} | {} | {} | {:.2} ± {:.2} |",
             engine.model.config.name,
             model_size as f64 / (1 << 20) as f64,
             params as f64 / 1e6,

@@ -7,6 +7,8 @@ use serde_json::json;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    device: super::DeviceArg,
     /// GGUF model file (default: Gemma 3 270M Q4_K_M, fetched on first use).
     #[arg(short, long)]
     model: Option<PathBuf>,
@@ -56,7 +58,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let engine = super::load_engine(a.model, a.threads)?;
+    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
     let raw = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => {

@@ -86,7 +86,24 @@ fn default_model() -> anyhow::Result<PathBuf> {
         .context("fetching the default model (gemma3-270m-q4_k_m); pass -m FILE to use a local GGUF")
 }
 
-fn load_engine(model: Option<PathBuf>, threads: usize) -> anyhow::Result<rocmforge::engine::Engine> {
+/// Loads the model on `device` and says on stderr which device runs it.
+fn load_engine(
+    model: Option<PathBuf>,
+    threads: usize,
+    device: rocmforge::backend::DeviceSpec,
+) -> anyhow::Result<rocmforge::engine::Engine> {
     let path = model_path(model)?;
-    rocmforge::engine::Engine::load(&path, threads).with_context(|| format!("loading {}", path.display()))
+    let engine = rocmforge::engine::Engine::load_on(&path, threads, device)
+        .with_context(|| format!("loading {} on {device}", path.display()))?;
+    eprintln!("{}", engine.device_note);
+    Ok(engine)
+}
+
+/// `--device`, shared by the commands that run a model.
+#[derive(clap::Args, Clone, Copy)]
+pub struct DeviceArg {
+    /// cpu, cuda[:N], hip[:N], or auto: the first GPU whose kernel bundle is present or can be
+    /// compiled, else the CPU.
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<rocmforge::backend::DeviceSpec>())]
+    pub device: rocmforge::backend::DeviceSpec,
 }

@@ -4,6 +4,8 @@ use anyhow::Context;
 
 #[derive(clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    device: super::DeviceArg,
     #[arg(short, long)]
     model: Option<PathBuf>,
     /// Text file to score.
@@ -26,7 +28,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if text.ends_with('\n') {
         text.pop();
     }
-    let engine = super::load_engine(a.model, a.threads)?;
+    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
     let n_chunks = engine.tokenizer.encode(&text, true, false).len() / a.ctx_size.max(1);
     let bar = rocmforge::progress::count_bar(n_chunks as u64, "chunks");
     let json = a.json;

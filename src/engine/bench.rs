@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{Engine, EngineError};
-use crate::backend::cpu::CpuExecutor;
+use crate::backend::{Batch, Executor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BenchTest {
@@ -50,13 +50,13 @@ impl Engine {
         // Random tokens as llama-bench uses; any valid ids measure the same work.
         let n_vocab = self.model.config.n_vocab as u64;
         let tokens: Vec<u32> = (0..n as u64).map(|i| ((i * 2_654_435_761 + 12_345) % n_vocab) as u32).collect();
-        self.install(|| {
-            let mut exec = CpuExecutor::new(&self.model, n);
-            run_once(&mut exec, test, &tokens)?;
+        {
+            let mut exec = self.executor(n, 1)?;
+            run_once(exec.as_mut(), test, &tokens)?;
             let mut samples_ns = Vec::with_capacity(reps);
             for _ in 0..reps.max(1) {
                 let t = Instant::now();
-                run_once(&mut exec, test, &tokens)?;
+                run_once(exec.as_mut(), test, &tokens)?;
                 samples_ns.push(t.elapsed().as_nanos().max(1) as u64);
             }
             let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n as f64 * 1e9 / ns as f64).collect();
@@ -79,19 +79,23 @@ impl Engine {
                 samples_ts,
                 samples_ns,
             })
-        })
+        }
     }
 }
 
-fn run_once(exec: &mut CpuExecutor, test: BenchTest, tokens: &[u32]) -> Result<(), EngineError> {
-    exec.rewind(0);
+/// One test from an empty cache. Each step ends with the next token known on the host, as in
+/// generation: the prompt's last logits, or each generated token's argmax.
+fn run_once(exec: &mut dyn Executor, test: BenchTest, tokens: &[u32]) -> Result<(), EngineError> {
+    exec.truncate(0, 0);
     match test {
         BenchTest::Prompt(_) => {
-            exec.forward_last(tokens)?;
+            exec.forward(&Batch::sequence(tokens, 0, 0, tokens.len() - 1))?;
+            exec.greedy()?;
         }
         BenchTest::Generate(_) => {
-            for &t in tokens {
-                exec.forward_last(&[t])?;
+            for (pos, &t) in tokens.iter().enumerate() {
+                exec.forward(&Batch::sequence(&[t], pos, 0, 0))?;
+                exec.greedy()?;
             }
         }
     }

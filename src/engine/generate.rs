@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::{Engine, EngineError, Sampler, SamplerConfig, TextStream};
-use crate::backend::cpu::CpuExecutor;
+use crate::backend::{Batch, Executor};
 
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -50,46 +50,46 @@ impl Engine {
             return Err(EngineError::EmptyPrompt);
         }
         let n_ctx = self.context_size(prompt_ids.len(), opts)?;
-        self.install(|| {
-            let mut exec = CpuExecutor::new(&self.model, n_ctx);
-            let mut sampler = Sampler::new(opts.sampler.clone());
-            prompt_ids.iter().for_each(|&t| sampler.accept(t));
-            let mut stream = TextStream::default();
-            let mut out = Generation {
-                prompt_ids: prompt_ids.to_vec(),
-                ids: Vec::new(),
-                text: String::new(),
-                prompt_time: Duration::ZERO,
-                gen_time: Duration::ZERO,
-                stopped_on_eog: false,
-            };
+        let mut exec = self.executor(n_ctx, 1)?;
+        let mut sampler = Sampler::new(opts.sampler.clone());
+        prompt_ids.iter().for_each(|&t| sampler.accept(t));
+        let mut stream = TextStream::default();
+        let mut out = Generation {
+            prompt_ids: prompt_ids.to_vec(),
+            ids: Vec::new(),
+            text: String::new(),
+            prompt_time: Duration::ZERO,
+            gen_time: Duration::ZERO,
+            stopped_on_eog: false,
+        };
 
-            let t0 = Instant::now();
-            let mut logits = exec.forward_last(prompt_ids)?;
-            out.prompt_time = t0.elapsed();
-            let t1 = Instant::now();
-            while out.ids.len() < opts.max_tokens {
-                let token = sampler.sample(&mut logits);
-                if opts.stop_at_eog && self.tokenizer.is_eog(token) {
-                    out.stopped_on_eog = true;
-                    break;
-                }
-                sampler.accept(token);
-                out.ids.push(token);
-                let text = stream.push(&self.tokenizer.token_to_piece(token, true));
-                on_text(&text);
-                out.text.push_str(&text);
-                if out.ids.len() == opts.max_tokens || exec.kv_cache().len() == n_ctx {
-                    break;
-                }
-                logits = exec.forward_last(&[token])?;
+        let t0 = Instant::now();
+        exec.forward(&Batch::sequence(prompt_ids, 0, 0, prompt_ids.len() - 1))?;
+        let mut token = pick(exec.as_mut(), &mut sampler)?;
+        out.prompt_time = t0.elapsed();
+        let t1 = Instant::now();
+        while out.ids.len() < opts.max_tokens {
+            if opts.stop_at_eog && self.tokenizer.is_eog(token) {
+                out.stopped_on_eog = true;
+                break;
             }
-            out.gen_time = t1.elapsed();
-            let rest = stream.finish();
-            on_text(&rest);
-            out.text.push_str(&rest);
-            Ok(out)
-        })
+            sampler.accept(token);
+            out.ids.push(token);
+            let text = stream.push(&self.tokenizer.token_to_piece(token, true));
+            on_text(&text);
+            out.text.push_str(&text);
+            let pos = exec.seq_len(0);
+            if out.ids.len() == opts.max_tokens || pos == n_ctx {
+                break;
+            }
+            exec.forward(&Batch::sequence(&[token], pos, 0, 0))?;
+            token = pick(exec.as_mut(), &mut sampler)?;
+        }
+        out.gen_time = t1.elapsed();
+        let rest = stream.finish();
+        on_text(&rest);
+        out.text.push_str(&rest);
+        Ok(out)
     }
 
     fn context_size(&self, n_prompt: usize, opts: &GenerateOptions) -> Result<usize, EngineError> {
@@ -99,5 +99,15 @@ impl Engine {
             return Err(EngineError::PromptTooLong { n_prompt, n_ctx });
         }
         Ok(n_ctx)
+    }
+}
+
+/// The next token after the last output row: argmax on the device when sampling is plain
+/// greedy, else the host sampler over the logits.
+fn pick(exec: &mut dyn Executor, sampler: &mut Sampler) -> Result<u32, EngineError> {
+    if sampler.config().is_plain_greedy() {
+        Ok(exec.greedy()?[0])
+    } else {
+        Ok(sampler.sample(&mut exec.logits(0..1)?))
     }
 }

@@ -13,7 +13,11 @@ pub use generate::{GenerateOptions, Generation};
 pub use sampler::{Sampler, SamplerConfig};
 pub use text_stream::TextStream;
 
-use crate::backend::BackendError;
+use crate::backend::cpu::{CpuDevice, CpuExecutor};
+use crate::backend::gpu::bundles::load_bundle;
+use crate::backend::gpu::engine::{GpuExecutor, GpuModel};
+use crate::backend::gpu::{GpuKind, Kernels};
+use crate::backend::{BackendError, DeviceSpec, Executor};
 use crate::gguf::Gguf;
 use crate::model::{Model, ModelError};
 use crate::tokenizer::{Tokenizer, TokenizerError};
@@ -36,19 +40,27 @@ pub enum EngineError {
     EmptyPrompt,
     #[error("{0}")]
     Invalid(String),
-    #[error("cannot start {threads} worker threads: {source}")]
-    Threads { threads: usize, source: rayon::ThreadPoolBuildError },
 }
 
-/// A loaded model, its tokenizer and the worker threads that compute it.
+/// A loaded model, its tokenizer and the device that computes it: the CPU's worker threads,
+/// and the model's weights on a GPU when one runs it.
 pub struct Engine {
     pub model: Model,
     pub tokenizer: Tokenizer,
-    pool: rayon::ThreadPool,
+    cpu: CpuDevice,
+    gpu: Option<GpuModel>,
+    /// Which device runs the model, and why (for the user's stderr).
+    pub device_note: String,
 }
 
 impl Engine {
+    /// Loads the model on the CPU.
     pub fn load(path: impl AsRef<Path>, threads: usize) -> Result<Self, EngineError> {
+        Self::load_on(path, threads, DeviceSpec::Cpu)
+    }
+
+    /// Loads the model and puts its weights on `device` (`Auto`: the first usable GPU, else the CPU).
+    pub fn load_on(path: impl AsRef<Path>, threads: usize, device: DeviceSpec) -> Result<Self, EngineError> {
         let gguf = Gguf::open(path).map_err(ModelError::from)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
         let model = Model::from_gguf(gguf)?;
@@ -59,22 +71,49 @@ impl Engine {
                 model.config.n_vocab
             )));
         }
-        let threads = if threads == 0 { default_threads() } else { threads };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("rocmforge-cpu-{i}"))
-            .build()
-            .map_err(|source| EngineError::Threads { threads, source })?;
-        Ok(Engine { model, tokenizer, pool })
+        let cpu = CpuDevice::new(threads)?;
+        let (gpu, device_note) = match device {
+            DeviceSpec::Cpu => (None, format!("device: CPU ({} threads)", cpu.threads())),
+            DeviceSpec::Gpu { kind, ordinal } => {
+                let gm = gpu_model(&model, kind, ordinal)?;
+                let note = format!("device: {} ({:.0} MiB of weights)", gm.kernels.gpu().describe(), gm.bytes as f64 / 1048576.0);
+                (Some(gm), note)
+            }
+            DeviceSpec::Auto => match auto_gpu(&model) {
+                Ok(gm) => {
+                    let note = format!("device: {} ({:.0} MiB of weights)", gm.kernels.gpu().describe(), gm.bytes as f64 / 1048576.0);
+                    (Some(gm), note)
+                }
+                Err(why) => (None, format!("device: CPU ({} threads); no GPU: {why}", cpu.threads())),
+            },
+        };
+        Ok(Engine { model, tokenizer, cpu, gpu, device_note })
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.cpu.threads()
     }
 
-    /// Runs `f` on the engine's worker threads.
+    pub fn on_gpu(&self) -> bool {
+        self.gpu.is_some()
+    }
+
+    /// An executor on the engine's device for `n_seq` sequences of up to `n_ctx` positions
+    /// (its KV cache is allocated now, and sized for exactly that).
+    pub fn executor(&self, n_ctx: usize, n_seq: usize) -> Result<Box<dyn Executor + '_>, EngineError> {
+        let train = self.model.config.n_ctx_train;
+        if n_ctx > train {
+            tracing::warn!("the context of {n_ctx} positions is longer than the {train} the model was trained on");
+        }
+        Ok(match &self.gpu {
+            Some(gm) => Box::new(GpuExecutor::new(&self.model, gm, n_ctx, n_seq)?),
+            None => Box::new(CpuExecutor::new(&self.model, &self.cpu, n_ctx, n_seq)?),
+        })
+    }
+
+    /// Runs `f` on the CPU's worker threads.
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+        self.cpu.install(f)
     }
 
     /// The model's chat template applied to one user message.
@@ -89,7 +128,23 @@ impl Engine {
     }
 }
 
-/// One thread per physical core is what llama.cpp defaults to; we take what the OS reports.
-pub fn default_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The model on GPU `kind:ordinal`, with its kernel bundle (found, or compiled now).
+fn gpu_model(model: &Model, kind: GpuKind, ordinal: usize) -> Result<GpuModel, EngineError> {
+    let gpu = kind.open_ordinal(ordinal).map_err(BackendError::from)?;
+    let target = gpu.target().map_err(BackendError::from)?;
+    let (path, bundle) = load_bundle(target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let kernels = Kernels::load(&gpu, &bundle, &path).map_err(BackendError::from)?;
+    Ok(GpuModel::upload(model, kernels)?)
+}
+
+/// The first GPU that opens and has (or can compile) its bundle, or why there is none.
+fn auto_gpu(model: &Model) -> Result<GpuModel, String> {
+    let mut reasons = Vec::new();
+    for kind in GpuKind::ALL {
+        match gpu_model(model, kind, 0) {
+            Ok(gm) => return Ok(gm),
+            Err(e) => reasons.push(format!("{kind}: {e}")),
+        }
+    }
+    Err(reasons.join("; "))
 }

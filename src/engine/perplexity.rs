@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::{Engine, EngineError};
-use crate::backend::cpu::CpuExecutor;
+use crate::backend::Batch;
 
 /// Rows of logits computed at once (each is n_vocab floats: 1 MiB for a 262k vocabulary).
 const LOGIT_ROWS: usize = 16;
@@ -42,41 +42,39 @@ impl Engine {
         }
         let first = n_ctx / 2;
         let bos = self.tokenizer.add_bos().then(|| self.tokenizer.bos()).flatten();
-        self.install(|| {
-            let mut exec = CpuExecutor::new(&self.model, n_ctx);
-            let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
-            let mut chunk_ppl = Vec::with_capacity(n_chunks);
-            for ci in 0..n_chunks {
-                let mut chunk = tokens[ci * n_ctx..(ci + 1) * n_ctx].to_vec();
-                if let Some(b) = bos {
-                    chunk[0] = b;
-                }
-                exec.rewind(0);
-                let hidden = exec.forward(&chunk, first)?;
-                let rows = hidden.chunks(self.model.config.n_embd * LOGIT_ROWS);
-                for (bi, block) in rows.enumerate() {
-                    let logits = exec.lm_head(block)?;
-                    for (r, row) in logits.chunks_exact(self.model.config.n_vocab).enumerate() {
-                        let pos = first + bi * LOGIT_ROWS + r;
-                        if pos + 1 >= n_ctx {
-                            break;
-                        }
-                        let v = -log_softmax_at(row, chunk[pos + 1] as usize);
-                        nll += v;
-                        nll2 += v * v;
-                        count += 1;
-                    }
-                }
-                let running = (nll / count as f64).exp();
-                chunk_ppl.push(running);
-                on_chunk(ci, running);
+        let mut exec = self.executor(n_ctx, 1)?;
+        let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
+        let mut chunk_ppl = Vec::with_capacity(n_chunks);
+        for ci in 0..n_chunks {
+            let mut chunk = tokens[ci * n_ctx..(ci + 1) * n_ctx].to_vec();
+            if let Some(b) = bos {
+                chunk[0] = b;
             }
-            let mean = nll / count as f64;
-            let ppl = mean.exp();
-            let var = nll2 / count as f64 - mean * mean;
-            let ppl_std = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
-            Ok(Perplexity { ppl, ppl_std, n_ctx, n_chunks, n_tokens: tokens.len(), chunk_ppl })
-        })
+            exec.truncate(0, 0);
+            exec.forward(&Batch::sequence(&chunk, 0, 0, first))?;
+            for start in (0..exec.n_outputs()).step_by(LOGIT_ROWS) {
+                let rows = start..(start + LOGIT_ROWS).min(exec.n_outputs());
+                let logits = exec.logits(rows.clone())?;
+                for (r, row) in logits.chunks_exact(self.model.config.n_vocab).enumerate() {
+                    let pos = first + rows.start + r;
+                    if pos + 1 >= n_ctx {
+                        break;
+                    }
+                    let v = -log_softmax_at(row, chunk[pos + 1] as usize);
+                    nll += v;
+                    nll2 += v * v;
+                    count += 1;
+                }
+            }
+            let running = (nll / count as f64).exp();
+            chunk_ppl.push(running);
+            on_chunk(ci, running);
+        }
+        let mean = nll / count as f64;
+        let ppl = mean.exp();
+        let var = nll2 / count as f64 - mean * mean;
+        let ppl_std = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
+        Ok(Perplexity { ppl, ppl_std, n_ctx, n_chunks, n_tokens: tokens.len(), chunk_ppl })
     }
 }
 

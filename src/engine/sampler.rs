@@ -47,6 +47,13 @@ impl SamplerConfig {
     pub fn greedy() -> Self {
         SamplerConfig { temperature: 0.0, ..Default::default() }
     }
+
+    /// Whether sampling is plain argmax of the raw logits (no penalty changes them), which a
+    /// device can do without sending the logits back.
+    pub fn is_plain_greedy(&self) -> bool {
+        let penalties = self.repeat_penalty != 1.0 || self.presence_penalty != 0.0 || self.frequency_penalty != 0.0;
+        self.temperature <= 0.0 && !(penalties && self.penalty_last_n > 0)
+    }
 }
 
 pub struct Sampler {
@@ -56,6 +63,10 @@ pub struct Sampler {
 }
 
 impl Sampler {
+    pub fn config(&self) -> &SamplerConfig {
+        &self.cfg
+    }
+
     pub fn new(cfg: SamplerConfig) -> Self {
         let rng = StdRng::seed_from_u64(cfg.seed);
         Sampler { cfg, rng, history: Vec::new() }

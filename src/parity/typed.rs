@@ -124,13 +124,15 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let (k16, v16) = (to_f16(&keys), to_f16(&values));
     let want = exact_decode(&q, &keys, &values, n_head, n_head_kv, d, scale);
 
-    let n_splits = kv_len.div_ceil(split_len);
+    // Sized for a longer context, as a captured decode graph is: the splits past kv_len are empty.
+    let n_splits = kv_len.div_ceil(split_len) + 3;
     let mut part_o = DeviceBuffer::<f32>::uninit(gpu(k), n_head * n_splits * d)?;
     let mut part_ml = DeviceBuffer::<f32>::uninit(gpu(k), n_head * n_splits * 2)?;
     let mut out = DeviceBuffer::<f32>::uninit(gpu(k), n_head * d)?;
     out.fill_bytes(0xFF)?;
     let (kc, vc) = (DeviceBuffer::from_slice(gpu(k), &k16)?, DeviceBuffer::from_slice(gpu(k), &v16)?);
     let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
+    let q_pos = DeviceBuffer::from_slice(gpu(k), &[kv_len as i32 - 1])?;
     let (hd, heads, heads_kv) = (d as u32, n_head as i32, n_head_kv as i32);
     attn_decode::launch(
         k,
@@ -140,9 +142,9 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
         &qd,
         &kc,
         &vc,
+        &q_pos,
         heads_kv,
         heads,
-        kv_len as i32,
         0,
         scale,
         split_len as i32,

@@ -14,14 +14,14 @@ pub fn family() -> Family {
     Family {
         name: "kv_append",
         template: "kv_append.hip.j2",
-        summary: "new K/V rows (f32) into the f16 cache at pos0..",
+        summary: "new K/V rows (f32) into the f16 cache, row t at position pos[t] (read on the device)",
         params: vec![
             output("k_cache", Elem::F16),
             output("v_cache", Elem::F16),
             input("k", Elem::F32),
             input("v", Elem::F32),
+            input("pos", Elem::I32),
             scalar("kv_dim", Scalar::I32),
-            scalar("pos0", Scalar::I32),
         ],
         axes: vec![],
         launch: Launch {

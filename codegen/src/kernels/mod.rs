@@ -1,11 +1,13 @@
 //! The kernel catalog: one module per family, each with its declaration (signature, axes,
 //! launch rule, CPU reference) and the Askama context of its template in `templates/`.
 
+mod add_rows;
 mod argmax;
 mod attn_decode;
 mod attn_decode_reduce;
 mod attn_prefill;
 mod dequant;
+mod embed;
 mod gemm_f16;
 mod glu;
 mod kv_append;
@@ -16,6 +18,7 @@ mod rmsnorm_add;
 mod rope;
 pub mod sample;
 mod softmax;
+mod to_f16;
 
 use crate::catalog::{Axis, Family};
 use crate::quant::Quant;
@@ -58,6 +61,9 @@ pub fn catalog() -> Vec<Family> {
         attn_prefill::family(),
         argmax::family(),
         sample::family(),
+        embed::family(),
+        add_rows::family(),
+        to_f16::family(),
     ]
 }
 

@@ -3,6 +3,8 @@
 
 use half::f16;
 
+use crate::backend::BackendError;
+
 pub struct KvCache {
     n_ctx: usize,
     kv_dim: usize,
@@ -12,14 +14,36 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    pub fn new(n_layer: usize, n_ctx: usize, kv_dim: usize) -> Self {
-        KvCache {
+    /// A cache for `n_ctx` positions, or an error naming the bytes it needs when the machine
+    /// does not have them (rather than an abort, or the out-of-memory killer).
+    pub fn new(n_layer: usize, n_ctx: usize, kv_dim: usize) -> Result<Self, BackendError> {
+        let layer_elems = n_ctx.checked_mul(kv_dim).ok_or(BackendError::OutOfMemory {
+            what: "the KV cache".into(),
+            needed: u64::MAX,
+            available: available_memory(),
+        })?;
+        let needed = (2 * n_layer as u64).saturating_mul(layer_elems as u64 * size_of::<f16>() as u64);
+        let available = available_memory();
+        if needed > available {
+            return Err(BackendError::OutOfMemory { what: format!("the KV cache of {n_ctx} positions"), needed, available });
+        }
+        let zeroed = || -> Result<Vec<f16>, BackendError> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(layer_elems).map_err(|_| BackendError::OutOfMemory {
+                what: format!("the KV cache of {n_ctx} positions"),
+                needed,
+                available,
+            })?;
+            v.resize(layer_elems, f16::ZERO);
+            Ok(v)
+        };
+        Ok(KvCache {
             n_ctx,
             kv_dim,
-            keys: (0..n_layer).map(|_| vec![f16::ZERO; n_ctx * kv_dim]).collect(),
-            values: (0..n_layer).map(|_| vec![f16::ZERO; n_ctx * kv_dim]).collect(),
+            keys: (0..n_layer).map(|_| zeroed()).collect::<Result<_, _>>()?,
+            values: (0..n_layer).map(|_| zeroed()).collect::<Result<_, _>>()?,
             len: 0,
-        }
+        })
     }
 
     pub fn n_ctx(&self) -> usize {
@@ -63,4 +87,16 @@ impl KvCache {
     pub fn kv_dim(&self) -> usize {
         self.kv_dim
     }
+}
+
+/// Memory the OS says it can still give (Linux `MemAvailable`); unlimited where unknown.
+pub fn available_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(u64::MAX, |kb| kb * 1024)
 }

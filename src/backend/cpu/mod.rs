@@ -1,13 +1,13 @@
 //! The CPU backend: the reference every GPU kernel is checked against, and the default device.
 
 mod attention;
-mod forward;
+mod executor;
 mod kv_cache;
 mod matmul;
 pub mod ops;
 pub mod vec;
 
 pub use attention::{attention, AttentionShape, TILED_MIN_QUERIES};
-pub use forward::CpuExecutor;
-pub use kv_cache::KvCache;
+pub use executor::{default_threads, CpuDevice, CpuExecutor};
+pub use kv_cache::{available_memory, KvCache};
 pub use matmul::{matmul, MatmulScratch, QMatrix};

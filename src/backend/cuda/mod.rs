@@ -1,5 +1,5 @@
 //! CUDA's driver API (`libcuda.so.1`), loaded at run time, so the binary starts on machines
-//! without NVIDIA's driver and says why when it is asked for a GPU. Opening picks device 0
+//! without NVIDIA's driver and says why when it is asked for a GPU. Opening picks a device
 //! and makes its primary context current; the rest is `gpu::driver`.
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
@@ -14,8 +14,8 @@ const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
 
 type Status = c_int;
 
-/// CUDA device 0, with its primary context current on the calling thread.
-pub fn open() -> Result<Driver, GpuError> {
+/// CUDA device `ordinal`, with its primary context current on the calling thread.
+pub fn open(ordinal: usize) -> Result<Driver, GpuError> {
     let lib = dl::open_first("CUDA driver", &["libcuda.so.1", "libcuda.so"])?;
     // SAFETY (entry points): the CUDA driver API's signatures.
     let init: unsafe extern "C" fn(c_uint) -> Status = unsafe { dl::entry(&lib, "cuInit") }?;
@@ -38,8 +38,11 @@ pub fn open() -> Result<Driver, GpuError> {
     if count == 0 {
         return Err(GpuError::Unavailable("the CUDA driver sees no device".into()));
     }
+    if ordinal >= count as usize {
+        return Err(GpuError::Unavailable(format!("CUDA device {ordinal} does not exist ({count} found)")));
+    }
     let mut device = 0;
-    check("cuDeviceGet", unsafe { device_get(&mut device, 0) })?;
+    check("cuDeviceGet", unsafe { device_get(&mut device, ordinal as c_int) })?;
     let mut ctx = std::ptr::null_mut();
     check("cuDevicePrimaryCtxRetain", unsafe { retain(&mut ctx, device) })?;
     check("cuCtxSetCurrent", unsafe { set_current(ctx) })?;

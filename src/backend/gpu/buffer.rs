@@ -61,6 +61,52 @@ impl<T: DeviceElem> DeviceBuffer<T> {
         Ok(buf)
     }
 
+    /// A buffer holding `bytes`, which must be a whole number of `T` (weights straight from a
+    /// file, whose bytes need not be aligned for `T`).
+    pub fn from_bytes(gpu: &Rc<dyn Gpu>, bytes: &[u8]) -> Result<Self, GpuError> {
+        if bytes.len() % size_of::<T>() != 0 {
+            return Err(GpuError::Size { bytes: bytes.len(), capacity: bytes.len() / size_of::<T>() * size_of::<T>() });
+        }
+        let buf = Self::uninit(gpu, bytes.len() / size_of::<T>())?;
+        gpu.upload(buf.raw(), bytes)?;
+        Ok(buf)
+    }
+
+    /// Enqueues a copy of `len` elements from `src[src_at..]` into `self[dst_at..]` on `stream`.
+    pub fn copy_from(
+        &mut self,
+        stream: StreamHandle,
+        dst_at: usize,
+        src: &DeviceBuffer<T>,
+        src_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        let e = size_of::<T>();
+        self.gpu.copy_within_device(stream, (self.raw(), dst_at * e), (src.raw(), src_at * e), len * e)
+    }
+
+    /// Copies `data` in (synchronously) at element `at`.
+    pub fn upload_at(&mut self, at: usize, data: &[T]) -> Result<(), GpuError> {
+        let raw = self.raw();
+        let end = (at + data.len()) * size_of::<T>();
+        if end > raw.bytes {
+            return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
+        }
+        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: data.len() * size_of::<T>() };
+        self.gpu.upload(&view, bytemuck::cast_slice(data))
+    }
+
+    /// Copies `out.len()` elements out (synchronously), starting at element `at`.
+    pub fn download_at(&self, at: usize, out: &mut [T]) -> Result<(), GpuError> {
+        let raw = self.raw();
+        let end = (at + out.len()) * size_of::<T>();
+        if end > raw.bytes {
+            return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
+        }
+        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: out.len() * size_of::<T>() };
+        self.gpu.download(&view, bytemuck::cast_slice_mut(out))
+    }
+
     fn raw(&self) -> &RawBuffer {
         self.raw.as_ref().expect("present until drop")
     }

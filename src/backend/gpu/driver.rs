@@ -51,6 +51,8 @@ shared_entry_points! {
     memcpy_htod_async: fn(u64, *const c_void, usize, u64) = "cuMemcpyHtoDAsync_v2" | "hipMemcpyHtoDAsync";
     memcpy_dtoh_async: fn(*mut c_void, u64, usize, u64) = "cuMemcpyDtoHAsync_v2" | "hipMemcpyDtoHAsync";
     memset_d8: fn(u64, u8, usize) = "cuMemsetD8_v2" | "hipMemsetD8";
+    memcpy_dtod_async: fn(u64, u64, usize, u64) = "cuMemcpyDtoDAsync_v2" | "hipMemcpyDtoDAsync";
+    mem_get_info: fn(*mut usize, *mut usize) = "cuMemGetInfo_v2" | "hipMemGetInfo";
     launch_kernel: fn(u64, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, u64, *mut *mut c_void, *mut *mut c_void)
         = "cuLaunchKernel" | "hipModuleLaunchKernel";
     stream_create: fn(*mut u64, c_uint) = "cuStreamCreate" | "hipStreamCreateWithFlags";
@@ -190,6 +192,18 @@ impl Gpu for Driver {
 
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError> {
         call!(self.memset_d8(dst.ptr, byte, dst.bytes))
+    }
+
+    fn copy_within_device(&self, stream: StreamHandle, dst: (&RawBuffer, usize), src: (&RawBuffer, usize), bytes: usize) -> Result<(), GpuError> {
+        fits(dst.1.checked_add(bytes).unwrap_or(usize::MAX), dst.0.bytes)?;
+        fits(src.1.checked_add(bytes).unwrap_or(usize::MAX), src.0.bytes)?;
+        call!(self.memcpy_dtod_async(dst.0.ptr + dst.1 as u64, src.0.ptr + src.1 as u64, bytes, stream.0))
+    }
+
+    fn memory(&self) -> Result<(u64, u64), GpuError> {
+        let (mut free, mut total) = (0usize, 0usize);
+        call!(self.mem_get_info(&mut free, &mut total))?;
+        Ok((free as u64, total as u64))
     }
 
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError> {

@@ -7,6 +7,7 @@ mod buffer;
 pub mod bundles;
 pub(crate) mod dl;
 pub(crate) mod driver;
+pub mod engine;
 mod kernels;
 pub mod launchers;
 mod open;
@@ -78,6 +79,17 @@ pub trait Gpu {
     unsafe fn download_async(&self, stream: StreamHandle, src: &RawBuffer, dst: &mut [u8]) -> Result<(), GpuError>;
     /// Sets every byte of `dst` (used to poison outputs before a launch).
     fn fill(&self, dst: &RawBuffer, byte: u8) -> Result<(), GpuError>;
+    /// Enqueues a copy of `bytes` between two device buffers, each given with a byte offset;
+    /// both ranges are checked against the buffers.
+    fn copy_within_device(
+        &self,
+        stream: StreamHandle,
+        dst: (&RawBuffer, usize),
+        src: (&RawBuffer, usize),
+        bytes: usize,
+    ) -> Result<(), GpuError>;
+    /// Free and total device memory in bytes.
+    fn memory(&self) -> Result<(u64, u64), GpuError>;
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;
     fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError>;
     /// Enqueues a launch with the kernarg bytes laid out as the catalog says; does not wait.

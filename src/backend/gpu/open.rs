@@ -25,9 +25,14 @@ impl GpuKind {
     }
 
     pub fn open(self) -> Result<Rc<dyn Gpu>, GpuError> {
+        self.open_ordinal(0)
+    }
+
+    /// Device `ordinal` of this runtime.
+    pub fn open_ordinal(self, ordinal: usize) -> Result<Rc<dyn Gpu>, GpuError> {
         Ok(match self {
-            GpuKind::Hip => Rc::new(hip::open()?),
-            GpuKind::Cuda => Rc::new(cuda::open()?),
+            GpuKind::Hip => Rc::new(hip::open(ordinal)?),
+            GpuKind::Cuda => Rc::new(cuda::open(ordinal)?),
         })
     }
 }

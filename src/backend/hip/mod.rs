@@ -21,8 +21,8 @@ fn arch_in(props: &[u8]) -> Option<String> {
     String::from_utf8(props[at..end].to_vec()).ok()
 }
 
-/// HIP device 0.
-pub fn open() -> Result<Driver, GpuError> {
+/// HIP device `ordinal`.
+pub fn open(ordinal: usize) -> Result<Driver, GpuError> {
     let lib = dl::open_first(
         "HIP runtime",
         &["libamdhip64.so", "libamdhip64.so.7", "libamdhip64.so.6", "libamdhip64.so.5", "/opt/rocm/lib/libamdhip64.so"],
@@ -45,9 +45,12 @@ pub fn open() -> Result<Driver, GpuError> {
     if count == 0 {
         return Err(GpuError::Unavailable("the HIP runtime sees no device".into()));
     }
-    check("hipSetDevice", unsafe { set_device(0) })?;
+    if ordinal >= count as usize {
+        return Err(GpuError::Unavailable(format!("HIP device {ordinal} does not exist ({count} found)")));
+    }
+    check("hipSetDevice", unsafe { set_device(ordinal as c_int) })?;
     let mut props = vec![0u8; DEVICE_PROP_BYTES];
-    check("hipGetDeviceProperties", unsafe { properties(props.as_mut_ptr().cast(), 0) })?;
+    check("hipGetDeviceProperties", unsafe { properties(props.as_mut_ptr().cast(), ordinal as c_int) })?;
     let name = CStr::from_bytes_until_nul(&props).map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let arch =
         arch_in(&props).ok_or_else(|| GpuError::Unavailable("the HIP device reports no gfx architecture".into()))?;

@@ -6,7 +6,7 @@ use rand::Rng;
 
 use super::{out, F32_TOL};
 use crate::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
-use crate::parity::inputs::{f16_bytes, f32_bytes, nonzero, rng, round_f16, to_f16};
+use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, to_f16};
 use crate::parity::{Arg, Case, Sizes};
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
@@ -104,9 +104,9 @@ fn decode(
             ("q", Arg::Input(f32_bytes(&q))),
             ("k_cache", Arg::Input(f16_bytes(&k))),
             ("v_cache", Arg::Input(f16_bytes(&v))),
+            ("q_pos", Arg::Input(i32_bytes(&[kv_len as i32 - 1]))),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_head", Arg::I32(n_head as i32)),
-            ("kv_len", Arg::I32(kv_len as i32)),
             ("window", Arg::I32(window as i32)),
             ("scale", Arg::F32(scale)),
             ("split_len", Arg::I32(split_len as i32)),

@@ -138,6 +138,7 @@ pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx
         c[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim].copy_from_slice(&round_f16(new));
         c
     };
+    let positions: Vec<i32> = (pos0..pos0 + n_tokens).map(|p| p as i32).collect();
     // Exact: the rows are rounded to f16 once, the other positions must be left alone.
     let cache =
         |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: 0.0 };
@@ -148,8 +149,8 @@ pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx
             ("v_cache", cache(&v_old, stored(&v_old, &v))),
             ("k", Arg::Input(f32_bytes(&k))),
             ("v", Arg::Input(f32_bytes(&v))),
+            ("pos", Arg::Input(i32_bytes(&positions))),
             ("kv_dim", Arg::I32(kv_dim as i32)),
-            ("pos0", Arg::I32(pos0 as i32)),
         ],
         dims: vec![("n_tokens", n_tokens as u64)],
     }
@@ -196,5 +197,35 @@ pub fn sample(label: &str, rows: usize, n: usize, cfg: SamplerConfig) -> Case {
             ("temperature", Arg::F32(cfg.temperature)),
         ],
         dims: vec![("n_rows", rows as u64)],
+    }
+}
+
+pub fn add_rows(label: &str, rows: usize, n: usize) -> Case {
+    let mut r = rng(label);
+    let (x, b) = (nonzero(&mut r, rows * n), nonzero(&mut r, n));
+    let mut reference = x.clone();
+    reference.chunks_exact_mut(n).for_each(|row| vec::add_assign(row, &b));
+    Case {
+        label: label.into(),
+        args: vec![
+            ("x", Arg::InOut { initial: f32_bytes(&x), reference, dtype: Dtype::F32, tolerance: 0.0 }),
+            ("b", Arg::Input(f32_bytes(&b))),
+            ("n", Arg::I32(n as i32)),
+        ],
+        dims: vec![("n_tokens", rows as u64)],
+    }
+}
+
+pub fn to_f16(label: &str, n: usize) -> Case {
+    let mut r = rng(label);
+    let x: Vec<f32> = nonzero(&mut r, n).iter().map(|v| v * 1000.0).collect();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("out", Arg::Output { reference: round_f16(&x), dtype: Dtype::F16, tolerance: 0.0 }),
+            ("x", Arg::Input(f32_bytes(&x))),
+            ("n", Arg::I64(n as i64)),
+        ],
+        dims: vec![],
     }
 }

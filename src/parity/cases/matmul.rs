@@ -5,7 +5,7 @@ use rocmforge_codegen::Quant;
 
 use super::{out, F16_TOL, F32_TOL};
 use crate::backend::cpu::ops;
-use crate::parity::inputs::{f16_bytes, f32_bytes, ggml_type, nonzero, quant_blocks, rng, round_f16};
+use crate::parity::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
 use crate::parity::{Arg, Case, Dtype};
 use crate::quant;
 
@@ -99,5 +99,26 @@ pub fn gemm(label: &str, m: usize, n: usize, k: usize) -> Case {
             ("k", Arg::I32(k as i32)),
         ],
         dims: vec![],
+    }
+}
+
+/// Rows `ids` of a quantized table of `cols`-wide rows, dequantized and scaled.
+pub fn embed(label: &str, q: Quant, n_vocab: usize, cols: usize, ids: &[i32]) -> Case {
+    let mut r = rng(label);
+    let blocks = quant_blocks(&mut r, q, n_vocab * cols);
+    let table = dequantized(q, &blocks, n_vocab * cols);
+    let scale = 1.5;
+    let reference: Vec<f32> =
+        ids.iter().flat_map(|&id| table[id as usize * cols..(id as usize + 1) * cols].iter().map(|v| v * scale)).collect();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("out", out(reference, F32_TOL)),
+            ("w", Arg::Input(blocks)),
+            ("ids", Arg::Input(i32_bytes(ids))),
+            ("n_cols", Arg::I32(cols as i32)),
+            ("scale", Arg::F32(scale)),
+        ],
+        dims: vec![("n_tokens", ids.len() as u64)],
     }
 }

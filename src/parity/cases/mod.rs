@@ -11,8 +11,8 @@ use super::{Arg, Case, Dtype};
 use crate::engine::sampler::SamplerConfig;
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
-use elementwise::{argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, sample, softmax};
-use matmul::{dequant, gemm, matvec, matvec_glu};
+use elementwise::{add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, sample, softmax, to_f16};
+use matmul::{dequant, embed, gemm, matvec, matvec_glu};
 pub(crate) use matmul::{dequantized, mat_vec};
 
 /// f32 kernels whose only difference from the CPU is summation order and approximate
@@ -142,6 +142,26 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
         "attn_decode" => decode_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_decode_reduce" => reduce_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_prefill" => prefill_cases(&key, variant.int("head_dim") as usize, sizes),
+        "embed" => {
+            let q = variant.quant().expect("embed has a quant axis");
+            let ids: &[i32] = &[3, 0, 3, 1021];
+            sizes
+                .pick(&[(1024, 512)], &[(1024, 640), (1024, 4096), (32_000, 2048)])
+                .into_iter()
+                .filter(|&(_, cols)| cols % q.block_elems() as usize == 0)
+                .map(|(n_vocab, cols)| embed(&label(format!("{n_vocab}x{cols}")), q, n_vocab, cols, ids))
+                .collect()
+        }
+        "add_rows" => sizes
+            .pick(&[(3, 896)], &[(1, 128), (7, 4097), (512, 896)])
+            .into_iter()
+            .map(|(rows, n)| add_rows(&label(format!("{rows}x{n}")), rows, n))
+            .collect(),
+        "to_f16" => sizes
+            .pick(&[4097], &[1, 4097, 512 * 4096])
+            .into_iter()
+            .map(|n| to_f16(&label(format!("{n}")), n))
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -1,0 +1,25 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::Ctx;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "to_f16.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "to_f16",
+        template: "to_f16.hip.j2",
+        summary: "f32 activations rounded to f16 (the input of the prefill GEMM)",
+        params: vec![output("out", Elem::F16), input("x", Elem::F32), scalar("n", Scalar::I64)],
+        axes: vec![],
+        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
+        reference: "half::f16::from_f32",
+        allow_scratch: false,
+        render: |v: &Variant| Source { ctx: Ctx::new("to_f16.hip.j2", v) }.render(),
+    }
+}

@@ -1,0 +1,314 @@
+//! The CPU device: its worker pool, and an executor that runs the decoder graph
+//! (`backend::graph`) with the CPU ops, which reproduce llama.cpp's CPU arithmetic.
+
+use std::ops::Range;
+
+use super::attention::{attention, AttentionShape};
+use super::kv_cache::KvCache;
+use super::matmul::{matmul, MatmulScratch, QMatrix};
+use super::{ops, vec};
+use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
+use crate::backend::{Batch, BackendError, Executor, Run};
+use crate::model::{Activation, Matrix, Model};
+
+/// The CPU as a device: the worker threads every CPU executor computes on.
+pub struct CpuDevice {
+    pool: rayon::ThreadPool,
+}
+
+impl CpuDevice {
+    /// `threads` workers (0: one per core the OS reports).
+    pub fn new(threads: usize) -> Result<Self, BackendError> {
+        let threads = if threads == 0 { default_threads() } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("rocmforge-cpu-{i}"))
+            .build()
+            .map_err(|e| BackendError::Threads(format!("cannot start {threads} worker threads: {e}")))?;
+        Ok(CpuDevice { pool })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `f` on the worker threads.
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+}
+
+/// One thread per physical core is what llama.cpp defaults to; we take what the OS reports.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+const N_ACTS: usize = 13;
+
+fn slot(a: Act) -> usize {
+    a as usize
+}
+
+/// Runs a model on the CPU for up to `n_seq` sequences of up to `n_ctx` positions each.
+pub struct CpuExecutor<'m> {
+    model: &'m Model,
+    device: &'m CpuDevice,
+    kv: Vec<KvCache>,
+    mm: MatmulScratch,
+    acts: [Vec<f32>; N_ACTS],
+    batch: Batch,
+    runs: Vec<Run>,
+    /// Final-norm hidden states of the last batch's tokens that want logits.
+    hidden: Vec<f32>,
+}
+
+impl<'m> CpuExecutor<'m> {
+    pub fn new(model: &'m Model, device: &'m CpuDevice, n_ctx: usize, n_seq: usize) -> Result<Self, BackendError> {
+        let c = &model.config;
+        let kv = (0..n_seq).map(|_| KvCache::new(c.n_layer, n_ctx, c.kv_dim())).collect::<Result<_, _>>()?;
+        Ok(CpuExecutor {
+            model,
+            device,
+            kv,
+            mm: MatmulScratch::default(),
+            acts: Default::default(),
+            batch: Batch::new(),
+            runs: Vec::new(),
+            hidden: Vec::new(),
+        })
+    }
+
+    pub fn kv_cache(&self, seq: usize) -> &KvCache {
+        &self.kv[seq]
+    }
+
+    fn width(&self, a: Act) -> usize {
+        let c = &self.model.config;
+        match a {
+            Act::X | Act::Xn | Act::Proj | Act::Normed => c.n_embd,
+            Act::Q | Act::QNormed | Act::Attn => c.q_dim(),
+            Act::K | Act::V | Act::KNormed => c.kv_dim(),
+            Act::Gate | Act::Up | Act::Ffn => c.n_ff,
+        }
+    }
+
+    /// Takes buffer `a` out (sized for the batch) so that it can be written while others are read.
+    fn take(&mut self, a: Act) -> Vec<f32> {
+        let mut v = std::mem::take(&mut self.acts[slot(a)]);
+        v.resize(self.batch.len() * self.width(a), 0.0);
+        v
+    }
+
+    fn put(&mut self, a: Act, v: Vec<f32>) {
+        self.acts[slot(a)] = v;
+    }
+
+    fn act(&self, a: Act) -> &[f32] {
+        &self.acts[slot(a)]
+    }
+
+    fn vector(&self, w: Weight) -> &'m [f32] {
+        let ws = &self.model.weights;
+        let missing = || panic!("the graph asked for {w:?}, which the model does not have");
+        let Weight::Layer(il, t) = w else { return &ws.output_norm };
+        let lw = &ws.layers[il];
+        let v = match t {
+            LayerTensor::AttnNorm => Some(&lw.attn_norm),
+            LayerTensor::FfnNorm => Some(&lw.ffn_norm),
+            LayerTensor::Bq => lw.bq.as_ref(),
+            LayerTensor::Bk => lw.bk.as_ref(),
+            LayerTensor::Bv => lw.bv.as_ref(),
+            LayerTensor::QNorm => lw.q_norm.as_ref(),
+            LayerTensor::KNorm => lw.k_norm.as_ref(),
+            LayerTensor::AttnPostNorm => lw.attn_post_norm.as_ref(),
+            LayerTensor::FfnPostNorm => lw.ffn_post_norm.as_ref(),
+            _ => None,
+        };
+        v.unwrap_or_else(missing)
+    }
+
+    fn matrix(&self, w: Weight) -> &'m Matrix {
+        let Weight::Layer(il, t) = w else { panic!("{w:?} is not a matrix") };
+        let lw = &self.model.weights.layers[il];
+        match t {
+            LayerTensor::Wq => &lw.wq,
+            LayerTensor::Wk => &lw.wk,
+            LayerTensor::Wv => &lw.wv,
+            LayerTensor::Wo => &lw.wo,
+            LayerTensor::FfnGate => &lw.ffn_gate,
+            LayerTensor::FfnUp => &lw.ffn_up,
+            LayerTensor::FfnDown => &lw.ffn_down,
+            _ => panic!("{w:?} is not a matrix"),
+        }
+    }
+
+    fn matmul_into(&mut self, m: &Matrix, x: &[f32], n: usize, out: &mut [f32]) -> Result<(), BackendError> {
+        let w = QMatrix { ty: m.ty, data: self.model.data(m), rows: m.rows, cols: m.cols };
+        matmul(w, x, n, out, &mut self.mm).map_err(BackendError::from)
+    }
+
+    fn forward_on_pool(&mut self) -> Result<(), BackendError> {
+        let model = self.model;
+        graph::forward(self, &model.config, &model.weights)?;
+        let embd = model.config.n_embd;
+        let xn = self.act(Act::Xn);
+        self.hidden = self.batch.logit_rows().iter().flat_map(|&r| xn[r * embd..(r + 1) * embd].to_vec()).collect();
+        for run in &self.runs {
+            self.kv[run.seq].commit(run.pos0 + run.len);
+        }
+        Ok(())
+    }
+}
+
+impl Executor for CpuExecutor<'_> {
+    fn forward(&mut self, batch: &Batch) -> Result<(), BackendError> {
+        let c = &self.model.config;
+        let kv = &self.kv;
+        self.runs = batch.runs(kv.len(), self.n_ctx(), c.n_vocab, |s| kv[s].len())?;
+        self.batch = batch.clone();
+        let device = self.device;
+        device.install(|| self.forward_on_pool())
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.hidden.len() / self.model.config.n_embd
+    }
+
+    fn logits(&mut self, rows: Range<usize>) -> Result<Vec<f32>, BackendError> {
+        let c = &self.model.config;
+        let hidden = std::mem::take(&mut self.hidden);
+        let x = &hidden[rows.start * c.n_embd..rows.end * c.n_embd];
+        let mut logits = vec![0.0; rows.len() * c.n_vocab];
+        let device = self.device;
+        let model = self.model;
+        let result = device.install(|| self.matmul_into(&model.weights.output, x, rows.len(), &mut logits));
+        self.hidden = hidden;
+        result?;
+        if let Some(cap) = c.final_logit_softcap {
+            ops::softcap(&mut logits, cap);
+        }
+        Ok(logits)
+    }
+
+    fn seq_len(&self, seq: usize) -> usize {
+        self.kv[seq].len()
+    }
+
+    fn truncate(&mut self, seq: usize, len: usize) {
+        self.kv[seq].truncate(len);
+    }
+
+    fn n_ctx(&self) -> usize {
+        self.kv.first().map_or(0, KvCache::n_ctx)
+    }
+
+    fn describe(&self) -> String {
+        format!("CPU ({} threads)", self.device.threads())
+    }
+}
+
+impl Ops for CpuExecutor<'_> {
+    fn embed(&mut self, out: Act) -> Result<(), BackendError> {
+        let c = &self.model.config;
+        let e = &self.model.weights.token_embd;
+        let data = self.model.data(e);
+        let row_bytes = data.len() / e.rows;
+        let mut x = self.take(out);
+        for (row, t) in x.chunks_exact_mut(c.n_embd).zip(self.batch.ids()) {
+            let t = t as usize;
+            crate::quant::dequantize_row(e.ty, &data[t * row_bytes..(t + 1) * row_bytes], row)?;
+            if c.embd_scale != 1.0 {
+                vec::scale(row, c.embd_scale);
+            }
+        }
+        self.put(out, x);
+        Ok(())
+    }
+
+    fn rmsnorm(&mut self, out: Act, x: Act, w: Weight, width: usize) -> Result<(), BackendError> {
+        let (w, eps) = (self.vector(w), self.model.config.rms_eps);
+        let mut y = self.take(out);
+        for (yr, xr) in y.chunks_exact_mut(width).zip(self.act(x).chunks_exact(width)) {
+            ops::rmsnorm(yr, xr, w, eps);
+        }
+        self.put(out, y);
+        Ok(())
+    }
+
+    fn add_rmsnorm(&mut self, out: Act, h: Act, r: Act, w: Weight) -> Result<(), BackendError> {
+        let mut hv = self.take(h);
+        vec::add_assign(&mut hv, self.act(r));
+        self.put(h, hv);
+        self.rmsnorm(out, h, w, self.model.config.n_embd)
+    }
+
+    fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError> {
+        let m = self.matrix(w);
+        let mut y = self.take(out);
+        let xv = std::mem::take(&mut self.acts[slot(x)]);
+        let result = self.matmul_into(m, &xv, self.batch.len(), &mut y);
+        self.put(x, xv);
+        self.put(out, y);
+        result
+    }
+
+    fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError> {
+        let b = self.vector(bias);
+        let mut v = self.take(x);
+        v.chunks_exact_mut(b.len()).for_each(|row| vec::add_assign(row, b));
+        self.put(x, v);
+        Ok(())
+    }
+
+    fn rope(&mut self, x: Act, il: usize) -> Result<(), BackendError> {
+        let c = &self.model.config;
+        let (base, scale) = c.rope_for_layer(il);
+        let factors = self.model.weights.rope_freqs.as_deref();
+        let width = self.width(x);
+        let mut v = self.take(x);
+        for (row, t) in v.chunks_exact_mut(width).zip(self.batch.tokens()) {
+            let angles = ops::rope_angles(t.pos, c.rope.n_rot, base, scale, factors);
+            row.chunks_exact_mut(c.head_dim).for_each(|h| ops::rope(h, &angles, c.rope.kind));
+        }
+        self.put(x, v);
+        Ok(())
+    }
+
+    fn attention(&mut self, out: Act, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
+        let c = &self.model.config;
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        let shape = AttentionShape {
+            n_head: c.n_head,
+            n_head_kv: c.n_head_kv,
+            head_dim: c.head_dim,
+            window: c.window_for_layer(il),
+            scale: 1.0,
+        };
+        // Q takes the attention scale first, as in llama.cpp's graphs.
+        let mut qv = self.take(q);
+        vec::scale(&mut qv, c.attn_scale);
+        let mut o = self.take(out);
+        for run in &self.runs {
+            let (rows_q, rows_kv) = (run.start * q_dim..(run.start + run.len) * q_dim, run.start * kv_dim..(run.start + run.len) * kv_dim);
+            let cache = &mut self.kv[run.seq];
+            cache.store(il, run.pos0, &self.acts[slot(k)][rows_kv.clone()], &self.acts[slot(v)][rows_kv]);
+            let (keys, values) = cache.layer(il);
+            attention(&qv[rows_q.clone()], keys, values, run.pos0, &shape, &mut o[rows_q]);
+        }
+        self.put(q, qv);
+        self.put(out, o);
+        Ok(())
+    }
+
+    fn gated_ffn(&mut self, out: Act, il: usize, x: Act) -> Result<(), BackendError> {
+        self.matmul(Act::Gate, Weight::Layer(il, LayerTensor::FfnGate), x)?;
+        self.matmul(Act::Up, Weight::Layer(il, LayerTensor::FfnUp), x)?;
+        let mut gate = self.take(Act::Gate);
+        match self.model.config.activation {
+            Activation::GeGlu => ops::geglu(&mut gate, self.act(Act::Up)),
+            Activation::SwiGlu => ops::swiglu(&mut gate, self.act(Act::Up)),
+        }
+        self.put(out, gate);
+        Ok(())
+    }
+}

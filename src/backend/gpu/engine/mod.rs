@@ -1,0 +1,8 @@
+//! Running a model on a GPU: its weights uploaded once (`weights`), and executors holding each
+//! set of sequences' KV cache and work buffers (`executor`).
+
+mod executor;
+mod weights;
+
+pub use executor::{GpuExecutor, UBATCH};
+pub use weights::GpuModel;
