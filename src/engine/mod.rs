@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod chat;
 mod generate;
+pub mod kl_divergence;
 pub mod perplexity;
 pub mod sampler;
 mod text_stream;

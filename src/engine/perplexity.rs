@@ -1,9 +1,13 @@
 //! Perplexity exactly as `llama-perplexity` computes it: the text (with BOS, special tokens not
 //! parsed) is cut into chunks of `n_ctx` tokens, each chunk's first token is replaced by BOS,
 //! each chunk is evaluated from an empty cache, and only its second half is scored.
+//! `kl_divergence` scores the same way against a base model's log-probabilities.
+
+use std::io::Write;
 
 use serde::Serialize;
 
+use super::kl_divergence::{encode_row, LogitsHeader};
 use super::{Engine, EngineError};
 use crate::backend::Batch;
 
@@ -22,31 +26,117 @@ pub struct Perplexity {
     pub chunk_ppl: Vec<f64>,
 }
 
+/// What `score_chunks` reports.
+pub(crate) enum Scored<'a> {
+    /// A scored position's logits and the token that follows it in the text.
+    Row { logits: &'a [f32], target: usize },
+    ChunkDone(usize),
+}
+
+/// Running sums of negative log-likelihoods.
+#[derive(Default)]
+pub(crate) struct Nll {
+    sum: f64,
+    sum2: f64,
+    count: usize,
+}
+
+impl Nll {
+    pub(crate) fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.sum2 += v * v;
+        self.count += 1;
+    }
+
+    pub(crate) fn ppl(&self) -> f64 {
+        (self.sum / self.count as f64).exp()
+    }
+
+    /// ppl · sqrt(var(nll) / (count − 1)), llama.cpp's uncertainty.
+    pub(crate) fn ppl_std(&self) -> f64 {
+        let mean = self.sum / self.count as f64;
+        let var = self.sum2 / self.count as f64 - mean * mean;
+        if var > 0.0 && self.count > 1 {
+            (var / (self.count - 1) as f64).sqrt() * self.ppl()
+        } else {
+            0.0
+        }
+    }
+}
+
 impl Engine {
-    pub fn perplexity(
-        &self,
-        text: &str,
-        n_ctx: usize,
-        mut on_chunk: impl FnMut(usize, f64) + Send,
-    ) -> Result<Perplexity, EngineError> {
+    /// The text's tokens, checked to fill at least one chunk of `n_ctx`.
+    pub fn perplexity_tokens(&self, text: &str, n_ctx: usize) -> Result<Vec<u32>, EngineError> {
         if n_ctx < 4 {
             return Err(EngineError::Invalid(format!("perplexity needs a context of at least 4 tokens, got {n_ctx}")));
         }
         let tokens = self.tokenizer.encode(text, true, false);
-        let n_chunks = tokens.len() / n_ctx;
-        if n_chunks == 0 {
+        if tokens.len() < n_ctx {
             return Err(EngineError::Invalid(format!(
                 "the text has {} tokens, fewer than one context of {n_ctx}",
                 tokens.len()
             )));
         }
+        Ok(tokens)
+    }
+
+    /// Perplexity of `text`; with `base_out`, also writes llama-perplexity's log-probability
+    /// file (`--kl-divergence-base`) for a later `kl_divergence`.
+    pub fn perplexity(
+        &self,
+        text: &str,
+        n_ctx: usize,
+        mut base_out: Option<&mut dyn Write>,
+        mut on_chunk: impl FnMut(usize, f64),
+    ) -> Result<Perplexity, EngineError> {
+        let all = self.perplexity_tokens(text, n_ctx)?;
+        let tokens = &all[..all.len() / n_ctx * n_ctx];
+        let n_vocab = self.model.config.n_vocab;
+        if let Some(out) = base_out.as_mut() {
+            LogitsHeader { n_ctx, n_vocab, tokens: tokens.to_vec() }.write(out)?;
+        }
+        let mut nll = Nll::default();
+        let mut chunk_ppl = Vec::new();
+        let mut row_bytes = Vec::new();
+        self.score_chunks(tokens, n_ctx, |event| {
+            let (logits, target) = match event {
+                Scored::Row { logits, target } => (logits, target),
+                Scored::ChunkDone(ci) => {
+                    chunk_ppl.push(nll.ppl());
+                    on_chunk(ci, nll.ppl());
+                    return Ok(());
+                }
+            };
+            let v = match base_out.as_mut() {
+                Some(out) => {
+                    row_bytes.clear();
+                    let v = encode_row(logits, target, &mut row_bytes);
+                    out.write_all(&row_bytes).map_err(|e| EngineError::Invalid(format!("writing the logits file: {e}")))?;
+                    v
+                }
+                None => -log_softmax_at(logits, target),
+            };
+            nll.add(v);
+            Ok(())
+        })?;
+        let n_chunks = tokens.len() / n_ctx;
+        Ok(Perplexity { ppl: nll.ppl(), ppl_std: nll.ppl_std(), n_ctx, n_chunks, n_tokens: all.len(), chunk_ppl })
+    }
+
+    /// Evaluates each chunk of `tokens` and tells `on` about every scored position (the second
+    /// half of the chunk), then that the chunk is done.
+    pub(crate) fn score_chunks(
+        &self,
+        tokens: &[u32],
+        n_ctx: usize,
+        mut on: impl FnMut(Scored) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
         let first = n_ctx / 2;
         let bos = self.tokenizer.add_bos().then(|| self.tokenizer.bos()).flatten();
+        let n_vocab = self.model.config.n_vocab;
         let mut exec = self.executor(n_ctx, 1)?;
-        let (mut nll, mut nll2, mut count) = (0.0f64, 0.0f64, 0usize);
-        let mut chunk_ppl = Vec::with_capacity(n_chunks);
-        for ci in 0..n_chunks {
-            let mut chunk = tokens[ci * n_ctx..(ci + 1) * n_ctx].to_vec();
+        for (ci, chunk) in tokens.chunks_exact(n_ctx).enumerate() {
+            let mut chunk = chunk.to_vec();
             if let Some(b) = bos {
                 chunk[0] = b;
             }
@@ -55,31 +145,22 @@ impl Engine {
             for start in (0..exec.n_outputs()).step_by(LOGIT_ROWS) {
                 let rows = start..(start + LOGIT_ROWS).min(exec.n_outputs());
                 let logits = exec.logits(rows.clone())?;
-                for (r, row) in logits.chunks_exact(self.model.config.n_vocab).enumerate() {
+                for (r, logits) in logits.chunks_exact(n_vocab).enumerate() {
                     let pos = first + rows.start + r;
                     if pos + 1 >= n_ctx {
                         break;
                     }
-                    let v = -log_softmax_at(row, chunk[pos + 1] as usize);
-                    nll += v;
-                    nll2 += v * v;
-                    count += 1;
+                    on(Scored::Row { logits, target: chunk[pos + 1] as usize })?;
                 }
             }
-            let running = (nll / count as f64).exp();
-            chunk_ppl.push(running);
-            on_chunk(ci, running);
+            on(Scored::ChunkDone(ci))?;
         }
-        let mean = nll / count as f64;
-        let ppl = mean.exp();
-        let var = nll2 / count as f64 - mean * mean;
-        let ppl_std = if var > 0.0 && count > 1 { (var / (count - 1) as f64).sqrt() * ppl } else { 0.0 };
-        Ok(Perplexity { ppl, ppl_std, n_ctx, n_chunks, n_tokens: tokens.len(), chunk_ppl })
+        Ok(())
     }
 }
 
 /// log softmax(logits)[target], with the sums in f64 as llama-perplexity does.
-fn log_softmax_at(logits: &[f32], target: usize) -> f64 {
+pub(crate) fn log_softmax_at(logits: &[f32], target: usize) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
     (logits[target] - max) as f64 - sum.ln()
