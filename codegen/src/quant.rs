@@ -56,15 +56,16 @@ impl Quant {
     }
 
     /// Weights per block.
-    pub fn block_elems(self) -> u32 {
+    pub const fn block_elems(self) -> u32 {
         match self {
             Quant::Q2K | Quant::Q3K | Quant::Q4K | Quant::Q5K | Quant::Q6K => 256,
             _ => 32,
         }
     }
 
-    /// Bytes per block (ggml's `ggml_type_size`).
-    pub fn block_bytes(self) -> u32 {
+    /// Bytes per block (ggml's `ggml_type_size`); the host's block structs are checked against
+    /// it at compile time (`rocmforge::backend::gpu::QuantBlock`).
+    pub const fn block_bytes(self) -> u32 {
         match self {
             Quant::Q4_0 => 18,
             Quant::Q4_1 => 20,

@@ -106,8 +106,17 @@ impl GgmlType {
         self.row().3
     }
 
-    pub fn block_bytes(self) -> usize {
-        self.row().4
+    /// Bytes per block: the one definition, which the block structs (`quant::blocks`) and the
+    /// GPU's formats (`rocmforge_codegen::Quant`) are checked against at compile time.
+    pub const fn block_bytes(self) -> usize {
+        let mut i = 0;
+        while i < TABLE.len() {
+            if TABLE[i].0 as u32 == self as u32 {
+                return TABLE[i].4;
+            }
+            i += 1;
+        }
+        panic!("every GgmlType variant has a TABLE row")
     }
 
     /// Whether the CPU backend can compute with tensors of this type.

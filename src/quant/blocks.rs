@@ -1,46 +1,48 @@
-//! ggml's block layouts (`ggml-common.h`), as `#[repr(C)]` structs whose sizes are pinned to
-//! the type table's byte sizes at compile time.
+//! ggml's block layouts (`ggml-common.h`), as `#[repr(C)]` structs whose sizes are checked at
+//! compile time against the one table of block sizes, `gguf::GgmlType`'s.
 
 use bytemuck::{Pod, Zeroable};
 use half::f16;
+
+use crate::gguf::GgmlType;
 
 pub const QK: usize = 32;
 pub const QK_K: usize = 256;
 
 macro_rules! block {
-    ($(#[$m:meta])* $name:ident, $bytes:expr, { $($field:ident : $ty:ty),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident, $ggml:ident, { $($field:ident : $ty:ty),* $(,)? }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Pod, Zeroable)]
         #[repr(C)]
         pub struct $name { $(pub $field: $ty),* }
-        const _: () = assert!(std::mem::size_of::<$name>() == $bytes);
+        const _: () = assert!(std::mem::size_of::<$name>() == GgmlType::$ggml.block_bytes());
     };
 }
 
-block!(BlockQ4_0, 18, { d: f16, qs: [u8; QK / 2] });
-block!(BlockQ4_1, 20, { d: f16, m: f16, qs: [u8; QK / 2] });
-block!(BlockQ5_0, 22, { d: f16, qh: [u8; 4], qs: [u8; QK / 2] });
-block!(BlockQ5_1, 24, { d: f16, m: f16, qh: [u8; 4], qs: [u8; QK / 2] });
-block!(BlockQ8_0, 34, { d: f16, qs: [i8; QK] });
+block!(BlockQ4_0, Q4_0, { d: f16, qs: [u8; QK / 2] });
+block!(BlockQ4_1, Q4_1, { d: f16, m: f16, qs: [u8; QK / 2] });
+block!(BlockQ5_0, Q5_0, { d: f16, qh: [u8; 4], qs: [u8; QK / 2] });
+block!(BlockQ5_1, Q5_1, { d: f16, m: f16, qh: [u8; 4], qs: [u8; QK / 2] });
+block!(BlockQ8_0, Q8_0, { d: f16, qs: [i8; QK] });
 block!(
     /// `s` is d · Σqs, which lets Q4_1/Q5_1 fold their offset into one multiply.
-    BlockQ8_1, 36, { d: f16, s: f16, qs: [i8; QK] }
+    BlockQ8_1, Q8_1, { d: f16, s: f16, qs: [i8; QK] }
 );
-block!(BlockQ2K, 84, { scales: [u8; QK_K / 16], qs: [u8; QK_K / 4], d: f16, dmin: f16 });
-block!(BlockQ3K, 110, { hmask: [u8; QK_K / 8], qs: [u8; QK_K / 4], scales: [u8; 12], d: f16 });
-block!(BlockQ4K, 144, { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; QK_K / 2] });
-block!(BlockQ5K, 176, { d: f16, dmin: f16, scales: [u8; 12], qh: [u8; QK_K / 8], qs: [u8; QK_K / 2] });
-block!(BlockQ6K, 210, { ql: [u8; QK_K / 2], qh: [u8; QK_K / 4], scales: [i8; QK_K / 16], d: f16 });
+block!(BlockQ2K, Q2K, { scales: [u8; QK_K / 16], qs: [u8; QK_K / 4], d: f16, dmin: f16 });
+block!(BlockQ3K, Q3K, { hmask: [u8; QK_K / 8], qs: [u8; QK_K / 4], scales: [u8; 12], d: f16 });
+block!(BlockQ4K, Q4K, { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; QK_K / 2] });
+block!(BlockQ5K, Q5K, { d: f16, dmin: f16, scales: [u8; 12], qh: [u8; QK_K / 8], qs: [u8; QK_K / 2] });
+block!(BlockQ6K, Q6K, { ql: [u8; QK_K / 2], qh: [u8; QK_K / 4], scales: [i8; QK_K / 16], d: f16 });
 block!(
     /// The f32 scale is kept as bytes so that the block has alignment 1 like the others
     /// of its row (activation buffers are plain byte vectors).
-    BlockQ8K, 292, { d: [u8; 4], qs: [i8; QK_K], bsums: [[u8; 2]; QK_K / 16] }
+    BlockQ8K, Q8K, { d: [u8; 4], qs: [i8; QK_K], bsums: [[u8; 2]; QK_K / 16] }
 );
-block!(BlockIq4Nl, 18, { d: f16, qs: [u8; QK / 2] });
-block!(BlockIq4Xs, 136, { d: f16, scales_h: [u8; 2], scales_l: [u8; QK_K / 64], qs: [u8; QK_K / 2] });
+block!(BlockIq4Nl, Iq4Nl, { d: f16, qs: [u8; QK / 2] });
+block!(BlockIq4Xs, Iq4Xs, { d: f16, scales_h: [u8; 2], scales_l: [u8; QK_K / 64], qs: [u8; QK_K / 2] });
 block!(
     /// `e` is an E8M0 scale (a power of two).
-    BlockMxfp4, 17, { e: u8, qs: [u8; QK / 2] }
+    BlockMxfp4, Mxfp4, { e: u8, qs: [u8; QK / 2] }
 );
 
 impl BlockQ8K {

@@ -31,6 +31,8 @@ macro_rules! quant_blocks {
             impl QuantBlock for $block {
                 const QUANT: Quant = Quant::$quant;
             }
+            // The kernels' block geometry (codegen) is the host's.
+            const _: () = assert!(size_of::<$block>() == Quant::$quant.block_bytes() as usize);
         )*
     };
 }

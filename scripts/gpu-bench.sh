@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Decode and prefill speed on the GPU against llama.cpp CUDA, in one device call, on the same
+# GGUF files: `rocmforge bench --device cuda` and `llama-bench -fa 1`, -p 512 -n 128 -r 3.
+# Prints t/s, the ratio to llama.cpp, and tg128 as a share of the measured copy rate (weights
+# read once per token: the file size).
+# Usage: LLAMA_BENCH=/path/to/llama-bench bash scripts/gpu-bench.sh MODEL.gguf...
+#   (.devcarry/rocmforge and .devcarry/rocmforge-sm_90.rfkb as for scripts/gpu-engine.sh;
+#    without LLAMA_BENCH only our figures are given.)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/rocmforge-gpu-bench}
+mkdir -p "$OUT"
+COPY_RATE=${COPY_RATE:-4.23e12}  # bytes/s, device-to-device copy measured on the H200
+export ROCMFORGE_KERNELS=$PWD/.devcarry
+BIN=$PWD/.devcarry/rocmforge
+chmod +x "$BIN"
+summary=$OUT/summary.md
+echo "| model | test | rocmforge t/s | llama.cpp t/s | ratio | % of copy rate |" > "$summary"
+echo "| --- | --- | ---: | ---: | ---: | ---: |" >> "$summary"
+for model in "$@"; do
+    name=$(basename "$model" .gguf)
+    "$BIN" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json 2>"$OUT/$name-ours.err" > "$OUT/$name-ours.json" \
+        || { echo "$name: rocmforge bench failed: $(tail -3 "$OUT/$name-ours.err")"; continue; }
+    if [ -n "${LLAMA_BENCH:-}" ]; then
+        "$LLAMA_BENCH" -m "$model" -fa 1 -ngl 99 -p 512 -n 128 -r 3 -o json > "$OUT/$name-llama.json" 2>"$OUT/$name-llama.err" \
+            || echo "$name: llama-bench failed: $(tail -3 "$OUT/$name-llama.err")"
+    fi
+    python3 - "$model" "$OUT/$name-ours.json" "$OUT/$name-llama.json" "$COPY_RATE" >> "$summary" <<'PY'
+import json, os, sys
+model, ours, theirs, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+def load(p):
+    try:
+        return {("pp%d" % r["n_prompt"]) if r["n_prompt"] else ("tg%d" % r["n_gen"]): r["avg_ts"] for r in json.load(open(p))}
+    except (OSError, ValueError):
+        return {}
+a, b = load(ours), load(theirs)
+size = os.path.getsize(model)
+for test in sorted(a):
+    peer = b.get(test)
+    ratio = f"{a[test] / peer:.2f}x" if peer else "-"
+    share = f"{100 * size * a[test] / rate:.0f} %" if test.startswith("tg") else ""
+    print(f"| {os.path.basename(model)} | {test} | {a[test]:.1f} | {peer or 0:.1f} | {ratio} | {share} |")
+PY
+done
+cat "$summary"
