@@ -71,12 +71,12 @@ pub trait Ops {
     fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError>;
     /// `x` += bias, per row.
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError>;
-    /// Rotary embedding of every head of `x` (q_dim or kv_dim wide) at its token's position,
-    /// with layer `il`'s base and scale.
-    fn rope(&mut self, x: Act, il: usize) -> Result<(), BackendError>;
-    /// Stores `k` and `v` in layer `il`'s cache, then `out` = attention of `q` (scaled by the
-    /// model's attention scale) over each token's sequence, causal and windowed as the layer is.
-    fn attention(&mut self, out: Act, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError>;
+    /// Rotary embedding of every head of `q` and `k` at its token's position (layer `il`'s base
+    /// and scale), then `k` and `v` stored in layer `il`'s cache at those positions.
+    fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError>;
+    /// `out` = attention of `q` (scaled by the model's attention scale) over each token's
+    /// sequence in layer `il`'s cache, causal and windowed as the layer is.
+    fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError>;
     /// `out` = act(`x` W_gateᵀ) · (`x` W_upᵀ) with layer `il`'s weights, the activation being
     /// the model's (`Gate` and `Up` may serve as scratch).
     fn gated_ffn(&mut self, out: Act, il: usize, x: Act) -> Result<(), BackendError>;
@@ -105,9 +105,8 @@ pub fn forward(o: &mut impl Ops, c: &ModelConfig, w: &Weights) -> Result<(), Bac
         } else {
             (Act::Q, Act::K)
         };
-        o.rope(q, il)?;
-        o.rope(k, il)?;
-        o.attention(Act::Attn, il, q, k, Act::V)?;
+        o.rope_and_store(il, q, k, Act::V)?;
+        o.attention(Act::Attn, il, q)?;
         o.matmul(Act::Proj, l(il, Wo), Act::Attn)?;
         let attn_out = post_norm(o, lw.attn_post_norm.is_some(), l(il, AttnPostNorm), c)?;
         o.add_rmsnorm(Act::Xn, Act::X, attn_out, l(il, FfnNorm))?;

@@ -76,6 +76,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let report = compile_bundle(&toolchain, target, &options, &progress)
             .with_context(|| format!("compiling the {target} bundle"))?;
         bar.finish_and_clear();
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
         std::fs::write(&path, &report.bundle.data).with_context(|| format!("writing {}", path.display()))?;
         if args.table {
             print_table(&report.bundle.manifest);

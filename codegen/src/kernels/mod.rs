@@ -16,6 +16,7 @@ mod matvec_glu;
 mod rmsnorm;
 mod rmsnorm_add;
 mod rope;
+mod rope_kv;
 pub mod sample;
 mod softmax;
 mod to_f16;
@@ -64,6 +65,7 @@ pub fn catalog() -> Vec<Family> {
         embed::family(),
         add_rows::family(),
         to_f16::family(),
+        rope_kv::family(),
     ]
 }
 

@@ -12,6 +12,11 @@ struct Source {
     neox: bool,
 }
 
+/// `mode`: how a head's dimensions pair up, llama's (2i, 2i+1) or NeoX's (i, i + n_rot/2).
+pub fn mode_axis() -> Axis {
+    Axis { name: "mode", values: vec![AxisValue::Word("norm"), AxisValue::Word("neox")] }
+}
+
 pub fn family() -> Family {
     Family {
         name: "rope",
@@ -26,10 +31,7 @@ pub fn family() -> Family {
             scalar("theta_scale", Scalar::F32),
             scalar("freq_scale", Scalar::F32),
         ],
-        axes: vec![
-            Axis { name: "mode", values: vec![AxisValue::Word("norm"), AxisValue::Word("neox")] },
-            head_dim_axis(),
-        ],
+        axes: vec![mode_axis(), head_dim_axis()],
         launch: Launch {
             threads: 128,
             grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One],

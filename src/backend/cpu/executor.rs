@@ -260,23 +260,33 @@ impl Ops for CpuExecutor<'_> {
         Ok(())
     }
 
-    fn rope(&mut self, x: Act, il: usize) -> Result<(), BackendError> {
+    fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
         let c = &self.model.config;
         let (base, scale) = c.rope_for_layer(il);
         let factors = self.model.weights.rope_freqs.as_deref();
-        let width = self.width(x);
-        let mut v = self.take(x);
-        for (row, t) in v.chunks_exact_mut(width).zip(self.batch.tokens()) {
-            let angles = ops::rope_angles(t.pos, c.rope.n_rot, base, scale, factors);
-            row.chunks_exact_mut(c.head_dim).for_each(|h| ops::rope(h, &angles, c.rope.kind));
+        let (mut qv, mut kv) = (self.take(q), self.take(k));
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        for (t, tok) in self.batch.tokens().iter().enumerate() {
+            let angles = ops::rope_angles(tok.pos, c.rope.n_rot, base, scale, factors);
+            for h in qv[t * q_dim..(t + 1) * q_dim].chunks_exact_mut(c.head_dim) {
+                ops::rope(h, &angles, c.rope.kind);
+            }
+            for h in kv[t * kv_dim..(t + 1) * kv_dim].chunks_exact_mut(c.head_dim) {
+                ops::rope(h, &angles, c.rope.kind);
+            }
         }
-        self.put(x, v);
+        for run in &self.runs {
+            let rows = run.start * kv_dim..(run.start + run.len) * kv_dim;
+            self.kv[run.seq].store(il, run.pos0, &kv[rows.clone()], &self.acts[slot(v)][rows]);
+        }
+        self.put(q, qv);
+        self.put(k, kv);
         Ok(())
     }
 
-    fn attention(&mut self, out: Act, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
+    fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
         let c = &self.model.config;
-        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        let q_dim = c.q_dim();
         let shape = AttentionShape {
             n_head: c.n_head,
             n_head_kv: c.n_head_kv,
@@ -289,11 +299,9 @@ impl Ops for CpuExecutor<'_> {
         vec::scale(&mut qv, c.attn_scale);
         let mut o = self.take(out);
         for run in &self.runs {
-            let (rows_q, rows_kv) = (run.start * q_dim..(run.start + run.len) * q_dim, run.start * kv_dim..(run.start + run.len) * kv_dim);
-            let cache = &mut self.kv[run.seq];
-            cache.store(il, run.pos0, &self.acts[slot(k)][rows_kv.clone()], &self.acts[slot(v)][rows_kv]);
-            let (keys, values) = cache.layer(il);
-            attention(&qv[rows_q.clone()], keys, values, run.pos0, &shape, &mut o[rows_q]);
+            let rows = run.start * q_dim..(run.start + run.len) * q_dim;
+            let (keys, values) = self.kv[run.seq].layer(il);
+            attention(&qv[rows.clone()], keys, values, run.pos0, &shape, &mut o[rows]);
         }
         self.put(q, qv);
         self.put(out, o);

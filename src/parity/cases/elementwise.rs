@@ -4,7 +4,7 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 
-use super::{out, F32_TOL};
+use super::{out, F16_TOL, F32_TOL};
 use crate::backend::cpu::{ops, vec};
 use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
@@ -227,5 +227,51 @@ pub fn to_f16(label: &str, n: usize) -> Case {
             ("n", Arg::I64(n as i64)),
         ],
         dims: vec![],
+    }
+}
+
+/// Q rotated in place; K rotated and stored with V in f16 at `tokens` positions from `pos0`.
+pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_head: usize, n_head_kv: usize) -> Case {
+    let head_dim = variant.int("head_dim") as usize;
+    let kind = if variant.word("mode") == "neox" { RopeKind::Neox } else { RopeKind::Normal };
+    let positions: Vec<i32> = (pos0..pos0 + tokens).map(|p| p as i32).collect();
+    let (n_rot, base, freq_scale) = (head_dim - 16, 10_000.0f32, 0.5f32);
+    let theta_scale = base.powf(-2.0 / n_rot as f32);
+    let (kv_dim, n_ctx) = (n_head_kv * head_dim, pos0 + tokens + 2);
+    let mut r = rng(label);
+    let q = nonzero(&mut r, tokens * n_head * head_dim);
+    let (k, v) = (nonzero(&mut r, tokens * kv_dim), nonzero(&mut r, tokens * kv_dim));
+    let (k_old, v_old) = (round_f16(&nonzero(&mut r, n_ctx * kv_dim)), round_f16(&nonzero(&mut r, n_ctx * kv_dim)));
+    let rotate = |x: &[f32], width: usize| {
+        let mut y = x.to_vec();
+        for (t, token) in y.chunks_exact_mut(width).enumerate() {
+            let angles = ops::rope_angles(positions[t] as usize, n_rot, base, freq_scale, None);
+            token.chunks_exact_mut(head_dim).for_each(|h| ops::rope(h, &angles, kind));
+        }
+        y
+    };
+    let stored = |old: &[f32], new: &[f32]| {
+        let mut c = old.to_vec();
+        c[pos0 * kv_dim..(pos0 + tokens) * kv_dim].copy_from_slice(&round_f16(new));
+        c
+    };
+    let cache = |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: F16_TOL };
+    Case {
+        label: label.into(),
+        args: vec![
+            ("q", Arg::InOut { initial: f32_bytes(&q), reference: rotate(&q, n_head * head_dim), dtype: Dtype::F32, tolerance: F32_TOL }),
+            ("k_cache", cache(&k_old, stored(&k_old, &rotate(&k, kv_dim)))),
+            ("v_cache", cache(&v_old, stored(&v_old, &v))),
+            ("k", Arg::Input(f32_bytes(&k))),
+            ("v", Arg::Input(f32_bytes(&v))),
+            ("pos", Arg::Input(i32_bytes(&positions))),
+            ("factors", Arg::Null),
+            ("n_head", Arg::I32(n_head as i32)),
+            ("n_head_kv", Arg::I32(n_head_kv as i32)),
+            ("n_rot", Arg::I32(n_rot as i32)),
+            ("theta_scale", Arg::F32(theta_scale)),
+            ("freq_scale", Arg::F32(freq_scale)),
+        ],
+        dims: vec![("n_heads_all", (n_head + n_head_kv) as u64), ("n_tokens", tokens as u64)],
     }
 }

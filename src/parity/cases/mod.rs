@@ -11,7 +11,7 @@ use super::{Arg, Case, Dtype};
 use crate::engine::sampler::SamplerConfig;
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
-use elementwise::{add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, sample, softmax, to_f16};
+use elementwise::{add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16};
 use matmul::{dequant, embed, gemm, matvec, matvec_glu};
 pub(crate) use matmul::{dequantized, mat_vec};
 
@@ -63,6 +63,14 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .pick(&[(5, 4091)], &[(1, 131_071), (17, 0), (512, 100), (4096, 0)])
             .into_iter()
             .map(|(tokens, pos0)| rope(&label(format!("{tokens} tokens at {pos0}")), variant, tokens, pos0))
+            .collect(),
+        "rope_kv" => sizes
+            .pick(&[(5, 4091, 8, 2)], &[(1, 65_535, 32, 2), (17, 0, 14, 2), (512, 100, 8, 1)])
+            .into_iter()
+            .map(|(tokens, pos0, heads, heads_kv)| {
+                let what = format!("{tokens} tokens at {pos0}, heads {heads}/{heads_kv}");
+                rope_kv(&label(what), variant, tokens, pos0, heads, heads_kv)
+            })
             .collect(),
         "glu" => sizes
             .pick(&[4097], &[1, 7, 4097, 65_536])

@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use super::weights::{same_format, with_blocks, GpuMatrix, GpuModel, QuantBuffer};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, kv_append,
-    matvec, matvec_glu, rmsnorm, rmsnorm_add, rope, to_f16,
+    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
+    matvec_glu, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
 use crate::backend::gpu::{f16, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
@@ -338,28 +338,45 @@ impl Ops for GpuExecutor<'_> {
         Ok(add_rows::launch(k, &mut self.acts[slot(x)], b, b.len() as i32, n)?)
     }
 
-    fn rope(&mut self, x: Act, il: usize) -> Result<(), BackendError> {
+    fn rope_and_store(&mut self, il: usize, q: Act, kk: Act, v: Act) -> Result<(), BackendError> {
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let (base, scale) = c.rope_for_layer(il);
         let theta_scale = base.powf(-2.0 / c.rope.n_rot as f32);
         let mode = match c.rope.kind {
-            RopeKind::Normal => rope::Mode::Norm,
-            RopeKind::Neox => rope::Mode::Neox,
+            RopeKind::Normal => rope_kv::Mode::Norm,
+            RopeKind::Neox => rope_kv::Mode::Neox,
         };
-        let heads = (act_width(c, x) / c.head_dim) as i32;
         let factors = self.gpu_model.rope_freqs.as_ref();
-        let buf = &mut self.acts[slot(x)];
-        let hd = c.head_dim as u32;
-        Ok(rope::launch(k, mode, hd, buf, &self.pos, factors, heads, c.rope.n_rot as i32, theta_scale, scale, n)?)
+        let (kc, vc) = &mut self.kv[il][self.run.seq];
+        let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(kk), slot(v)]).expect("three different buffers");
+        let (heads, heads_kv) = (c.n_head as i32, c.n_head_kv as i32);
+        rope_kv::launch(
+            k,
+            mode,
+            c.head_dim as u32,
+            qb,
+            kc,
+            vc,
+            kb,
+            vb,
+            &self.pos,
+            factors,
+            heads,
+            heads_kv,
+            c.rope.n_rot as i32,
+            theta_scale,
+            scale,
+            (c.n_head + c.n_head_kv) as u32,
+            n,
+        )?;
+        Ok(())
     }
 
-    fn attention(&mut self, out: Act, il: usize, q: Act, kk: Act, v: Act) -> Result<(), BackendError> {
+    fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
         let (c, k, n) = (self.cfg(), self.k(), self.n());
-        let seq = self.run.seq;
         let hd = c.head_dim as u32;
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
-        let (kc, vc) = &mut self.kv[il][seq];
-        kv_append::launch(k, kc, vc, &self.acts[slot(kk)], &self.acts[slot(v)], &self.pos, c.kv_dim() as i32, n)?;
+        let (kc, vc) = &self.kv[il][self.run.seq];
         let (heads, heads_kv) = (c.n_head as i32, c.n_head_kv as i32);
         if n == 1 {
             let n_splits = self.n_ctx.div_ceil(SPLIT_LEN);
@@ -383,10 +400,7 @@ impl Ops for GpuExecutor<'_> {
             attn_decode_reduce::launch(k, hd, o, &self.part_o, &self.part_ml, n_splits as i32, c.n_head as u32)?;
         } else {
             let pos0 = self.run.pos0 as i32;
-            let (o, qb) = {
-                let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
-                (o, &*qb)
-            };
+            let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
             attn_prefill::launch(k, hd, o, qb, kc, vc, n as i32, heads_kv, heads, pos0, window, c.attn_scale)?;
         }
         Ok(())

@@ -1,0 +1,47 @@
+use askama::Template;
+
+use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::kernels::{head_dim_axis, rope::mode_axis, Ctx};
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "rope_kv.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    head_dim: u32,
+    neox: bool,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "rope_kv",
+        template: "rope_kv.hip.j2",
+        summary: "rope on Q in place, and on K stored with V into the f16 cache at pos[t] (one launch)",
+        params: vec![
+            output("q", Elem::F32),
+            output("k_cache", Elem::F16),
+            output("v_cache", Elem::F16),
+            input("k", Elem::F32),
+            input("v", Elem::F32),
+            input("pos", Elem::I32),
+            optional_input("factors", Elem::F32),
+            scalar("n_head", Scalar::I32),
+            scalar("n_head_kv", Scalar::I32),
+            scalar("n_rot", Scalar::I32),
+            scalar("theta_scale", Scalar::F32),
+            scalar("freq_scale", Scalar::F32),
+        ],
+        axes: vec![mode_axis(), head_dim_axis()],
+        launch: Launch {
+            threads: 64,
+            grid: [Grid::Dim("n_heads_all"), Grid::Dim("n_tokens"), Grid::One],
+            dims: &["n_heads_all", "n_tokens"],
+        },
+        reference: "backend::cpu::ops::rope + backend::cpu::kv_cache::KvCache::store",
+        allow_scratch: false,
+        render: |v: &Variant| {
+            Source { ctx: Ctx::new("rope_kv.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }
+                .render()
+        },
+    }
+}
