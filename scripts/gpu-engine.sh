@@ -25,7 +25,7 @@ BIN=$PWD/$D/rocmforge
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$OUT/device.txt"
 
 echo "== synthetic models: GPU executor vs CPU executor"
-"$D/gpu_engine-test" --nocapture --test-threads 1 2>&1 | tee "$OUT/synthetic.txt" | grep -E "relative error|skipped|test result|panicked|FAILED"
+"$D/gpu_engine-test" --include-ignored --nocapture --test-threads 1 2>&1 | tee "$OUT/synthetic.txt" | grep -E "relative error|skipped|test result|panicked|FAILED"
 
 MODEL=/tmp/model.gguf
 if [ -n "${MODEL_SHA256:-}" ]; then

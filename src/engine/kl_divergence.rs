@@ -209,7 +209,8 @@ mod tests {
         let mut s = Sums::default();
         s.add(&logits, &row, 17);
         let r = s.finish();
-        assert!(r.kld_mean.abs() < 1e-6, "{}", r.kld_mean);
+        // Only the 16-bit quantization of the base row separates the two.
+        assert!(r.kld_mean.abs() < 1e-4, "{}", r.kld_mean);
         assert_eq!(r.same_top_pct, 100.0);
     }
 
