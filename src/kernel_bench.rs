@@ -6,9 +6,11 @@
 use std::rc::Rc;
 
 use crate::backend::gpu::launchers::{
-    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, rmsnorm, sample,
+    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, rmsnorm,
 };
+use crate::backend::gpu::engine::DeviceSampler;
 use crate::backend::gpu::{f16, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::engine::sampler::SamplerConfig;
 use crate::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::quant::blocks::*;
 
@@ -213,16 +215,17 @@ fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult,
 fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     let g = k.gpu();
     let vocab = 151_936;
-    let (x, w, logits, r) =
-        (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?, f32s(g, "bench r", 1)?);
+    let (x, w, logits) = (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?);
     let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
+    let mut sampler = DeviceSampler::new(g, vocab, 1)?;
+    sampler.set_draws(&[0.5])?;
     Ok(vec![
         time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut || rmsnorm::launch(k, &mut y, &x, &w, 4096, 1e-6, 1))?,
         time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut || {
             argmax::launch(k, &mut idx, &logits, vocab as i32, 1)
         })?,
-        time(k, format!("sample 1x{vocab} k=40"), Work::Latency, &mut || {
-            sample::launch(k, &mut idx, &logits, &r, vocab as i32, 40, 0.95, 0.05, 0.8, 1)
+        time(k, format!("sample (topk + sample) 1x{vocab} k=40"), Work::Latency, &mut || {
+            sampler.enqueue(k, &mut idx, &logits, &SamplerConfig::default(), 1)
         })?,
     ])
 }

@@ -16,6 +16,7 @@ use std::ops::Range;
 pub use batch::{Batch, BatchToken, Run};
 pub use device::DeviceSpec;
 
+use cpu::sample::{argmax, pick, SamplerConfig};
 use crate::quant::QuantError;
 
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +61,15 @@ pub trait Executor {
     fn greedy(&mut self) -> Result<Vec<u32>, BackendError> {
         let logits = self.logits(0..self.n_outputs())?;
         let n_vocab = logits.len() / self.n_outputs().max(1);
-        Ok(logits.chunks_exact(n_vocab.max(1)).map(|row| crate::engine::sampler::argmax(row)).collect())
+        Ok(logits.chunks_exact(n_vocab.max(1)).map(argmax).collect())
+    }
+    /// One token per output row, drawn with `cfg` (whose penalties the caller has left out)
+    /// and row i's uniform `draws[i]`, as `cpu::sample::pick` draws (on the device where
+    /// it can).
+    fn sample(&mut self, cfg: &SamplerConfig, draws: &[f32]) -> Result<Vec<u32>, BackendError> {
+        let logits = self.logits(0..draws.len())?;
+        let n_vocab = logits.len() / draws.len().max(1);
+        Ok(logits.chunks_exact(n_vocab.max(1)).zip(draws).map(|(row, &r)| pick(row, cfg, r)).collect())
     }
     /// Positions sequence `seq` holds; its next token goes there.
     fn seq_len(&self, seq: usize) -> usize;

@@ -102,11 +102,15 @@ impl Engine {
     }
 }
 
-/// The next token after the last output row: argmax on the device when sampling is plain
-/// greedy, else the host sampler over the logits.
+/// The next token after the last output row: drawn where the logits are (on the device) unless
+/// a penalty needs the sequence's history, when the host sampler takes the logits.
 fn pick(exec: &mut dyn Executor, sampler: &mut Sampler) -> Result<u32, EngineError> {
-    if sampler.config().is_plain_greedy() {
+    let cfg = sampler.config().clone();
+    if cfg.is_plain_greedy() {
         Ok(exec.greedy()?[0])
+    } else if !cfg.has_penalties() {
+        let r = sampler.draw();
+        Ok(exec.sample(&cfg, &[r])?[0])
     } else {
         Ok(sampler.sample(&mut exec.logits(0..1)?))
     }

@@ -10,8 +10,10 @@ use super::cases::{dequantized, mat_vec, softmax_partial};
 use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
 use crate::backend::cpu::ops;
+use crate::backend::gpu::engine::DeviceSampler;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, rmsnorm, rope};
 use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
 use crate::quant::blocks::BlockQ4K;
 
@@ -19,11 +21,13 @@ type Check = fn(&Kernels) -> Result<f64, LaunchError>;
 
 /// Runs the typed-launcher checks; each is one outcome.
 pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
-    let checks: [(&str, Check, f64); 4] = [
+    let checks: [(&str, Check, f64); 6] = [
         ("rmsnorm 7x2048, async copies", norm, 1e-5),
         ("matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
         ("rope neox d128, 17 tokens x 8 heads", rope_neox, 1e-5),
         ("attn_decode + attn_decode_reduce d128, GQA 4, kv 4096, 16 splits", decode_attention, 1e-5),
+        ("topk + sample 5x262144, llama defaults (share of rows off)", sample_llama_defaults, 0.0),
+        ("topk + sample 5x151936, k=128 t=1.5 (share of rows off)", sample_wide, 0.0),
     ];
     checks
         .into_iter()
@@ -174,4 +178,33 @@ fn exact_decode(
             o.into_iter().map(move |x| (x / l) as f32)
         })
         .collect()
+}
+
+fn sample_llama_defaults(k: &Kernels) -> Result<f64, LaunchError> {
+    two_stage_sample(k, 262_144, &SamplerConfig::default())
+}
+
+fn sample_wide(k: &Kernels) -> Result<f64, LaunchError> {
+    let cfg = SamplerConfig { top_k: 128, top_p: 1.0, min_p: 0.0, temperature: 1.5, ..Default::default() };
+    two_stage_sample(k, 151_936, &cfg)
+}
+
+/// The engine's device sampler against the CPU's `pick` with the same uniforms: the share of
+/// rows whose token differs.
+fn two_stage_sample(k: &Kernels, n_vocab: usize, cfg: &SamplerConfig) -> Result<f64, LaunchError> {
+    let rows = 5;
+    let mut r = rng(&format!("typed sample {n_vocab} {}", cfg.top_k));
+    // Logits spread over ±12 so that top-p and min-p both cut somewhere inside the top-k.
+    let logits: Vec<f32> = nonzero(&mut r, rows * n_vocab).iter().map(|v| v * 12.0).collect();
+    let draws: Vec<f32> = (0..rows).map(|i| (i as f32 + 0.5) / rows as f32).collect();
+    let want: Vec<u32> =
+        logits.chunks_exact(n_vocab).zip(&draws).map(|(row, &u)| sampler::pick(row, cfg, u)).collect();
+    let mut sampler = DeviceSampler::new(gpu(k), n_vocab, rows)?;
+    let mut out = DeviceBuffer::<i32>::uninit(gpu(k), rows)?;
+    out.fill_bytes(0xFF)?;
+    sampler.set_draws(&draws)?;
+    sampler.enqueue(k, &mut out, &DeviceBuffer::from_slice(gpu(k), &logits)?, cfg, rows as u32)?;
+    k.synchronize()?;
+    let got = out.to_vec()?;
+    Ok(got.iter().zip(&want).filter(|(&g, &w)| g as u32 != w).count() as f64 / rows as f64)
 }

@@ -18,7 +18,7 @@ pub fn family() -> Family {
         params: vec![output("out", Elem::I32), input("x", Elem::F32), scalar("n", Scalar::I32)],
         axes: vec![],
         launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
-        reference: "engine::sampler::argmax",
+        reference: "backend::cpu::sample::argmax",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("argmax.hip.j2", v) }.render(),
     }

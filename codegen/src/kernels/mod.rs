@@ -20,6 +20,7 @@ mod rope_kv;
 pub mod sample;
 mod softmax;
 mod to_f16;
+pub mod topk;
 
 use crate::catalog::{Axis, Family};
 use crate::quant::Quant;
@@ -66,6 +67,7 @@ pub fn catalog() -> Vec<Family> {
         add_rows::family(),
         to_f16::family(),
         rope_kv::family(),
+        topk::family(),
     ]
 }
 

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Scalar};
 use crate::kernels::Ctx;
 use crate::variant::Variant;
 
@@ -23,6 +23,7 @@ pub fn family() -> Family {
         params: vec![
             output("out", Elem::I32),
             input("logits", Elem::F32),
+            optional_input("idx", Elem::I32),
             input("r", Elem::F32),
             scalar("n", Scalar::I32),
             scalar("top_k", Scalar::I32),
@@ -32,7 +33,7 @@ pub fn family() -> Family {
         ],
         axes: vec![],
         launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
-        reference: "engine::sampler::pick",
+        reference: "backend::cpu::sample::pick",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("sample.hip.j2", v), k_max: K_MAX }.render(),
     }

@@ -5,6 +5,7 @@ mod executor;
 mod kv_cache;
 mod matmul;
 pub mod ops;
+pub mod sample;
 pub mod vec;
 
 pub use attention::{attention, AttentionShape, TILED_MIN_QUERIES};

@@ -189,6 +189,7 @@ pub fn sample(label: &str, rows: usize, n: usize, cfg: SamplerConfig) -> Case {
         args: vec![
             ("out", Arg::Output { reference, dtype: Dtype::I32, tolerance: 0.0 }),
             ("logits", Arg::Input(f32_bytes(&logits))),
+            ("idx", Arg::Null),
             ("r", Arg::Input(f32_bytes(&draws))),
             ("n", Arg::I32(n as i32)),
             ("top_k", Arg::I32(cfg.top_k as i32)),

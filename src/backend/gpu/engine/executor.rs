@@ -7,6 +7,7 @@
 use std::ops::Range;
 use std::rc::Rc;
 
+use super::sampling::DeviceSampler;
 use super::weights::{same_format, with_blocks, GpuMatrix, GpuModel, QuantBuffer};
 use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
@@ -14,6 +15,7 @@ use crate::backend::gpu::launchers::{
 };
 use crate::backend::gpu::{f16, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
+use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::{Batch, BackendError, Executor, Run};
 use crate::model::{Activation, Model, ModelConfig, RopeKind};
 
@@ -45,6 +47,7 @@ pub struct GpuExecutor<'m> {
     n_outputs: usize,
     logits: DeviceBuffer<f32>,
     sampled: DeviceBuffer<i32>,
+    sampler: DeviceSampler,
     /// The run being computed (one sequence's consecutive tokens, at most `UBATCH`).
     run: Run,
     decode_graphs: Vec<Option<GraphHandle>>,
@@ -100,6 +103,7 @@ impl<'m> GpuExecutor<'m> {
             n_outputs: 0,
             logits: f32s(UBATCH * c.n_vocab)?,
             sampled: DeviceBuffer::uninit(&gpu, UBATCH)?,
+            sampler: DeviceSampler::new(&gpu, c.n_vocab, UBATCH)?,
             run: Run { seq: 0, pos0: 0, start: 0, len: 0 },
             decode_graphs: vec![None; n_seq],
         })
@@ -279,6 +283,26 @@ impl Executor for GpuExecutor<'_> {
             // Soft-capping is monotonic: the argmax of the raw logits is the same token.
             argmax::launch(self.k(), &mut self.sampled, &self.logits, c.n_vocab as i32, (end - start) as u32)?;
             let mut got = vec![0i32; end - start];
+            self.gpu().synchronize(self.stream)?;
+            self.sampled.download_at(0, &mut got)?;
+            ids.extend(got.into_iter().map(|t| t as u32));
+        }
+        Ok(ids)
+    }
+
+    fn sample(&mut self, cfg: &SamplerConfig, draws: &[f32]) -> Result<Vec<u32>, BackendError> {
+        let n_vocab = self.cfg().n_vocab;
+        // Soft-capping changes the distribution: the device kernels do not apply it.
+        if !DeviceSampler::supports(cfg, n_vocab) || self.cfg().final_logit_softcap.is_some() {
+            let logits = self.logits(0..draws.len())?;
+            return Ok(logits.chunks_exact(n_vocab).zip(draws).map(|(row, &r)| pick(row, cfg, r)).collect());
+        }
+        let mut ids = Vec::with_capacity(draws.len());
+        for (start, chunk) in (0..draws.len()).step_by(UBATCH).zip(draws.chunks(UBATCH)) {
+            self.lm_head_rows(start..start + chunk.len())?;
+            self.sampler.set_draws(chunk)?;
+            self.sampler.enqueue(self.k(), &mut self.sampled, &self.logits, cfg, chunk.len() as u32)?;
+            let mut got = vec![0i32; chunk.len()];
             self.gpu().synchronize(self.stream)?;
             self.sampled.download_at(0, &mut got)?;
             ids.extend(got.into_iter().map(|t| t as u32));

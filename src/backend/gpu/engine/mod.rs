@@ -2,7 +2,9 @@
 //! set of sequences' KV cache and work buffers (`executor`).
 
 mod executor;
+mod sampling;
 mod weights;
 
 pub use executor::{GpuExecutor, UBATCH};
+pub use sampling::DeviceSampler;
 pub use weights::GpuModel;
