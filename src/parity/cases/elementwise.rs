@@ -276,3 +276,32 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
         dims: vec![("n_heads_all", (n_head + n_head_kv) as u64), ("n_tokens", tokens as u64)],
     }
 }
+
+/// Each 4096-logit slice's top-k, sorted by (logit descending, index ascending).
+pub fn topk(label: &str, rows: usize, n: usize, top_k: usize) -> Case {
+    let mut r = rng(label);
+    let logits: Vec<f32> = nonzero(&mut r, rows * n).iter().map(|v| v * 12.0).collect();
+    let slice = rocmforge_codegen::kernels::topk::SLICE as usize;
+    let (mut cand_v, mut cand_i) = (Vec::new(), Vec::new());
+    for row in logits.chunks_exact(n) {
+        for (s, part) in row.chunks(slice).enumerate() {
+            let mut c: Vec<(usize, f32)> = part.iter().enumerate().map(|(i, &v)| (s * slice + i, v)).collect();
+            c.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            c.extend((part.len()..top_k).map(|i| (s * slice + i, f32::NEG_INFINITY)));
+            c.truncate(top_k);
+            cand_v.extend(c.iter().map(|x| x.1));
+            cand_i.extend(c.iter().map(|x| x.0 as f32));
+        }
+    }
+    Case {
+        label: label.into(),
+        args: vec![
+            ("cand_v", Arg::Output { reference: cand_v, dtype: Dtype::F32, tolerance: 0.0 }),
+            ("cand_i", Arg::Output { reference: cand_i, dtype: Dtype::I32, tolerance: 0.0 }),
+            ("logits", Arg::Input(f32_bytes(&logits))),
+            ("n", Arg::I32(n as i32)),
+            ("top_k", Arg::I32(top_k as i32)),
+        ],
+        dims: vec![("n_rows", rows as u64)],
+    }
+}

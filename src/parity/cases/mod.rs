@@ -11,7 +11,9 @@ use super::{Arg, Case, Dtype};
 use crate::engine::sampler::SamplerConfig;
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
-use elementwise::{add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16};
+use elementwise::{
+    add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk,
+};
 use matmul::{dequant, embed, gemm, matvec, matvec_glu};
 pub(crate) use matmul::{dequantized, mat_vec};
 
@@ -147,6 +149,11 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
                 })
                 .collect()
         }
+        "topk" => sizes
+            .pick(&[(2, 8200, 40)], &[(1, 262_144, 40), (7, 151_936, 128), (3, 4097, 1)])
+            .into_iter()
+            .map(|(rows, n, k)| topk(&label(format!("{rows}x{n} k={k}")), rows, n, k))
+            .collect(),
         "attn_decode" => decode_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_decode_reduce" => reduce_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_prefill" => prefill_cases(&key, variant.int("head_dim") as usize, sizes),
