@@ -22,3 +22,16 @@ RF_DEVICE float __shfl_xor(float v, int mask) { return __nvvm_shfl_sync_bfly_f32
 
 RF_DEVICE float rf_exp2f(float x) { return __nvvm_ex2_approx_f(x); }
 RF_DEVICE float rsqrtf(float x) { return __nvvm_rsqrt_approx_f(x); }
+
+// c + the dot product of a's and b's four signed bytes (dp4a; the quantized mat-vec's inner step).
+RF_DEVICE int rf_dot4(int a, int b, int c) {
+  int r;
+  asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
+  return r;
+}
+// Byte k of the result is byte (sel >> 8k) & 7 of the 8 bytes hi:lo (a 16-entry byte table
+// lookup takes two). prmt wants the four selectors as nibbles.
+RF_DEVICE unsigned rf_perm8(unsigned hi, unsigned lo, unsigned sel) {
+  const unsigned s = sel | (sel >> 4);
+  return __nvvm_prmt(lo, hi, (s & 0xFF) | ((s >> 8) & 0xFF00));
+}
