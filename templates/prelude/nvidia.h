@@ -24,11 +24,10 @@ RF_DEVICE float rf_exp2f(float x) { return __nvvm_ex2_approx_f(x); }
 RF_DEVICE float rsqrtf(float x) { return __nvvm_rsqrt_approx_f(x); }
 
 // c + the dot product of a's and b's four signed bytes (dp4a; the quantized mat-vec's inner step).
-RF_DEVICE int rf_dot4(int a, int b, int c) {
-  int r;
-  asm("dp4a.s32.s32 %0, %1, %2, %3;" : "=r"(r) : "r"(a), "r"(b), "r"(c));
-  return r;
-}
+// LLVM's intrinsic, named directly (clang has no builtin for it): unlike inline asm, the
+// compiler knows it touches no memory, so it still merges and schedules the loads around it.
+extern "C" __device__ int rf_nvvm_idp4a(int a, int b, int c) __asm("llvm.nvvm.idp4a.s.s");
+RF_DEVICE int rf_dot4(int a, int b, int c) { return rf_nvvm_idp4a(a, b, c); }
 // Byte k of the result is byte (sel >> 8k) & 7 of the 8 bytes hi:lo (a 16-entry byte table
 // lookup takes two). prmt wants the four selectors as nibbles.
 RF_DEVICE unsigned rf_perm8(unsigned hi, unsigned lo, unsigned sel) {

@@ -15,10 +15,11 @@ struct window {
 // of the buffer.
 template <int LEN, int ALIGN>
 RF_DEVICE window<LEN, ALIGN> load_window(const void* p) {
-  const unsigned long long a = (unsigned long long)p;
-  const rf_u4* c = (const rf_u4*)(a & ~15ull);
   window<LEN, ALIGN> w;
-  w.off = (int)(a & 15);
+  w.off = (int)((unsigned long long)p & 15);
+  // Derived from p rather than from its address as an integer: the compiler keeps knowing
+  // that the loads read global memory.
+  const rf_u4* c = (const rf_u4*)((const char*)p - w.off);
 #pragma unroll
   for (int k = 0; k < w.N; ++k) {
     if (16 * k < w.off + LEN) w.c[k] = c[k];
