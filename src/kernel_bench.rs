@@ -1,15 +1,19 @@
 //! Kernel speed on a GPU: each benchmark launches through the typed launchers, captured as a
 //! graph of `REPEAT` launches on a stream, replayed and timed with events, so launch overhead
 //! is out of the figure. Bandwidth-bound kernels report GB/s (weights, KV cache and activations
-//! read and written once), compute-bound ones TFLOP/s.
+//! read and written once), compute-bound ones TFLOP/s. The mat-vecs cycle through copies of
+//! their weights larger than the L2 cache together, one copy per launch, so their rate is
+//! DRAM's, as in decode, where each layer's weights are read once per token; they count the
+//! weight bytes only.
 
 use std::rc::Rc;
 
 use crate::backend::gpu::launchers::{
-    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, rmsnorm,
+    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
+    rmsnorm,
 };
 use crate::backend::gpu::engine::DeviceSampler;
-use crate::backend::gpu::{f16, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
 use crate::engine::sampler::SamplerConfig;
 use crate::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::quant::blocks::*;
@@ -18,6 +22,9 @@ use crate::quant::blocks::*;
 const REPEAT: usize = 100;
 /// Timed replays of the graph; the median is reported.
 const TRIALS: usize = 5;
+/// Bytes of weight copies a mat-vec benchmark cycles through: over 4x the L2 cache of the GPUs
+/// we measure on (H200: 60 MB; MI300X: 4 MB, with a 256 MB Infinity Cache behind it).
+const ROTATION_BYTES: usize = 256 << 20;
 
 /// What a benchmark moves or computes per launch.
 #[derive(Debug, Clone, Copy)]
@@ -106,24 +113,50 @@ fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {
     (n / W::QUANT.block_elems() as usize * size_of::<W>()) as f64
 }
 
+/// Copies of one set of random weights for `n` values, enough of them that `per_launch` (the
+/// bytes one launch reads, `copies` sets of them) adds up to `ROTATION_BYTES`.
+fn weight_copies<W: QuantBlock>(
+    gpu: &Rc<dyn Gpu>,
+    label: &str,
+    n: usize,
+    per_launch: usize,
+) -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
+    let blocks = typed_blocks::<W>(&quant_blocks(&mut rng(label), W::QUANT, n));
+    (0..ROTATION_BYTES.div_ceil(per_launch)).map(|_| filled(gpu, &blocks)).collect()
+}
+
+/// x quantized to q8_1 on the device, as the mat-vecs read it.
+fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
+    let x = f32s(k.gpu(), "bench x", cols)?;
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(k.gpu(), cols / 32)?;
+    quantize_q8_1::launch(k, &mut xq, &x, cols as i32, 1)?;
+    Ok(xq)
+}
+
 /// y = W x at `rows` x `cols`.
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let g = k.gpu();
-    let (w, x, mut y) =
-        (blocks::<W>(g, "bench w", rows * cols)?, f32s(g, "bench x", cols)?, DeviceBuffer::<f32>::uninit(g, rows)?);
-    let bytes = weight_bytes::<W>(rows * cols) + 4.0 * (rows + cols) as f64;
+    let bytes = weight_bytes::<W>(rows * cols);
+    let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
+    let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec {} {rows}x{cols}", W::QUANT);
-    time(k, name, Work::Bytes(bytes), &mut || matvec::launch(k, &mut y, &w, &x, cols as i32, rows as i32))
+    let mut next = 0;
+    time(k, name, Work::Bytes(bytes), &mut || {
+        next += 1;
+        matvec::launch(k, &mut y, &w[next % w.len()], &xq, cols as i32, rows as i32)
+    })
 }
 
 fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let g = k.gpu();
-    let (gate, up) = (blocks::<W>(g, "bench gate", rows * cols)?, blocks::<W>(g, "bench up", rows * cols)?);
-    let (x, mut y) = (f32s(g, "bench x", cols)?, DeviceBuffer::<f32>::uninit(g, rows)?);
-    let bytes = 2.0 * weight_bytes::<W>(rows * cols) + 4.0 * (rows + cols) as f64;
+    let bytes = 2.0 * weight_bytes::<W>(rows * cols);
+    let gate = weight_copies::<W>(k.gpu(), "bench gate", rows * cols, bytes as usize)?;
+    let up = weight_copies::<W>(k.gpu(), "bench up", rows * cols, bytes as usize)?;
+    let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
+    let mut next = 0;
     time(k, name, Work::Bytes(bytes), &mut || {
-        matvec_glu::launch(k, matvec_glu::Act::Silu, &mut y, &gate, &up, &x, cols as i32, rows as i32)
+        next += 1;
+        let i = next % gate.len();
+        matvec_glu::launch(k, matvec_glu::Act::Silu, &mut y, &gate[i], &up[i], &xq, cols as i32, rows as i32)
     })
 }
 
@@ -219,8 +252,10 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
     let mut sampler = DeviceSampler::new(g, vocab, 1)?;
     sampler.set_draws(&[0.5])?;
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, 4096 / 32)?;
     Ok(vec![
         time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut || rmsnorm::launch(k, &mut y, &x, &w, 4096, 1e-6, 1))?,
+        time(k, "quantize_q8_1 1x4096".into(), Work::Latency, &mut || quantize_q8_1::launch(k, &mut xq, &x, 4096, 1))?,
         time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut || {
             argmax::launch(k, &mut idx, &logits, vocab as i32, 1)
         })?,
@@ -230,30 +265,32 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     ])
 }
 
-/// The benchmark set: decode-shaped mat-vecs for every weight format (llama-8B projection and
-/// FFN sizes), the fused FFN, dequantization, decode and prefill attention, the GEMM, and the
-/// latency-bound per-token kernels.
+/// The benchmark set: decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the
+/// formats of common models, the others at one size, the fused FFN, dequantization, decode and
+/// prefill attention, the GEMM, and the latency-bound per-token kernels.
 pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
     type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
-    let formats: [MatvecBench; 11] = [
+    let common: [MatvecBench; 6] = [
         matvec_bench::<BlockQ4_0>,
         matvec_bench::<BlockQ4_1>,
         matvec_bench::<BlockQ5_0>,
-        matvec_bench::<BlockQ5_1>,
         matvec_bench::<BlockQ8_0>,
+        matvec_bench::<BlockQ4K>,
+        matvec_bench::<BlockQ6K>,
+    ];
+    let others: [MatvecBench; 5] = [
+        matvec_bench::<BlockQ5_1>,
         matvec_bench::<BlockQ2K>,
         matvec_bench::<BlockQ3K>,
-        matvec_bench::<BlockQ4K>,
         matvec_bench::<BlockQ5K>,
-        matvec_bench::<BlockQ6K>,
         matvec_bench::<BlockMxfp4>,
     ];
+    let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
     let mut out = Vec::new();
-    for bench in formats {
-        out.push(bench(k, 4096, 4096)?);
+    for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {
+        out.push(bench(k, rows, cols)?);
         progress(&out[out.len() - 1].name);
     }
-    out.push(matvec_bench::<BlockQ4K>(k, 14336, 4096)?);
     out.push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
     out.push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
     for kv_len in [4096, 32768] {

@@ -18,6 +18,9 @@ pub enum Elem {
     U32,
     /// The quantized block type of the variant's `quant` axis (`block_q4_0`, …).
     QuantBlock,
+    /// ggml's `block_q8_1` (32 int8 quants, their f16 scale d and d·Σq): activations quantized
+    /// for the integer mat-vec.
+    Q8_1,
 }
 
 /// Type of a by-value scalar parameter.
@@ -103,6 +106,7 @@ impl Param {
                     Elem::F16 => "half".to_string(),
                     Elem::I32 => "int".to_string(),
                     Elem::U32 => "unsigned".to_string(),
+                    Elem::Q8_1 => "block_q8_1".to_string(),
                     Elem::QuantBlock => match variant.quant() {
                         Some(q) => q.block_type().to_string(),
                         None => "<no quant axis>".to_string(),

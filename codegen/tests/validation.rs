@@ -45,12 +45,12 @@ fn swapped_catalog_parameters_are_rejected_before_compiling() {
 fn a_wrong_parameter_type_is_rejected() {
     let Some(toolchain) = toolchain_for(Target::Gfx1100) else { return };
     let mut f = family("matvec");
-    f.params[2] = rocmforge_codegen::catalog::input("x", Elem::F16);
+    f.params[2] = rocmforge_codegen::catalog::input("xq", Elem::F16);
     let variant = f.variants(Target::Gfx1100).remove(0);
     let msg = build_variant(&toolchain, &f, &variant, None).unwrap_err().to_string();
     assert!(msg.contains("matvec[quant=q4_0]"), "{msg}");
     assert!(
-        msg.contains("parameter 2 is `const float* x` in the template but `const half* x` in the catalog"),
+        msg.contains("parameter 2 is `const block_q8_1* xq` in the template but `const half* xq` in the catalog"),
         "{msg}"
     );
 }

@@ -24,6 +24,7 @@ fn elem_type(rt: &syn::Path, elem: Elem) -> TokenStream {
         Elem::I32 => quote!(i32),
         Elem::U32 => quote!(u32),
         Elem::QuantBlock => quote!(W),
+        Elem::Q8_1 => quote!(#rt::BlockQ8_1),
     }
 }
 

@@ -4,7 +4,7 @@
 //! and `launch`, which takes typed device buffers (`&mut` for what the kernel writes), the axis
 //! values and the launch-only sizes, builds the variant key and computes the grid from the
 //! catalog's rule. `path::to::runtime` must provide `DeviceBuffer`, `DeviceElem`,
-//! `QuantBlock`, `Kernels`, `LaunchError` and `f16`.
+//! `QuantBlock`, `BlockQ8_1`, `Kernels`, `LaunchError` and `f16`.
 //!
 //! The macro only turns the catalog into tokens; the catalog and its rules live in
 //! `rocmforge-codegen`.

@@ -11,6 +11,7 @@ use rocmforge_codegen::catalog::{kernarg_layout, Family, ParamKind};
 use rocmforge_codegen::{kernels, Variant};
 
 use crate::backend::gpu::{Kernels, LaunchError, RawBuffer};
+use crate::quant::blocks::{BlockQ8_1, QK};
 pub use cases::{cases_for, Sizes};
 pub use typed::run_typed;
 
@@ -20,6 +21,21 @@ pub enum Dtype {
     F32,
     F16,
     I32,
+    /// q8_1 blocks, compared as [`q8_1_values`].
+    Q8_1,
+}
+
+/// q8_1 blocks as numbers: each block's 32 dequantized quants, then its s. Equal values mean
+/// equal blocks (d is never negative).
+pub fn q8_1_values(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(size_of::<BlockQ8_1>())
+        .flat_map(|b| {
+            let block: BlockQ8_1 = bytemuck::pod_read_unaligned(b);
+            let d = block.d.to_f32();
+            block.qs.map(|q| d * q as f32).into_iter().chain([block.s.to_f32()])
+        })
+        .collect()
 }
 
 /// One kernel argument of a case, named as in the catalog.
@@ -99,11 +115,16 @@ fn decode(bytes: &[u8], dtype: Dtype) -> Vec<f32> {
         Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
         Dtype::F16 => bytes.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
         Dtype::I32 => bytes.chunks_exact(4).map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32).collect(),
+        Dtype::Q8_1 => q8_1_values(bytes),
     }
 }
 
 fn byte_len(reference: &[f32], dtype: Dtype) -> usize {
-    reference.len() * if dtype == Dtype::F16 { 2 } else { 4 }
+    match dtype {
+        Dtype::F16 => reference.len() * 2,
+        Dtype::F32 | Dtype::I32 => reference.len() * 4,
+        Dtype::Q8_1 => reference.len() / (QK + 1) * size_of::<BlockQ8_1>(),
+    }
 }
 
 /// Runs one case of `variant` and compares its outputs.

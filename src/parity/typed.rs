@@ -6,13 +6,13 @@
 
 use std::rc::Rc;
 
-use super::cases::{dequantized, mat_vec, softmax_partial};
+use super::cases::{dequantized, mat_vec, q8_1, softmax_partial};
 use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
 use crate::backend::cpu::ops;
 use crate::backend::gpu::engine::DeviceSampler;
-use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, rmsnorm, rope};
-use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
+use crate::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
 use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
 use crate::quant::blocks::BlockQ4K;
@@ -23,7 +23,7 @@ type Check = fn(&Kernels) -> Result<f64, LaunchError>;
 pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
     let checks: [(&str, Check, f64); 6] = [
         ("rmsnorm 7x2048, async copies", norm, 1e-5),
-        ("matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
+        ("quantize_q8_1 + matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
         ("rope neox d128, 17 tokens x 8 heads", rope_neox, 1e-5),
         ("attn_decode + attn_decode_reduce d128, GQA 4, kv 4096, 16 splits", decode_attention, 1e-5),
         ("topk + sample 5x262144, llama defaults (share of rows off)", sample_llama_defaults, 0.0),
@@ -66,23 +66,20 @@ fn norm(k: &Kernels) -> Result<f64, LaunchError> {
     Ok(normalized_error(&got, &want))
 }
 
+/// The decode projection as the engine chains it: x quantized on the GPU, then the mat-vec. The
+/// reference quantizes x on the CPU; the two quantizers agree bit for bit.
 fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
     let (rows, cols) = (4097, 2048);
     let mut r = rng("typed matvec");
     let bytes = quant_blocks(&mut r, BlockQ4K::QUANT, rows * cols);
     let x = nonzero(&mut r, cols);
-    let want = mat_vec(&dequantized(BlockQ4K::QUANT, &bytes, rows * cols), &x, cols);
+    let want = mat_vec(&dequantized(BlockQ4K::QUANT, &bytes, rows * cols), &q8_1(&x).1, cols);
     let blocks: Vec<BlockQ4K> = typed_blocks(&bytes);
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(gpu(k), cols / 32)?;
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
     y.fill_bytes(0xFF)?;
-    matvec::launch(
-        k,
-        &mut y,
-        &DeviceBuffer::from_slice(gpu(k), &blocks)?,
-        &DeviceBuffer::from_slice(gpu(k), &x)?,
-        cols as i32,
-        rows as i32,
-    )?;
+    quantize_q8_1::launch(k, &mut xq, &DeviceBuffer::from_slice(gpu(k), &x)?, cols as i32, 1)?;
+    matvec::launch(k, &mut y, &DeviceBuffer::from_slice(gpu(k), &blocks)?, &xq, cols as i32, rows as i32)?;
     k.synchronize()?;
     Ok(normalized_error(&y.to_vec()?, &want))
 }

@@ -36,3 +36,15 @@ RF_DEVICE float __shfl_xor(float v, int mask) {
 
 RF_DEVICE float rf_exp2f(float x) { return __builtin_amdgcn_exp2f(x); }
 RF_DEVICE float rsqrtf(float x) { return __builtin_amdgcn_rsqf(x); }
+
+// c + the dot product of a's and b's four signed bytes (the quantized mat-vec's inner step):
+// v_dot4_i32_i8 on CDNA, v_dot4_i32_iu8 with both operands signed on RDNA3 (which has no i8 form).
+RF_DEVICE int rf_dot4(int a, int b, int c) {
+#if defined(__gfx942__) || defined(__gfx950__)
+  return __builtin_amdgcn_sdot4(a, b, c, false);
+#else
+  return __builtin_amdgcn_sudot4(true, a, true, b, c, false);
+#endif
+}
+// Byte k of the result is byte (sel >> 8k) & 7 of the 8 bytes hi:lo (v_perm_b32).
+RF_DEVICE unsigned rf_perm8(unsigned hi, unsigned lo, unsigned sel) { return __builtin_amdgcn_perm(hi, lo, sel); }

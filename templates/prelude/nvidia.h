@@ -22,3 +22,15 @@ RF_DEVICE float __shfl_xor(float v, int mask) { return __nvvm_shfl_sync_bfly_f32
 
 RF_DEVICE float rf_exp2f(float x) { return __nvvm_ex2_approx_f(x); }
 RF_DEVICE float rsqrtf(float x) { return __nvvm_rsqrt_approx_f(x); }
+
+// c + the dot product of a's and b's four signed bytes (dp4a; the quantized mat-vec's inner step).
+// LLVM's intrinsic, named directly (clang has no builtin for it): unlike inline asm, the
+// compiler knows it touches no memory, so it still merges and schedules the loads around it.
+extern "C" __device__ int rf_nvvm_idp4a(int a, int b, int c) __asm("llvm.nvvm.idp4a.s.s");
+RF_DEVICE int rf_dot4(int a, int b, int c) { return rf_nvvm_idp4a(a, b, c); }
+// Byte k of the result is byte (sel >> 8k) & 7 of the 8 bytes hi:lo (a 16-entry byte table
+// lookup takes two). prmt wants the four selectors as nibbles.
+RF_DEVICE unsigned rf_perm8(unsigned hi, unsigned lo, unsigned sel) {
+  const unsigned s = sel | (sel >> 4);
+  return __nvvm_prmt(lo, hi, (s & 0xFF) | ((s >> 8) & 0xFF00));
+}

@@ -23,3 +23,45 @@ RF_DEVICE void dequant32(const block_q3_k* b, int sub, float* v) {
     }
   }
 }
+
+// Mat-vec: an item per 32 weights (sub-block `sub`): the 32 hmask bytes and its 32 quant bytes
+// (2-byte aligned) from 48-byte windows, and the scales and d from a 32-byte one.
+#define MV_ITEMS 8
+#define MV_LOADS 8
+struct mv_item {
+  window<32, 2> h, q;
+  window<14, 2> t;
+};
+RF_DEVICE mv_item mv_load(const block_q3_k* b, int sub) {
+  return {load_window<32, 2>(b->hmask), load_window<32, 2>(b->qs + 32 * (sub / 4)), load_window<14, 2>(b->scales)};
+}
+// Byte k (runtime) of the first 12 bytes in w.
+RF_DEVICE int q3_k_byte(const unsigned (&w)[4], int k) {
+  const unsigned word = rf_pick(k < 4, w[0], rf_pick(k < 8, w[1], w[2]));
+  return (int)((word >> (8 * (k % 4))) & 0xFF);
+}
+// q3_k_scale from registers.
+RF_DEVICE int q3_k_scale_w(const unsigned (&w)[4], int i) {
+  const int lo = i < 8 ? (q3_k_byte(w, i) & 0xF) : (q3_k_byte(w, i - 8) >> 4);
+  const int hi = (q3_k_byte(w, 8 + (i % 4)) >> (2 * (i / 4))) & 3;
+  return (lo | (hi << 4)) - 32;
+}
+// Per group g of 16: d · sc_g · dx · Σ (v - 4) q with v = the 2 low bits + 4 · the hmask bit.
+RF_DEVICE float mv_dot(const mv_item& it, int sub, const xq_smem& xs, int u) {
+  unsigned h[8], q[8], t[4];
+  window_words(it.h, h);
+  window_words(it.q, q);
+  window_words(it.t, t);
+  u += sub;
+  const int shift = 2 * (sub % 4);
+  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  int s0 = 0, s1 = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    s0 = rf_dot4(((q[j] >> shift) & 0x03030303) | (((h[j] >> sub) & 0x01010101) << 2), xl[j], s0);
+    s1 = rf_dot4(((q[j + 4] >> shift) & 0x03030303) | (((h[j + 4] >> sub) & 0x01010101) << 2), xh[j], s1);
+  }
+  const rf_i2 s = xs.sum[u];
+  const int dot = q3_k_scale_w(t, 2 * sub) * (s0 - 4 * s.x) + q3_k_scale_w(t, 2 * sub + 1) * (s1 - 4 * s.y);
+  return rf_half_lo(t[3]) * xs.d[u] * (float)dot;
+}

@@ -9,3 +9,24 @@ RF_DEVICE void dequant32(const block_q4_1* b, int sub, float* v) {
     v[j + 16] = d * (float)(b->qs[j] >> 4) + m;
   }
 }
+
+// Mat-vec: a block per item, its 20 bytes (4-byte aligned) from a 32-byte window.
+#define MV_ITEMS 1
+#define MV_LOADS 2
+struct mv_item { window<20, 4> w; };
+RF_DEVICE mv_item mv_load(const block_q4_1* b, int) { return {load_window<20, 4>(b)}; }
+// d · dx · Σ n q + m · dx · Σ q.
+RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
+  unsigned o[5];
+  window_words(it.w, o);
+  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  int sumi = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    sumi = rf_dot4(o[j + 1] & 0x0F0F0F0F, xl[j], sumi);
+    sumi = rf_dot4((o[j + 1] >> 4) & 0x0F0F0F0F, xh[j], sumi);
+  }
+  const rf_i2 s = xs.sum[u];
+  const float dx = xs.d[u];
+  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(s.x + s.y);
+}

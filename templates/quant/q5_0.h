@@ -12,3 +12,19 @@ RF_DEVICE void dequant32(const block_q5_0* b, int sub, float* v) {
     v[j + 16] = d * (float)(hi - 16);
   }
 }
+
+// Mat-vec: a block per item, its 22 bytes (2-byte aligned) from a 48-byte window.
+{% include "quant/q5_common.h" %}
+#define MV_ITEMS 1
+#define MV_LOADS 3
+struct mv_item { window<22, 2> w; };
+RF_DEVICE mv_item mv_load(const block_q5_0* b, int) { return {load_window<22, 2>(b)}; }
+// d · dx · Σ (v - 16) q.
+RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
+  unsigned o[6];
+  window_words(it.w, o);
+  const unsigned qs[4] = {rf_skip2(o[2], o[1]), rf_skip2(o[3], o[2]), rf_skip2(o[4], o[3]), rf_skip2(o[5], o[4])};
+  const int sumi = q5_dot(rf_skip2(o[1], o[0]), qs, xs.lo[u], xs.hi[u]);
+  const rf_i2 s = xs.sum[u];
+  return rf_half_lo(o[0]) * xs.d[u] * (float)(sumi - 16 * (s.x + s.y));
+}

@@ -12,3 +12,20 @@ RF_DEVICE void dequant32(const block_q5_1* b, int sub, float* v) {
     v[j + 16] = d * (float)hi + m;
   }
 }
+
+// Mat-vec: a block per item, its 24 bytes (8-byte aligned) from a 32-byte window.
+{% include "quant/q5_common.h" %}
+#define MV_ITEMS 1
+#define MV_LOADS 2
+struct mv_item { window<24, 8> w; };
+RF_DEVICE mv_item mv_load(const block_q5_1* b, int) { return {load_window<24, 8>(b)}; }
+// d · dx · Σ v q + m · dx · Σ q.
+RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
+  unsigned o[6];
+  window_words(it.w, o);
+  const unsigned qs[4] = {o[2], o[3], o[4], o[5]};
+  const int sumi = q5_dot(o[1], qs, xs.lo[u], xs.hi[u]);
+  const rf_i2 s = xs.sum[u];
+  const float dx = xs.d[u];
+  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(s.x + s.y);
+}

@@ -5,34 +5,43 @@ use crate::kernels::{act_axis, quant_axis, Ctx};
 use crate::quant::Quant;
 use crate::variant::Variant;
 
+/// Rows one workgroup computes: half of `matvec`'s, as each row reads two matrices.
+pub const MATVEC_GLU_ROWS: u32 = 8;
+
 #[derive(Template)]
 #[template(path = "matvec_glu.hip.j2", escape = "none")]
 struct Source {
     ctx: Ctx,
     quant: Quant,
     act: &'static str,
+    rows: u32,
 }
 
 pub fn family() -> Family {
     Family {
         name: "matvec_glu",
         template: "matvec_glu.hip.j2",
-        summary: "y = act(W_gate x) * (W_up x): the FFN's gate and up mat-vecs and the activation in one pass",
+        summary: "y = act(W_gate x) * (W_up x) for x quantized to q8_1: the FFN's gate and up mat-vecs and the \
+                  activation in one pass",
         params: vec![
             output("y", Elem::F32),
             input("w_gate", Elem::QuantBlock),
             input("w_up", Elem::QuantBlock),
-            input("x", Elem::F32),
+            input("xq", Elem::Q8_1),
             scalar("n_cols", Scalar::I32),
             scalar("n_rows", Scalar::I32),
         ],
         axes: vec![quant_axis(), act_axis()],
-        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_rows", Per::Wave), Grid::One, Grid::One], dims: &[] },
-        reference: "quant::dequantize_row + backend::cpu::vec::dot + backend::cpu::ops::swiglu / gelu_tanh",
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("n_rows", Per::Items(MATVEC_GLU_ROWS)), Grid::One, Grid::One],
+            dims: &[],
+        },
+        reference: "matvec's reference for both matrices + backend::cpu::ops::swiglu / gelu_tanh",
         allow_scratch: false,
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_glu has a quant axis");
-            Source { ctx: Ctx::new("matvec_glu.hip.j2", v), quant, act: v.word("act") }.render()
+            Source { ctx: Ctx::new("matvec_glu.hip.j2", v), quant, act: v.word("act"), rows: MATVEC_GLU_ROWS }.render()
         },
     }
 }

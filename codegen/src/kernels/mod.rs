@@ -13,6 +13,7 @@ mod glu;
 mod kv_append;
 mod matvec;
 mod matvec_glu;
+mod quantize_q8_1;
 mod rmsnorm;
 mod rmsnorm_add;
 mod rope;
@@ -53,6 +54,7 @@ pub fn catalog() -> Vec<Family> {
         rope::family(),
         glu::family(),
         softmax::family(),
+        quantize_q8_1::family(),
         matvec::family(),
         matvec_glu::family(),
         dequant::family(),

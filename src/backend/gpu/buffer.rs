@@ -18,6 +18,8 @@ impl DeviceElem for f32 {}
 impl DeviceElem for f16 {}
 impl DeviceElem for i32 {}
 impl DeviceElem for u32 {}
+/// Activations quantized for the integer mat-vec (written by `quantize_q8_1`).
+impl DeviceElem for BlockQ8_1 {}
 
 /// A quantized weight block, and the format name the kernels know it by.
 pub trait QuantBlock: DeviceElem {

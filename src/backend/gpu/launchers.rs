@@ -3,7 +3,8 @@
 //!
 //! ```ignore
 //! launchers::rmsnorm::launch(&kernels, &mut y, &x, &w, n, eps, n_rows)?;
-//! launchers::matvec::launch::<BlockQ4K>(&kernels, &mut y, &w, &x, n_cols, n_rows)?;
+//! launchers::quantize_q8_1::launch(&kernels, &mut xq, &x, n_cols, 1)?;
+//! launchers::matvec::launch::<BlockQ4K>(&kernels, &mut y, &w, &xq, n_cols, n_rows)?;
 //! launchers::rope::launch(&kernels, rope::Mode::Neox, 128, &mut q, &pos, None, n_heads, n_rot, theta_scale, 1.0, n_tokens)?;
 //! ```
 

@@ -12,6 +12,7 @@ mod kernels;
 pub mod launchers;
 mod open;
 
+pub use crate::quant::blocks::BlockQ8_1;
 pub use buffer::{DeviceBuffer, DeviceElem, Pending, QuantBlock};
 pub use half::f16;
 pub use kernels::{check_launcher_layouts, Kernels, LaunchError};

@@ -1,12 +1,14 @@
 //! Cases for the kernels that read weights: quantized mat-vec (plain and fused with the gated
-//! activation), dequantization to f16 and the f16 GEMM.
+//! activation) and the q8_1 quantization of its activations, dequantization to f16 and the f16
+//! GEMM.
 
 use rocmforge_codegen::Quant;
 
 use super::{out, F16_TOL, F32_TOL};
 use crate::backend::cpu::ops;
+use crate::gguf::GgmlType;
 use crate::parity::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
-use crate::parity::{Arg, Case, Dtype};
+use crate::parity::{q8_1_values, Arg, Case, Dtype};
 use crate::quant;
 
 pub fn dequantized(q: Quant, blocks: &[u8], n: usize) -> Vec<f32> {
@@ -20,17 +22,43 @@ pub fn mat_vec(w: &[f32], x: &[f32], cols: usize) -> Vec<f32> {
     w.chunks_exact(cols).map(|row| row.iter().zip(x).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32).collect()
 }
 
+/// `x` quantized to q8_1 by the CPU's quantizer: the blocks' bytes and their dequantized values,
+/// which the mat-vec references multiply in f64 (so only the kernel's summation differs).
+pub fn q8_1(x: &[f32]) -> (Vec<u8>, Vec<f32>) {
+    let mut blocks = vec![0u8; x.len() / 32 * size_of::<crate::quant::blocks::BlockQ8_1>()];
+    quant::quantize_row(GgmlType::Q8_1, x, &mut blocks).expect("x is whole blocks");
+    let mut values = vec![0.0; x.len()];
+    quant::dequantize_row(GgmlType::Q8_1, &blocks, &mut values).expect("q8_1 dequantizes");
+    (blocks, values)
+}
+
+pub fn quantize_q8_1(label: &str, rows: usize, cols: usize) -> Case {
+    let x = nonzero(&mut rng(label), rows * cols);
+    // Rows are whole blocks, so quantizing them one by one is quantizing them all at once.
+    let (blocks, _) = q8_1(&x);
+    Case {
+        label: label.into(),
+        args: vec![
+            ("xq", Arg::Output { reference: q8_1_values(&blocks), dtype: Dtype::Q8_1, tolerance: 0.0 }),
+            ("x", Arg::Input(f32_bytes(&x))),
+            ("n_cols", Arg::I32(cols as i32)),
+            ("n_rows", Arg::I32(rows as i32)),
+        ],
+        dims: vec![],
+    }
+}
+
 pub fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
     let mut r = rng(label);
     let blocks = quant_blocks(&mut r, q, rows * cols);
-    let x = nonzero(&mut r, cols);
+    let (xq, x) = q8_1(&nonzero(&mut r, cols));
     let y = mat_vec(&dequantized(q, &blocks, rows * cols), &x, cols);
     Case {
         label: label.into(),
         args: vec![
             ("y", out(y, F32_TOL)),
             ("w", Arg::Input(blocks)),
-            ("x", Arg::Input(f32_bytes(&x))),
+            ("xq", Arg::Input(xq)),
             ("n_cols", Arg::I32(cols as i32)),
             ("n_rows", Arg::I32(rows as i32)),
         ],
@@ -41,7 +69,7 @@ pub fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
 pub fn matvec_glu(label: &str, q: Quant, act: &str, rows: usize, cols: usize) -> Case {
     let mut r = rng(label);
     let (gate_w, up_w) = (quant_blocks(&mut r, q, rows * cols), quant_blocks(&mut r, q, rows * cols));
-    let x = nonzero(&mut r, cols);
+    let (xq, x) = q8_1(&nonzero(&mut r, cols));
     let mut gate = mat_vec(&dequantized(q, &gate_w, rows * cols), &x, cols);
     let up = mat_vec(&dequantized(q, &up_w, rows * cols), &x, cols);
     match act {
@@ -54,7 +82,7 @@ pub fn matvec_glu(label: &str, q: Quant, act: &str, rows: usize, cols: usize) ->
             ("y", out(gate, 1e-4)),
             ("w_gate", Arg::Input(gate_w)),
             ("w_up", Arg::Input(up_w)),
-            ("x", Arg::Input(f32_bytes(&x))),
+            ("xq", Arg::Input(xq)),
             ("n_cols", Arg::I32(cols as i32)),
             ("n_rows", Arg::I32(rows as i32)),
         ],

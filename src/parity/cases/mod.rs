@@ -14,8 +14,8 @@ use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{
     add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk,
 };
-use matmul::{dequant, embed, gemm, matvec, matvec_glu};
-pub(crate) use matmul::{dequantized, mat_vec};
+use matmul::{dequant, embed, gemm, matvec, matvec_glu, quantize_q8_1};
+pub(crate) use matmul::{dequantized, mat_vec, q8_1};
 
 /// f32 kernels whose only difference from the CPU is summation order and approximate
 /// exp/rsqrt instructions.
@@ -35,6 +35,16 @@ pub enum Sizes {
     /// Real model sizes and odd ones: rows 1, 7, 4097; sequence lengths 1, 17, 512, 4096;
     /// head_dim 64/128/256 (the variants); GQA ratios 1, 4, 7.
     Full,
+}
+
+/// Row lengths that are not powers of two for the mat-vec: Gemma 3's 640 (768 for the 256-weight
+/// formats), and one just past the 8192 columns a pass of staged activations holds.
+fn matvec_odd_cols(q: rocmforge_codegen::Quant) -> (usize, usize) {
+    if q.block_elems() == 32 {
+        (640, 8192 + 32)
+    } else {
+        (768, 8192 + 256)
+    }
 }
 
 impl Sizes {
@@ -84,18 +94,25 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .into_iter()
             .map(|(rows, n)| softmax(&label(format!("{rows}x{n}")), rows, n, 0.5))
             .collect(),
+        "quantize_q8_1" => sizes
+            .pick(&[(3, 1056)], &[(1, 640), (7, 14336), (513, 4096)])
+            .into_iter()
+            .map(|(rows, cols)| quantize_q8_1(&label(format!("{rows}x{cols}")), rows, cols))
+            .collect(),
         "matvec" => {
             let q = variant.quant().expect("matvec has a quant axis");
+            let (narrow, wide) = matvec_odd_cols(q);
             sizes
-                .pick(&[(7, 4096)], &[(1, 4096), (7, 4096), (4097, 2048)])
+                .pick(&[(7, narrow)], &[(1, 4096), (7, narrow), (4097, 2048), (3, wide)])
                 .into_iter()
                 .map(|(rows, cols)| matvec(&label(format!("{rows}x{cols}")), q, rows, cols))
                 .collect()
         }
         "matvec_glu" => {
             let q = variant.quant().expect("matvec_glu has a quant axis");
+            let (narrow, wide) = matvec_odd_cols(q);
             sizes
-                .pick(&[(7, 1024)], &[(1, 4096), (7, 4096), (4097, 2048)])
+                .pick(&[(7, 1024)], &[(1, 4096), (7, narrow), (4097, 2048), (3, wide)])
                 .into_iter()
                 .map(|(rows, cols)| matvec_glu(&label(format!("{rows}x{cols}")), q, variant.word("act"), rows, cols))
                 .collect()

@@ -11,9 +11,9 @@ use super::sampling::DeviceSampler;
 use super::weights::{same_format, with_blocks, GpuMatrix, GpuModel, QuantBuffer};
 use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
-    matvec_glu, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
-use crate::backend::gpu::{f16, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::{Batch, BackendError, Executor, Run};
@@ -39,6 +39,10 @@ pub struct GpuExecutor<'m> {
     pos: DeviceBuffer<i32>,
     part_o: DeviceBuffer<f32>,
     part_ml: DeviceBuffer<f32>,
+    /// An activation quantized to q8_1 for the mat-vecs, and which one it is (Q, K and V, or
+    /// gate and up, read the same): cleared by every op that writes an activation.
+    xq: DeviceBuffer<BlockQ8_1>,
+    xq_of: Option<Act>,
     /// f16 activations and dequantized weights of the prefill GEMM.
     a16: DeviceBuffer<f16>,
     w16: DeviceBuffer<f16>,
@@ -97,6 +101,8 @@ impl<'m> GpuExecutor<'m> {
             pos: DeviceBuffer::uninit(&gpu, UBATCH)?,
             part_o: f32s(c.n_head * n_splits * c.head_dim)?,
             part_ml: f32s(c.n_head * n_splits * 2)?,
+            xq: DeviceBuffer::uninit(&gpu, max_cols / 32)?,
+            xq_of: None,
             a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
             w16: DeviceBuffer::uninit(&gpu, max_rows * max_cols)?,
             hidden: f32s(c.n_embd)?,
@@ -147,6 +153,7 @@ impl<'m> GpuExecutor<'m> {
         self.ids.upload_at(0, &ids)?;
         self.pos.upload_at(0, &pos)?;
         self.run = run;
+        self.xq_of = None;
         let model = self.model;
         if run.len == 1 {
             let graph = match self.decode_graphs[run.seq] {
@@ -175,14 +182,31 @@ impl<'m> GpuExecutor<'m> {
         Ok(())
     }
 
-    /// out = x Wᵀ for the run's tokens: the mat-vec for one token, else the weights
-    /// dequantized to f16 and the matrix-unit GEMM.
+    /// Forgets `xq` if it holds one of `acts`, which an op is about to write.
+    fn wrote(&mut self, acts: &[Act]) {
+        if self.xq_of.is_some_and(|a| acts.contains(&a)) {
+            self.xq_of = None;
+        }
+    }
+
+    /// `x` (one token) quantized to q8_1 in `xq`, unless it already is.
+    fn quantize(&mut self, x: Act, cols: i32) -> Result<(), BackendError> {
+        if self.xq_of != Some(x) {
+            quantize_q8_1::launch(self.k(), &mut self.xq, &self.acts[slot(x)], cols, 1)?;
+            self.xq_of = Some(x);
+        }
+        Ok(())
+    }
+
+    /// out = x Wᵀ for the run's tokens: the integer mat-vec over `x` quantized to q8_1 for one
+    /// token, else the weights dequantized to f16 and the matrix-unit GEMM.
     fn project(&mut self, out: Act, w: &GpuMatrix, x: Act) -> Result<(), BackendError> {
         let (n, k) = (self.n(), self.k());
         let (rows, cols) = (w.rows as i32, w.cols as i32);
         if n == 1 {
-            let (y, x) = self.pair(out, x);
-            return Ok(with_blocks!(&w.blocks, |b| matvec::launch(k, y, b, x, cols, rows))?);
+            self.quantize(x, cols)?;
+            let y = &mut self.acts[slot(out)];
+            return Ok(with_blocks!(&w.blocks, |b| matvec::launch(k, y, b, &self.xq, cols, rows))?);
         }
         to_f16::launch(k, &mut self.a16, &self.acts[slot(x)], i64::from(n) * i64::from(cols))?;
         let n_sub = (w.rows * w.cols / 32) as i64;
@@ -200,9 +224,13 @@ impl<'m> GpuExecutor<'m> {
         self.run = Run { len: rows.len(), ..saved };
         let k = self.k();
         let (vocab, embd, n) = (c.n_vocab as i32, c.n_embd as i32, rows.len() as u32);
+        self.xq_of = None;
         let result = if n == 1 {
-            with_blocks!(&head.blocks, |b| matvec::launch(k, &mut self.logits, b, &self.acts[scratch], embd, vocab))
-                .map_err(BackendError::from)
+            (|| {
+                quantize_q8_1::launch(k, &mut self.xq, &self.acts[scratch], embd, 1)?;
+                with_blocks!(&head.blocks, |b| matvec::launch(k, &mut self.logits, b, &self.xq, embd, vocab))
+            })()
+            .map_err(BackendError::from)
         } else {
             (|| {
                 to_f16::launch(k, &mut self.a16, &self.acts[scratch], i64::from(n) * i64::from(embd))?;
@@ -329,6 +357,7 @@ impl Executor for GpuExecutor<'_> {
 
 impl Ops for GpuExecutor<'_> {
     fn embed(&mut self, out: Act) -> Result<(), BackendError> {
+        self.wrote(&[out]);
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let table = &self.gpu_model.token_embd;
         let (cols, scale) = (c.n_embd as i32, c.embd_scale);
@@ -337,6 +366,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn rmsnorm(&mut self, out: Act, x: Act, w: Weight, width: usize) -> Result<(), BackendError> {
+        self.wrote(&[out]);
         let (eps, k, n) = (self.cfg().rms_eps, self.k(), self.n());
         let rows = n * (act_width(self.cfg(), x) / width) as u32;
         let w = self.gpu_model.vector(w);
@@ -345,6 +375,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn add_rmsnorm(&mut self, out: Act, h: Act, r: Act, w: Weight) -> Result<(), BackendError> {
+        self.wrote(&[out, h]);
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let w = self.gpu_model.vector(w);
         let [y, hb, rb] = self.acts.get_disjoint_mut([slot(out), slot(h), slot(r)]).expect("three different buffers");
@@ -352,17 +383,20 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError> {
+        self.wrote(&[out]);
         let m = self.gpu_model.matrix(w);
         self.project(out, m, x)
     }
 
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError> {
+        self.wrote(&[x]);
         let (k, n) = (self.k(), self.n());
         let b = self.gpu_model.vector(bias);
         Ok(add_rows::launch(k, &mut self.acts[slot(x)], b, b.len() as i32, n)?)
     }
 
     fn rope_and_store(&mut self, il: usize, q: Act, kk: Act, v: Act) -> Result<(), BackendError> {
+        self.wrote(&[q, kk]);
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let (base, scale) = c.rope_for_layer(il);
         let theta_scale = base.powf(-2.0 / c.rope.n_rot as f32);
@@ -397,6 +431,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
+        self.wrote(&[out]);
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let hd = c.head_dim as u32;
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
@@ -431,17 +466,19 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn gated_ffn(&mut self, out: Act, il: usize, x: Act) -> Result<(), BackendError> {
+        self.wrote(&[out, Act::Gate, Act::Up]);
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let l = &self.gpu_model.layers[il];
         let (rows, cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
         let silu = c.activation == Activation::SwiGlu;
         if n == 1 {
             let act = if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu };
-            let (y, xb) = self.pair(out, x);
+            self.quantize(x, cols)?;
+            let y = &mut self.acts[slot(out)];
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
             let fused = with_blocks!(&l.ffn_gate.blocks, |gb| match same_format(gb, &l.ffn_up.blocks) {
                 Some(ub) => {
-                    matvec_glu::launch(k, act, y, gb, ub, xb, cols, rows)?;
+                    matvec_glu::launch(k, act, y, gb, ub, &self.xq, cols, rows)?;
                     true
                 }
                 None => false,
