@@ -7,7 +7,7 @@ use crate::variant::Variant;
 
 /// Rows one workgroup computes (two per wave on wave32 targets, four on wave64): the activations
 /// it stages in shared memory serve them all.
-pub const MATVEC_ROWS: u32 = 8;
+pub const MATVEC_ROWS: u32 = 16;
 
 #[derive(Template)]
 #[template(path = "matvec.hip.j2", escape = "none")]
