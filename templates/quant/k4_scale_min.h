@@ -31,13 +31,10 @@ RF_DEVICE float k4_item_sum(const rf_u4& h, int p, const int (&dot)[4], const xq
   float fd = 0.0f, fm = 0.0f;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const float dx = xs.d[u + g[i]];
-    const rf_i2 s = xs.sum[u + g[i]];
+    const rf_u4 xm = xq_meta(xs, u + g[i]);
+    const float dx = xq_d(xm);
     fd += dx * (float)((int)(sc[i] & 0xFF) * dot[i]);
-    fm += dx * (float)((int)(m[i] & 0xFF) * rf_pick(half, s.y, s.x));
+    fm += dx * (float)((int)(m[i] & 0xFF) * xq_half_sum(xm, half));
   }
   return rf_half_lo(h.x) * fd - rf_half_hi(h.x) * fm;
 }
-
-// Four words of quants of unit v, columns 16·half onward.
-RF_DEVICE rf_u4 k4_x(const xq_smem& xs, int v, int half) { return half ? xs.hi[v] : xs.lo[v]; }

@@ -31,7 +31,7 @@ RF_DEVICE int mxfp4_dot4(unsigned idx, int x, int acc) {
 RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
   unsigned o[5];
   window_words(it.w, o);
-  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  const rf_u4 xl = xq_quants(xs, u, 0), xh = xq_quants(xs, u, 1), xm = xq_meta(xs, u);
   int sumi = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -39,5 +39,5 @@ RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
     sumi = mxfp4_dot4(q & 0x0F0F0F0F, xl[j], sumi);
     sumi = mxfp4_dot4((q >> 4) & 0x0F0F0F0F, xh[j], sumi);
   }
-  return e8m0_half((unsigned char)o[0]) * xs.d[u] * (float)sumi;
+  return e8m0_half((unsigned char)o[0]) * xq_d(xm) * (float)sumi;
 }

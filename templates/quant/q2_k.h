@@ -33,7 +33,7 @@ RF_DEVICE float mv_dot(const mv_item& it, int sub, const xq_smem& xs, int u) {
   window_words(it.q, v);
   u += sub;
   const int shift = 2 * (sub % 4);
-  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  const rf_u4 xl = xq_quants(xs, u, 0), xh = xq_quants(xs, u, 1), xm = xq_meta(xs, u);
   int s0 = 0, s1 = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -41,8 +41,7 @@ RF_DEVICE float mv_dot(const mv_item& it, int sub, const xq_smem& xs, int u) {
     s1 = rf_dot4((v[j + 4] >> shift) & 0x03030303, xh[j], s1);
   }
   const unsigned sc = it.sc >> (16 * (sub % 2));
-  const rf_i2 s = xs.sum[u];
   const int dot = (int)(sc & 0xF) * s0 + (int)((sc >> 8) & 0xF) * s1;
-  const int mins = (int)((sc >> 4) & 0xF) * s.x + (int)((sc >> 12) & 0xF) * s.y;
-  return xs.d[u] * (rf_half_lo(it.dm) * (float)dot - rf_half_hi(it.dm) * (float)mins);
+  const int mins = (int)((sc >> 4) & 0xF) * (int)xm.z + (int)((sc >> 12) & 0xF) * (int)xm.w;
+  return xq_d(xm) * (rf_half_lo(it.dm) * (float)dot - rf_half_hi(it.dm) * (float)mins);
 }

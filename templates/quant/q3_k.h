@@ -54,14 +54,13 @@ RF_DEVICE float mv_dot(const mv_item& it, int sub, const xq_smem& xs, int u) {
   window_words(it.t, t);
   u += sub;
   const int shift = 2 * (sub % 4);
-  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  const rf_u4 xl = xq_quants(xs, u, 0), xh = xq_quants(xs, u, 1), xm = xq_meta(xs, u);
   int s0 = 0, s1 = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     s0 = rf_dot4(((q[j] >> shift) & 0x03030303) | (((h[j] >> sub) & 0x01010101) << 2), xl[j], s0);
     s1 = rf_dot4(((q[j + 4] >> shift) & 0x03030303) | (((h[j + 4] >> sub) & 0x01010101) << 2), xh[j], s1);
   }
-  const rf_i2 s = xs.sum[u];
-  const int dot = q3_k_scale_w(t, 2 * sub) * (s0 - 4 * s.x) + q3_k_scale_w(t, 2 * sub + 1) * (s1 - 4 * s.y);
-  return rf_half_lo(t[3]) * xs.d[u] * (float)dot;
+  const int dot = q3_k_scale_w(t, 2 * sub) * (s0 - 4 * (int)xm.z) + q3_k_scale_w(t, 2 * sub + 1) * (s1 - 4 * (int)xm.w);
+  return rf_half_lo(t[3]) * xq_d(xm) * (float)dot;
 }

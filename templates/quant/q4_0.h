@@ -19,7 +19,7 @@ RF_DEVICE mv_item mv_load(const block_q4_0* b, int) { return {load_window<18, 2>
 RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
   unsigned o[5];
   window_words(it.w, o);
-  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  const rf_u4 xl = xq_quants(xs, u, 0), xh = xq_quants(xs, u, 1), xm = xq_meta(xs, u);
   int sumi = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
@@ -27,6 +27,5 @@ RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
     sumi = rf_dot4(q & 0x0F0F0F0F, xl[j], sumi);
     sumi = rf_dot4((q >> 4) & 0x0F0F0F0F, xh[j], sumi);
   }
-  const rf_i2 s = xs.sum[u];
-  return rf_half_lo(o[0]) * xs.d[u] * (float)(sumi - 8 * (s.x + s.y));
+  return rf_half_lo(o[0]) * xq_d(xm) * (float)(sumi - 8 * (int)xm.y);
 }

@@ -19,14 +19,13 @@ RF_DEVICE mv_item mv_load(const block_q4_1* b, int) { return {load_window<20, 4>
 RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
   unsigned o[5];
   window_words(it.w, o);
-  const rf_u4 xl = xs.lo[u], xh = xs.hi[u];
+  const rf_u4 xl = xq_quants(xs, u, 0), xh = xq_quants(xs, u, 1), xm = xq_meta(xs, u);
   int sumi = 0;
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     sumi = rf_dot4(o[j + 1] & 0x0F0F0F0F, xl[j], sumi);
     sumi = rf_dot4((o[j + 1] >> 4) & 0x0F0F0F0F, xh[j], sumi);
   }
-  const rf_i2 s = xs.sum[u];
-  const float dx = xs.d[u];
-  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(s.x + s.y);
+  const float dx = xq_d(xm);
+  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(int)xm.y;
 }

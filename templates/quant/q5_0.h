@@ -24,7 +24,7 @@ RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
   unsigned o[6];
   window_words(it.w, o);
   const unsigned qs[4] = {rf_skip2(o[2], o[1]), rf_skip2(o[3], o[2]), rf_skip2(o[4], o[3]), rf_skip2(o[5], o[4])};
-  const int sumi = q5_dot(rf_skip2(o[1], o[0]), qs, xs.lo[u], xs.hi[u]);
-  const rf_i2 s = xs.sum[u];
-  return rf_half_lo(o[0]) * xs.d[u] * (float)(sumi - 16 * (s.x + s.y));
+  const int sumi = q5_dot(rf_skip2(o[1], o[0]), qs, xq_quants(xs, u, 0), xq_quants(xs, u, 1));
+  const rf_u4 xm = xq_meta(xs, u);
+  return rf_half_lo(o[0]) * xq_d(xm) * (float)(sumi - 16 * (int)xm.y);
 }

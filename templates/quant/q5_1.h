@@ -24,8 +24,8 @@ RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
   unsigned o[6];
   window_words(it.w, o);
   const unsigned qs[4] = {o[2], o[3], o[4], o[5]};
-  const int sumi = q5_dot(o[1], qs, xs.lo[u], xs.hi[u]);
-  const rf_i2 s = xs.sum[u];
-  const float dx = xs.d[u];
-  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(s.x + s.y);
+  const int sumi = q5_dot(o[1], qs, xq_quants(xs, u, 0), xq_quants(xs, u, 1));
+  const rf_u4 xm = xq_meta(xs, u);
+  const float dx = xq_d(xm);
+  return rf_half_lo(o[0]) * dx * (float)sumi + rf_half_hi(o[0]) * dx * (float)(int)xm.y;
 }

@@ -27,8 +27,8 @@ RF_DEVICE mv_item mv_load(const block_q5_k* b, int p) {
 }
 RF_DEVICE float mv_dot(const mv_item& it, int p, const xq_smem& xs, int u) {
   const int j = p / 2, half = p % 2;
-  const rf_u4 x0 = k4_x(xs, u + 2 * j, half), x1 = k4_x(xs, u + 2 * j + 1, half);
-  const rf_u4 x4 = k4_x(xs, u + 2 * j + 4, half), x5 = k4_x(xs, u + 2 * j + 5, half);
+  const rf_u4 x0 = xq_quants(xs, u + 2 * j, half), x1 = xq_quants(xs, u + 2 * j + 1, half);
+  const rf_u4 x4 = xq_quants(xs, u + 2 * j + 4, half), x5 = xq_quants(xs, u + 2 * j + 5, half);
   int dot[4] = {0, 0, 0, 0};
 #pragma unroll
   for (int w = 0; w < 4; ++w) {

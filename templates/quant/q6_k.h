@@ -39,7 +39,7 @@ RF_DEVICE float mv_dot(const mv_item& it, int p, const xq_smem& xs, int u) {
   window_words(it.l, l);
   window_words(it.h, hb);
   const int ua = u + 4 * n + h, ub = ua + 2;
-  const rf_u4 xa = i ? xs.hi[ua] : xs.lo[ua], xb = i ? xs.hi[ub] : xs.lo[ub];
+  const rf_u4 xa = xq_quants(xs, ua, i), xb = xq_quants(xs, ub, i);
   int sa = 0, sb = 0;
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
@@ -47,7 +47,7 @@ RF_DEVICE float mv_dot(const mv_item& it, int p, const xq_smem& xs, int u) {
     sa = rf_dot4((l[w] & 0x0F0F0F0F) | ((hi << 4) & 0x30303030), xa[w], sa);
     sb = rf_dot4(((l[w] >> 4) & 0x0F0F0F0F) | (hi & 0x30303030), xb[w], sb);
   }
-  const rf_i2 s_a = xs.sum[ua], s_b = xs.sum[ub];
-  const int qa = sa - 32 * rf_pick(i, s_a.y, s_a.x), qb = sb - 32 * rf_pick(i, s_b.y, s_b.x);
-  return rf_half_lo(it.d) * (xs.d[ua] * (float)(it.sa * qa) + xs.d[ub] * (float)(it.sb * qb));
+  const rf_u4 ma = xq_meta(xs, ua), mb = xq_meta(xs, ub);
+  const int qa = sa - 32 * xq_half_sum(ma, i), qb = sb - 32 * xq_half_sum(mb, i);
+  return rf_half_lo(it.d) * (xq_d(ma) * (float)(it.sa * qa) + xq_d(mb) * (float)(it.sb * qb));
 }
