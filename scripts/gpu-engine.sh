@@ -9,6 +9,7 @@
 #   gpu_engine-test          `cargo test --release --test gpu_engine --no-run`'s binary
 # A real model comes in parts (the carried tree is limited to 64 MiB): each call copies the parts
 # in .devcarry/c/ to /tmp/mdl; once all are there, MODEL_SHA256 names the assembled file's hash.
+# PPL_DEVICES (default "cuda cpu") names the devices that compute the perplexity.
 # Then: bash scripts/gpu-engine.sh   (carry: .devcarry)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ for c in cases:
 PY
     fi
     echo "== real model: perplexity, GPL-3, c=512"
-    for dev in cuda cpu; do
+    for dev in ${PPL_DEVICES:-cuda cpu}; do
         "$BIN" perplexity -m "$MODEL" --device "$dev" -f tests/fixtures/gemma3-270m/gpl-3.txt -c 512 --json 2>"$OUT/ppl-$dev.err" \
             | python3 -c "import json,sys; j=json.load(sys.stdin); print('$dev', 'ppl %.4f +/- %.5f' % (j['ppl'], j['ppl_std']))" \
             || tail -3 "$OUT/ppl-$dev.err"

@@ -4,6 +4,37 @@ struct block_q8_1 { half d; half s; signed char qs[32]; };
 static_assert(sizeof(block_q8_1) == 36, "block_q8_1 must match ggml's block size");
 
 typedef unsigned rf_u4 __attribute__((ext_vector_type(4)));  // one 16-byte load
+typedef float rf_f4 __attribute__((ext_vector_type(4)));
+
+// Stores 4 consecutive values v at column col of a row as q8_1 into the row's blocks, bit for
+// bit what quant::quantize_q8_1 (ggml's x86 quantizer) writes: d = amax / 127, but the quants
+// are round-half-even(x · (127 / amax)), both divisions correctly rounded; s = d · Σq. Eight
+// consecutive lanes make a block: the block's max |x| and quant sum come from shuffles within
+// the 8, so all 8 call this, `in` saying whether their values lie inside the row.
+RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool in) {
+  float amax = __builtin_fmaxf(__builtin_fmaxf(__builtin_fabsf(v.x), __builtin_fabsf(v.y)),
+                               __builtin_fmaxf(__builtin_fabsf(v.z), __builtin_fabsf(v.w)));
+#pragma unroll
+  for (int m = 1; m < 8; m <<= 1) amax = __builtin_fmaxf(amax, __shfl_xor(amax, m));
+  const float d = amax / 127.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  int q[4], sum = 0;
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    q[j] = (int)__builtin_rintf(v[j] * id);
+    sum += q[j];
+  }
+#pragma unroll
+  for (int m = 1; m < 8; m <<= 1) sum += __shfl_xor(sum, m);
+  if (!in) return;
+  unsigned* block = (unsigned*)(row + col / 32);
+  const int lane = (col / 4) % 8;
+  block[1 + lane] = (q[0] & 0xFF) | (q[1] & 0xFF) << 8 | (q[2] & 0xFF) << 16 | (unsigned)q[3] << 24;
+  if (lane == 0) {
+    const half dh = (half)d, sh = (half)(d * (float)sum);
+    block[0] = __builtin_bit_cast(unsigned short, dh) | (unsigned)__builtin_bit_cast(unsigned short, sh) << 16;
+  }
+}
 
 // c ? a : b on values: a conditional on two array elements is an lvalue, and picking between
 // their addresses would keep a register array in scratch memory.

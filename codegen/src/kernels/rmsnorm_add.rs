@@ -14,9 +14,11 @@ pub fn family() -> Family {
     Family {
         name: "rmsnorm_add",
         template: "rmsnorm_add.hip.j2",
-        summary: "h += r, then y = h / rms(h) * w per row (residual add fused into the norm)",
+        summary: "h += r, then y = h / rms(h) * w per row and y quantized to q8_1 (the residual add, the norm and \
+                  the mat-vecs' quantization in one pass); n a multiple of 32",
         params: vec![
             output("y", Elem::F32),
+            output("xq", Elem::Q8_1),
             output("h", Elem::F32),
             input("r", Elem::F32),
             input("w", Elem::F32),
@@ -25,7 +27,7 @@ pub fn family() -> Family {
         ],
         axes: vec![],
         launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
-        reference: "backend::cpu::vec::add_assign + backend::cpu::ops::rmsnorm",
+        reference: "backend::cpu::vec::add_assign + backend::cpu::ops::rmsnorm + quant::quantize_row (Q8_1)",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm_add.hip.j2", v) }.render(),
     }

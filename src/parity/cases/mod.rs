@@ -67,7 +67,7 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .map(|(rows, n)| rmsnorm(&label(format!("{rows}x{n}")), rows, n))
             .collect(),
         "rmsnorm_add" => sizes
-            .pick(&[(3, 1543)], &[(1, 640), (7, 1543), (4097, 2048)])
+            .pick(&[(3, 1568)], &[(1, 640), (7, 1568), (4097, 2048), (2, 14336)])
             .into_iter()
             .map(|(rows, n)| rmsnorm_add(&label(format!("{rows}x{n}")), rows, n))
             .collect(),

@@ -60,6 +60,9 @@ pub struct GpuExecutor<'m> {
 impl<'m> GpuExecutor<'m> {
     pub fn new(model: &'m Model, gpu_model: &'m GpuModel, n_ctx: usize, n_seq: usize) -> Result<Self, BackendError> {
         let c = &model.config;
+        if c.n_embd % 32 != 0 {
+            return Err(BackendError::Unsupported(format!("an embedding width of {} (the GPU needs a multiple of 32)", c.n_embd)));
+        }
         let gpu = Rc::clone(gpu_model.kernels.gpu());
         let kv_bytes = (2 * c.n_layer * n_seq) as u64 * (n_ctx as u64 * c.kv_dim() as u64 * 2);
         let (free, _) = gpu.memory()?;
@@ -101,7 +104,7 @@ impl<'m> GpuExecutor<'m> {
             pos: DeviceBuffer::uninit(&gpu, UBATCH)?,
             part_o: f32s(c.n_head * n_splits * c.head_dim)?,
             part_ml: f32s(c.n_head * n_splits * 2)?,
-            xq: DeviceBuffer::uninit(&gpu, max_cols / 32)?,
+            xq: DeviceBuffer::uninit(&gpu, UBATCH * max_cols / 32)?,
             xq_of: None,
             a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
             w16: DeviceBuffer::uninit(&gpu, max_rows * max_cols)?,
@@ -379,7 +382,10 @@ impl Ops for GpuExecutor<'_> {
         let (c, k, n) = (self.cfg(), self.k(), self.n());
         let w = self.gpu_model.vector(w);
         let [y, hb, rb] = self.acts.get_disjoint_mut([slot(out), slot(h), slot(r)]).expect("three different buffers");
-        Ok(rmsnorm_add::launch(k, y, hb, rb, w, c.n_embd as i32, c.rms_eps, n)?)
+        rmsnorm_add::launch(k, y, &mut self.xq, hb, rb, w, c.n_embd as i32, c.rms_eps, n)?;
+        // The norm's output comes quantized for the mat-vecs that read it next.
+        self.xq_of = Some(out);
+        Ok(())
     }
 
     fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError> {
