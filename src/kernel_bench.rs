@@ -113,8 +113,8 @@ fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {
     (n / W::QUANT.block_elems() as usize * size_of::<W>()) as f64
 }
 
-/// Copies of one set of random weights for `n` values, enough of them that `per_launch` (the
-/// bytes one launch reads, `copies` sets of them) adds up to `ROTATION_BYTES`.
+/// Copies of one set of random weights for `n` values: as many as launches reading `per_launch`
+/// bytes each (all their matrices) take to cycle through `ROTATION_BYTES`.
 fn weight_copies<W: QuantBlock>(
     gpu: &Rc<dyn Gpu>,
     label: &str,

@@ -39,7 +39,6 @@ RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool i
 // c ? a : b on values: a conditional on two array elements is an lvalue, and picking between
 // their addresses would keep a register array in scratch memory.
 RF_DEVICE unsigned rf_pick(bool c, unsigned a, unsigned b) { return c ? a : b; }
-RF_DEVICE int rf_pick(bool c, int a, int b) { return c ? a : b; }
 
 RF_DEVICE float rf_half_lo(unsigned w) { return (float)__builtin_bit_cast(half, (unsigned short)w); }
 RF_DEVICE float rf_half_hi(unsigned w) { return rf_half_lo(w >> 16); }
