@@ -71,7 +71,13 @@ impl Batch {
 
     /// The batch as runs, checked against the sequences' current lengths (`seq_len`): every run
     /// must continue its sequence, and every sequence must be one the executor holds.
-    pub fn runs(&self, n_seq: usize, n_ctx: usize, n_vocab: usize, seq_len: impl Fn(usize) -> usize) -> Result<Vec<Run>, BackendError> {
+    pub fn runs(
+        &self,
+        n_seq: usize,
+        n_ctx: usize,
+        n_vocab: usize,
+        seq_len: impl Fn(usize) -> usize,
+    ) -> Result<Vec<Run>, BackendError> {
         let mut runs: Vec<Run> = Vec::new();
         let mut lens: Vec<Option<usize>> = vec![None; n_seq];
         for (i, t) in self.tokens.iter().enumerate() {

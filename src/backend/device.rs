@@ -11,7 +11,10 @@ pub enum DeviceSpec {
     #[default]
     Auto,
     Cpu,
-    Gpu { kind: GpuKind, ordinal: usize },
+    Gpu {
+        kind: GpuKind,
+        ordinal: usize,
+    },
 }
 
 impl FromStr for DeviceSpec {
@@ -20,7 +23,8 @@ impl FromStr for DeviceSpec {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (name, ordinal) = match s.split_once(':') {
             Some((name, n)) => {
-                let ordinal = n.parse().map_err(|_| format!("bad device ordinal {n:?} in {s:?} (expected e.g. cuda:0)"))?;
+                let ordinal =
+                    n.parse().map_err(|_| format!("bad device ordinal {n:?} in {s:?} (expected e.g. cuda:0)"))?;
                 (name, Some(ordinal))
             }
             None => (s, None),

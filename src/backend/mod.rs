@@ -16,8 +16,8 @@ use std::ops::Range;
 pub use batch::{Batch, BatchToken, Run};
 pub use device::DeviceSpec;
 
-use cpu::sample::{argmax, pick, SamplerConfig};
 use crate::quant::QuantError;
+use cpu::sample::{argmax, pick, SamplerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {

@@ -49,12 +49,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let bar = rocmforge::progress::count_bar(n_chunks as u64, "chunks");
     let json = a.json;
-    let result = engine.perplexity(&text, a.ctx_size, base_out.as_mut().map(|w| w as &mut dyn Write), |i, running| {
-        bar.inc(1);
-        if !json {
-            bar.suspend(|| eprint!("[{}]{running:.4},", i + 1));
-        }
-    })?;
+    let result =
+        engine.perplexity(&text, a.ctx_size, base_out.as_mut().map(|w| w as &mut dyn Write), |i, running| {
+            bar.inc(1);
+            if !json {
+                bar.suspend(|| eprint!("[{}]{running:.4},", i + 1));
+            }
+        })?;
     bar.finish_and_clear();
     if let Some(mut w) = base_out {
         w.flush().context("writing the logits file")?;

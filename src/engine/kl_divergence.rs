@@ -120,7 +120,8 @@ impl Sums {
         let f = |i: usize| f32::from_le_bytes([base[i], base[i + 1], base[i + 2], base[i + 3]]);
         let (scale, min_log_prob) = (f(0), f(4));
         let q = |i: usize| u16::from_le_bytes([base[8 + 2 * i], base[9 + 2 * i]]) as f32;
-        let (imax, &max) = logits.iter().enumerate().fold((0, &f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
+        let (imax, &max) =
+            logits.iter().enumerate().fold((0, &f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
         let sum_exp: f64 = logits.iter().map(|&l| (l - max).exp() as f64).sum();
         let log_z = max + sum_exp.ln() as f32;
         let nll = log_z - logits[target];
@@ -168,7 +169,11 @@ impl Sums {
 
 impl Engine {
     /// Scores the tokens of a base run's logits file and compares with its log-probabilities.
-    pub fn kl_divergence(&self, base: &mut dyn Read, mut on_chunk: impl FnMut(usize, f64)) -> Result<KlDivergence, EngineError> {
+    pub fn kl_divergence(
+        &self,
+        base: &mut dyn Read,
+        mut on_chunk: impl FnMut(usize, f64),
+    ) -> Result<KlDivergence, EngineError> {
         let header = LogitsHeader::read(base)?;
         let n_vocab = self.model.config.n_vocab;
         if header.n_vocab != n_vocab {

@@ -77,12 +77,20 @@ impl Engine {
             DeviceSpec::Cpu => (None, format!("device: CPU ({} threads)", cpu.threads())),
             DeviceSpec::Gpu { kind, ordinal } => {
                 let gm = gpu_model(&model, kind, ordinal)?;
-                let note = format!("device: {} ({:.0} MiB of weights)", gm.kernels.gpu().describe(), gm.bytes as f64 / 1048576.0);
+                let note = format!(
+                    "device: {} ({:.0} MiB of weights)",
+                    gm.kernels.gpu().describe(),
+                    gm.bytes as f64 / 1048576.0
+                );
                 (Some(gm), note)
             }
             DeviceSpec::Auto => match auto_gpu(&model) {
                 Ok(gm) => {
-                    let note = format!("device: {} ({:.0} MiB of weights)", gm.kernels.gpu().describe(), gm.bytes as f64 / 1048576.0);
+                    let note = format!(
+                        "device: {} ({:.0} MiB of weights)",
+                        gm.kernels.gpu().describe(),
+                        gm.bytes as f64 / 1048576.0
+                    );
                     (Some(gm), note)
                 }
                 Err(why) => (None, format!("device: CPU ({} threads); no GPU: {why}", cpu.threads())),

@@ -29,7 +29,10 @@ pub struct Perplexity {
 /// What `score_chunks` reports.
 pub(crate) enum Scored<'a> {
     /// A scored position's logits and the token that follows it in the text.
-    Row { logits: &'a [f32], target: usize },
+    Row {
+        logits: &'a [f32],
+        target: usize,
+    },
     ChunkDone(usize),
 }
 
@@ -111,7 +114,8 @@ impl Engine {
                 Some(out) => {
                     row_bytes.clear();
                     let v = encode_row(logits, target, &mut row_bytes);
-                    out.write_all(&row_bytes).map_err(|e| EngineError::Invalid(format!("writing the logits file: {e}")))?;
+                    out.write_all(&row_bytes)
+                        .map_err(|e| EngineError::Invalid(format!("writing the logits file: {e}")))?;
                     v
                 }
                 None => -log_softmax_at(logits, target),

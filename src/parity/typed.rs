@@ -194,8 +194,7 @@ fn two_stage_sample(k: &Kernels, n_vocab: usize, cfg: &SamplerConfig) -> Result<
     // Logits spread over ±12 so that top-p and min-p both cut somewhere inside the top-k.
     let logits: Vec<f32> = nonzero(&mut r, rows * n_vocab).iter().map(|v| v * 12.0).collect();
     let draws: Vec<f32> = (0..rows).map(|i| (i as f32 + 0.5) / rows as f32).collect();
-    let want: Vec<u32> =
-        logits.chunks_exact(n_vocab).zip(&draws).map(|(row, &u)| sampler::pick(row, cfg, u)).collect();
+    let want: Vec<u32> = logits.chunks_exact(n_vocab).zip(&draws).map(|(row, &u)| sampler::pick(row, cfg, u)).collect();
     let mut sampler = DeviceSampler::new(gpu(k), n_vocab, rows)?;
     let mut out = DeviceBuffer::<i32>::uninit(gpu(k), rows)?;
     out.fill_bytes(0xFF)?;

@@ -8,7 +8,7 @@ use super::kv_cache::KvCache;
 use super::matmul::{matmul, MatmulScratch, QMatrix};
 use super::{ops, vec};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
-use crate::backend::{Batch, BackendError, Executor, Run};
+use crate::backend::{BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Matrix, Model};
 
 /// The CPU as a device: the worker threads every CPU executor computes on.

@@ -25,7 +25,11 @@ impl KvCache {
         let needed = (2 * n_layer as u64).saturating_mul(layer_elems as u64 * size_of::<f16>() as u64);
         let available = available_memory();
         if needed > available {
-            return Err(BackendError::OutOfMemory { what: format!("the KV cache of {n_ctx} positions"), needed, available });
+            return Err(BackendError::OutOfMemory {
+                what: format!("the KV cache of {n_ctx} positions"),
+                needed,
+                available,
+            });
         }
         let zeroed = || -> Result<Vec<f16>, BackendError> {
             let mut v = Vec::new();

@@ -8,8 +8,8 @@ use super::{out, F16_TOL, F32_TOL};
 use crate::backend::cpu::{ops, vec};
 use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
-use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
 use crate::parity::cases::q8_1;
+use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
 use crate::parity::{q8_1_values, Arg, Case, Dtype};
 use rocmforge_codegen::Variant;
 
@@ -261,11 +261,24 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
         c[pos0 * kv_dim..(pos0 + tokens) * kv_dim].copy_from_slice(&round_f16(new));
         c
     };
-    let cache = |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: F16_TOL };
+    let cache = |old: &[f32], reference| Arg::InOut {
+        initial: f16_bytes(old),
+        reference,
+        dtype: Dtype::F16,
+        tolerance: F16_TOL,
+    };
     Case {
         label: label.into(),
         args: vec![
-            ("q", Arg::InOut { initial: f32_bytes(&q), reference: rotate(&q, n_head * head_dim), dtype: Dtype::F32, tolerance: F32_TOL }),
+            (
+                "q",
+                Arg::InOut {
+                    initial: f32_bytes(&q),
+                    reference: rotate(&q, n_head * head_dim),
+                    dtype: Dtype::F32,
+                    tolerance: F32_TOL,
+                },
+            ),
             ("k_cache", cache(&k_old, stored(&k_old, &rotate(&k, kv_dim)))),
             ("v_cache", cache(&v_old, stored(&v_old, &v))),
             ("k", Arg::Input(f32_bytes(&k))),

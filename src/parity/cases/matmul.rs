@@ -136,8 +136,10 @@ pub fn embed(label: &str, q: Quant, n_vocab: usize, cols: usize, ids: &[i32]) ->
     let blocks = quant_blocks(&mut r, q, n_vocab * cols);
     let table = dequantized(q, &blocks, n_vocab * cols);
     let scale = 1.5;
-    let reference: Vec<f32> =
-        ids.iter().flat_map(|&id| table[id as usize * cols..(id as usize + 1) * cols].iter().map(|v| v * scale)).collect();
+    let reference: Vec<f32> = ids
+        .iter()
+        .flat_map(|&id| table[id as usize * cols..(id as usize + 1) * cols].iter().map(|v| v * scale))
+        .collect();
     Case {
         label: label.into(),
         args: vec![

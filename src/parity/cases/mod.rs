@@ -189,11 +189,9 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .into_iter()
             .map(|(rows, n)| add_rows(&label(format!("{rows}x{n}")), rows, n))
             .collect(),
-        "to_f16" => sizes
-            .pick(&[4097], &[1, 4097, 512 * 4096])
-            .into_iter()
-            .map(|n| to_f16(&label(format!("{n}")), n))
-            .collect(),
+        "to_f16" => {
+            sizes.pick(&[4097], &[1, 4097, 512 * 4096]).into_iter().map(|n| to_f16(&label(format!("{n}")), n)).collect()
+        }
         _ => Vec::new(),
     }
 }

@@ -9,14 +9,14 @@ use std::rc::Rc;
 
 use super::sampling::DeviceSampler;
 use super::weights::{same_format, with_blocks, GpuMatrix, GpuModel, QuantBuffer};
+use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
-    matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu,
+    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
-use crate::backend::cpu::sample::{pick, SamplerConfig};
-use crate::backend::{Batch, BackendError, Executor, Run};
+use crate::backend::{BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Model, ModelConfig, RopeKind};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
@@ -61,7 +61,10 @@ impl<'m> GpuExecutor<'m> {
     pub fn new(model: &'m Model, gpu_model: &'m GpuModel, n_ctx: usize, n_seq: usize) -> Result<Self, BackendError> {
         let c = &model.config;
         if c.n_embd % 32 != 0 {
-            return Err(BackendError::Unsupported(format!("an embedding width of {} (the GPU needs a multiple of 32)", c.n_embd)));
+            return Err(BackendError::Unsupported(format!(
+                "an embedding width of {} (the GPU needs a multiple of 32)",
+                c.n_embd
+            )));
         }
         let gpu = Rc::clone(gpu_model.kernels.gpu());
         let kv_bytes = (2 * c.n_layer * n_seq) as u64 * (n_ctx as u64 * c.kv_dim() as u64 * 2);

@@ -8,9 +8,9 @@ use std::rc::Rc;
 use rocmforge_codegen::kernels::sample::K_MAX;
 use rocmforge_codegen::kernels::topk::SLICE;
 
+use crate::backend::cpu::sample::SamplerConfig;
 use crate::backend::gpu::launchers::{sample, topk};
 use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError};
-use crate::backend::cpu::sample::SamplerConfig;
 
 pub struct DeviceSampler {
     cand_v: DeviceBuffer<f32>,
@@ -34,7 +34,10 @@ impl DeviceSampler {
     /// Whether the device can sample with `cfg` (penalties need the host's history, and a
     /// top-k beyond the kernel's candidate space needs the whole row).
     pub fn supports(cfg: &SamplerConfig, n_vocab: usize) -> bool {
-        cfg.temperature > 0.0 && (1..=K_MAX as usize).contains(&cfg.top_k) && cfg.top_k <= n_vocab && !cfg.has_penalties()
+        cfg.temperature > 0.0
+            && (1..=K_MAX as usize).contains(&cfg.top_k)
+            && cfg.top_k <= n_vocab
+            && !cfg.has_penalties()
     }
 
     /// Copies in the uniforms of the next draws, one per row (synchronously).

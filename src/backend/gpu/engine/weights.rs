@@ -124,7 +124,11 @@ impl GpuModel {
         let bytes: u64 = matrices.iter().map(|m| model.data(m).len() as u64).sum();
         let (free, _) = gpu.memory()?;
         if bytes > free {
-            return Err(BackendError::OutOfMemory { what: "the model's weights".into(), needed: bytes, available: free });
+            return Err(BackendError::OutOfMemory {
+                what: "the model's weights".into(),
+                needed: bytes,
+                available: free,
+            });
         }
         let bar = crate::progress::bytes_bar(bytes, "upload");
         let matrix = |m: &Matrix| -> Result<GpuMatrix, BackendError> {
@@ -213,6 +217,9 @@ impl GpuModel {
 }
 
 /// `other`'s blocks, if they are in the format of `_like`.
-pub fn same_format<'a, B: InQuantBuffer>(_like: &DeviceBuffer<B>, other: &'a QuantBuffer) -> Option<&'a DeviceBuffer<B>> {
+pub fn same_format<'a, B: InQuantBuffer>(
+    _like: &DeviceBuffer<B>,
+    other: &'a QuantBuffer,
+) -> Option<&'a DeviceBuffer<B>> {
     B::typed(other)
 }
