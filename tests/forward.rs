@@ -4,21 +4,14 @@
 
 mod common;
 
-use common::Synth;
+use common::{rel_err, Synth};
 use rocmforge::backend::cpu::{CpuDevice, CpuExecutor};
 use rocmforge::backend::{Batch, Executor};
-use rocmforge::gguf::{GgmlType, Gguf};
+use rocmforge::gguf::GgmlType;
 use rocmforge::model::Model;
 
 fn model(s: &Synth) -> Model {
-    let g = Gguf::from_bytes(s.build().to_bytes()).expect("synthetic GGUF parses");
-    Model::from_gguf(g).expect("synthetic model loads")
-}
-
-fn rel_err(a: &[f32], b: &[f32]) -> f64 {
-    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
-    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
-    (num / den).sqrt()
+    s.model()
 }
 
 fn cpu() -> CpuDevice {

@@ -3,7 +3,6 @@
 
 mod common;
 
-use rocmforge::backend::Executor;
 use rocmforge::engine::{Engine, GenerateOptions, SamplerConfig};
 use serde_json::Value;
 

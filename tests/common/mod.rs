@@ -34,6 +34,13 @@ fn f16_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
 }
 
+/// ‖a − b‖ / ‖b‖.
+pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (num / den).sqrt()
+}
+
 /// Shape of a synthetic model.
 pub struct Synth {
     pub arch: &'static str,
@@ -62,6 +69,12 @@ impl Synth {
             sliding_window: None,
             matrix_type: GgmlType::F16,
         }
+    }
+
+    /// The synthetic model, loaded.
+    pub fn model(&self) -> rocmforge::model::Model {
+        let g = rocmforge::gguf::Gguf::from_bytes(self.build().to_bytes()).expect("synthetic GGUF parses");
+        rocmforge::model::Model::from_gguf(g).expect("synthetic model loads")
     }
 
     /// A complete GGUF (metadata, a byte-level vocabulary, random weights).

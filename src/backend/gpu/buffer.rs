@@ -68,7 +68,7 @@ impl<T: DeviceElem> DeviceBuffer<T> {
     /// A buffer holding `bytes`, which must be a whole number of `T` (weights straight from a
     /// file, whose bytes need not be aligned for `T`).
     pub fn from_bytes(gpu: &Rc<dyn Gpu>, bytes: &[u8]) -> Result<Self, GpuError> {
-        if bytes.len() % size_of::<T>() != 0 {
+        if !bytes.len().is_multiple_of(size_of::<T>()) {
             return Err(GpuError::Size { bytes: bytes.len(), capacity: bytes.len() / size_of::<T>() * size_of::<T>() });
         }
         let buf = Self::uninit(gpu, bytes.len() / size_of::<T>())?;
@@ -96,7 +96,7 @@ impl<T: DeviceElem> DeviceBuffer<T> {
         if end > raw.bytes {
             return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
         }
-        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: data.len() * size_of::<T>() };
+        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: size_of_val(data) };
         self.gpu.upload(&view, bytemuck::cast_slice(data))
     }
 
@@ -107,7 +107,7 @@ impl<T: DeviceElem> DeviceBuffer<T> {
         if end > raw.bytes {
             return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
         }
-        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: out.len() * size_of::<T>() };
+        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: size_of_val(out) };
         self.gpu.download(&view, bytemuck::cast_slice_mut(out))
     }
 

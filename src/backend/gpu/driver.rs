@@ -201,8 +201,8 @@ impl Gpu for Driver {
         src: (&RawBuffer, usize),
         bytes: usize,
     ) -> Result<(), GpuError> {
-        fits(dst.1.checked_add(bytes).unwrap_or(usize::MAX), dst.0.bytes)?;
-        fits(src.1.checked_add(bytes).unwrap_or(usize::MAX), src.0.bytes)?;
+        fits(dst.1.saturating_add(bytes), dst.0.bytes)?;
+        fits(src.1.saturating_add(bytes), src.0.bytes)?;
         call!(self.memcpy_dtod_async(dst.0.ptr + dst.1 as u64, src.0.ptr + src.1 as u64, bytes, stream.0))
     }
 

@@ -60,7 +60,7 @@ pub struct GpuExecutor<'m> {
 impl<'m> GpuExecutor<'m> {
     pub fn new(model: &'m Model, gpu_model: &'m GpuModel, n_ctx: usize, n_seq: usize) -> Result<Self, BackendError> {
         let c = &model.config;
-        if c.n_embd % 32 != 0 {
+        if !c.n_embd.is_multiple_of(32) {
             return Err(BackendError::Unsupported(format!(
                 "an embedding width of {} (the GPU needs a multiple of 32)",
                 c.n_embd
@@ -93,7 +93,6 @@ impl<'m> GpuExecutor<'m> {
         let acts = (0..N_ACTS).map(|i| f32s(UBATCH * act_width(c, ACTS[i]))).collect::<Result<Vec<_>, _>>()?;
         let n_splits = n_ctx.div_ceil(SPLIT_LEN);
         let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
-        let max_rows = c.n_vocab.max(c.n_ff).max(c.q_dim()).max(c.n_embd);
         let stream = gpu.create_stream()?;
         Ok(GpuExecutor {
             model,
@@ -110,7 +109,7 @@ impl<'m> GpuExecutor<'m> {
             xq: DeviceBuffer::uninit(&gpu, UBATCH * max_cols / 32)?,
             xq_of: None,
             a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
-            w16: DeviceBuffer::uninit(&gpu, max_rows * max_cols)?,
+            w16: DeviceBuffer::uninit(&gpu, largest_matrix(c))?,
             hidden: f32s(c.n_embd)?,
             n_outputs: 0,
             logits: f32s(UBATCH * c.n_vocab)?,
@@ -169,7 +168,10 @@ impl<'m> GpuExecutor<'m> {
                     gpu.begin_capture(self.stream)?;
                     let recorded = graph::forward(self, &model.config, &model.weights);
                     let g = gpu.end_capture(self.stream)?;
-                    recorded?;
+                    if let Err(e) = recorded {
+                        let _ = gpu.destroy_graph(g);
+                        return Err(e);
+                    }
                     self.decode_graphs[run.seq] = Some(g);
                     g
                 }
@@ -179,8 +181,7 @@ impl<'m> GpuExecutor<'m> {
             graph::forward(self, &model.config, &model.weights)?;
         }
         let embd = self.cfg().n_embd;
-        for (i, t) in toks.iter().enumerate().filter(|(_, t)| t.logits) {
-            let _ = t;
+        for (i, _) in toks.iter().enumerate().filter(|(_, t)| t.logits) {
             let at = self.n_outputs * embd;
             self.hidden.copy_from(self.stream, at, &self.acts[slot(Act::Xn)], i * embd, embd)?;
             self.n_outputs += 1;
@@ -221,33 +222,27 @@ impl<'m> GpuExecutor<'m> {
         Ok(())
     }
 
+    /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.
     fn lm_head_rows(&mut self, rows: Range<usize>) -> Result<(), BackendError> {
+        // Another executor of the model may have launched since this one's forward.
+        self.k().use_stream(self.stream);
         let c = self.cfg();
         let head = self.gpu_model.lm_head();
         let scratch = slot(Act::Xn);
         self.acts[scratch].copy_from(self.stream, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
-        let saved = self.run;
-        self.run = Run { len: rows.len(), ..saved };
         let k = self.k();
         let (vocab, embd, n) = (c.n_vocab as i32, c.n_embd as i32, rows.len() as u32);
         self.xq_of = None;
-        let result = if n == 1 {
-            (|| {
-                quantize_q8_1::launch(k, &mut self.xq, &self.acts[scratch], embd, 1)?;
-                with_blocks!(&head.blocks, |b| matvec::launch(k, &mut self.logits, b, &self.xq, embd, vocab))
-            })()
-            .map_err(BackendError::from)
+        if n == 1 {
+            quantize_q8_1::launch(k, &mut self.xq, &self.acts[scratch], embd, 1)?;
+            with_blocks!(&head.blocks, |b| matvec::launch(k, &mut self.logits, b, &self.xq, embd, vocab))?;
         } else {
-            (|| {
-                to_f16::launch(k, &mut self.a16, &self.acts[scratch], i64::from(n) * i64::from(embd))?;
-                let n_sub = (head.rows * head.cols / 32) as i64;
-                with_blocks!(&head.blocks, |b| dequant::launch(k, &mut self.w16, b, n_sub))?;
-                gemm_f16::launch(k, &mut self.logits, &self.a16, &self.w16, n as i32, vocab, embd)
-            })()
-            .map_err(BackendError::from)
-        };
-        self.run = saved;
-        result
+            to_f16::launch(k, &mut self.a16, &self.acts[scratch], i64::from(n) * i64::from(embd))?;
+            let n_sub = (head.rows * head.cols / 32) as i64;
+            with_blocks!(&head.blocks, |b| dequant::launch(k, &mut self.w16, b, n_sub))?;
+            gemm_f16::launch(k, &mut self.logits, &self.a16, &self.w16, n as i32, vocab, embd)?;
+        }
+        Ok(())
     }
 
     fn grow_hidden(&mut self, n_outputs: usize) -> Result<(), BackendError> {
@@ -535,10 +530,15 @@ fn act_width(c: &ModelConfig, a: Act) -> usize {
     }
 }
 
-/// Device bytes of the work buffers (activations, attention partials, GEMM staging, logits).
+/// Elements of the largest weight matrix: every one has n_embd rows or columns.
+fn largest_matrix(c: &ModelConfig) -> usize {
+    c.n_embd * c.n_vocab.max(c.n_ff).max(c.q_dim())
+}
+
+/// Device bytes of the work buffers (activations, GEMM staging, logits), to within the small
+/// ones.
 fn scratch_bytes(c: &ModelConfig) -> u64 {
     let acts: usize = ACTS.iter().map(|&a| UBATCH * act_width(c, a)).sum();
     let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
-    let max_rows = c.n_vocab.max(c.n_ff).max(c.q_dim()).max(c.n_embd);
-    (4 * acts + 2 * UBATCH * max_cols + 2 * max_rows * max_cols + 4 * UBATCH * c.n_vocab) as u64
+    (4 * acts + 2 * UBATCH * max_cols + 2 * largest_matrix(c) + 4 * UBATCH * c.n_vocab) as u64
 }
