@@ -5,6 +5,7 @@
 //! computes them step by step, in the order llama.cpp's CPU backend does.
 
 use super::BackendError;
+pub use crate::model::LayerTensor;
 use crate::model::{ModelConfig, Weights};
 
 /// The activation buffers of one batch, each `n_tokens` rows wide as the name says:
@@ -37,26 +38,6 @@ pub enum Act {
 pub enum Weight {
     OutputNorm,
     Layer(usize, LayerTensor),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerTensor {
-    AttnNorm,
-    Wq,
-    Wk,
-    Wv,
-    Wo,
-    Bq,
-    Bk,
-    Bv,
-    QNorm,
-    KNorm,
-    AttnPostNorm,
-    FfnNorm,
-    FfnGate,
-    FfnUp,
-    FfnDown,
-    FfnPostNorm,
 }
 
 /// What the graph needs from a device, for the batch it is computing.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 pub use arch::{Activation, Arch, RopeKind};
 pub use config::{ModelConfig, RopeConfig};
-pub use weights::{LayerWeights, Matrix, Weights};
+pub use weights::{LayerTensor, LayerWeights, Matrix, Weights};
 
 use crate::gguf::{GgmlType, Gguf, GgufError};
 

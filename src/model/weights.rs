@@ -18,24 +18,106 @@ pub struct Matrix {
     pub info: TensorInfo,
 }
 
+/// One layer's tensors: matrices `M` and vectors `V` (in the file and f32 here; a device keeps
+/// its own copies in the same shape).
 #[derive(Debug)]
-pub struct LayerWeights {
-    pub attn_norm: Vec<f32>,
-    pub wq: Matrix,
-    pub wk: Matrix,
-    pub wv: Matrix,
-    pub wo: Matrix,
-    pub bq: Option<Vec<f32>>,
-    pub bk: Option<Vec<f32>>,
-    pub bv: Option<Vec<f32>>,
-    pub q_norm: Option<Vec<f32>>,
-    pub k_norm: Option<Vec<f32>>,
-    pub attn_post_norm: Option<Vec<f32>>,
-    pub ffn_norm: Vec<f32>,
-    pub ffn_gate: Matrix,
-    pub ffn_up: Matrix,
-    pub ffn_down: Matrix,
-    pub ffn_post_norm: Option<Vec<f32>>,
+pub struct LayerWeights<M = Matrix, V = Vec<f32>> {
+    pub attn_norm: V,
+    pub wq: M,
+    pub wk: M,
+    pub wv: M,
+    pub wo: M,
+    pub bq: Option<V>,
+    pub bk: Option<V>,
+    pub bv: Option<V>,
+    pub q_norm: Option<V>,
+    pub k_norm: Option<V>,
+    pub attn_post_norm: Option<V>,
+    pub ffn_norm: V,
+    pub ffn_gate: M,
+    pub ffn_up: M,
+    pub ffn_down: M,
+    pub ffn_post_norm: Option<V>,
+}
+
+impl<M, V> LayerWeights<M, V> {
+    /// The same layer with every matrix and vector converted (uploaded to a device, say).
+    pub fn try_map<M2, V2, E>(
+        &self,
+        mut matrix: impl FnMut(&M) -> Result<M2, E>,
+        mut vector: impl FnMut(&V) -> Result<V2, E>,
+    ) -> Result<LayerWeights<M2, V2>, E> {
+        let mut opt = |v: &Option<V>| v.as_ref().map(&mut vector).transpose();
+        Ok(LayerWeights {
+            bq: opt(&self.bq)?,
+            bk: opt(&self.bk)?,
+            bv: opt(&self.bv)?,
+            q_norm: opt(&self.q_norm)?,
+            k_norm: opt(&self.k_norm)?,
+            attn_post_norm: opt(&self.attn_post_norm)?,
+            ffn_post_norm: opt(&self.ffn_post_norm)?,
+            attn_norm: vector(&self.attn_norm)?,
+            ffn_norm: vector(&self.ffn_norm)?,
+            wq: matrix(&self.wq)?,
+            wk: matrix(&self.wk)?,
+            wv: matrix(&self.wv)?,
+            wo: matrix(&self.wo)?,
+            ffn_gate: matrix(&self.ffn_gate)?,
+            ffn_up: matrix(&self.ffn_up)?,
+            ffn_down: matrix(&self.ffn_down)?,
+        })
+    }
+
+    /// The matrix `t` names, if `t` is a matrix.
+    pub fn matrix(&self, t: LayerTensor) -> Option<&M> {
+        match t {
+            LayerTensor::Wq => Some(&self.wq),
+            LayerTensor::Wk => Some(&self.wk),
+            LayerTensor::Wv => Some(&self.wv),
+            LayerTensor::Wo => Some(&self.wo),
+            LayerTensor::FfnGate => Some(&self.ffn_gate),
+            LayerTensor::FfnUp => Some(&self.ffn_up),
+            LayerTensor::FfnDown => Some(&self.ffn_down),
+            _ => None,
+        }
+    }
+
+    /// The norm or bias `t` names, if `t` is one and the layer has it.
+    pub fn vector(&self, t: LayerTensor) -> Option<&V> {
+        match t {
+            LayerTensor::AttnNorm => Some(&self.attn_norm),
+            LayerTensor::FfnNorm => Some(&self.ffn_norm),
+            LayerTensor::Bq => self.bq.as_ref(),
+            LayerTensor::Bk => self.bk.as_ref(),
+            LayerTensor::Bv => self.bv.as_ref(),
+            LayerTensor::QNorm => self.q_norm.as_ref(),
+            LayerTensor::KNorm => self.k_norm.as_ref(),
+            LayerTensor::AttnPostNorm => self.attn_post_norm.as_ref(),
+            LayerTensor::FfnPostNorm => self.ffn_post_norm.as_ref(),
+            _ => None,
+        }
+    }
+}
+
+/// A tensor of a layer, as the decoder graph names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerTensor {
+    AttnNorm,
+    Wq,
+    Wk,
+    Wv,
+    Wo,
+    Bq,
+    Bk,
+    Bv,
+    QNorm,
+    KNorm,
+    AttnPostNorm,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+    FfnPostNorm,
 }
 
 #[derive(Debug)]

@@ -107,39 +107,18 @@ impl<'m> CpuExecutor<'m> {
         &self.acts[slot(a)]
     }
 
+    /// A norm or bias vector; the graph asks only for those the model has.
     fn vector(&self, w: Weight) -> &'m [f32] {
         let ws = &self.model.weights;
-        let missing = || panic!("the graph asked for {w:?}, which the model does not have");
-        let Weight::Layer(il, t) = w else { return &ws.output_norm };
-        let lw = &ws.layers[il];
-        let v = match t {
-            LayerTensor::AttnNorm => Some(&lw.attn_norm),
-            LayerTensor::FfnNorm => Some(&lw.ffn_norm),
-            LayerTensor::Bq => lw.bq.as_ref(),
-            LayerTensor::Bk => lw.bk.as_ref(),
-            LayerTensor::Bv => lw.bv.as_ref(),
-            LayerTensor::QNorm => lw.q_norm.as_ref(),
-            LayerTensor::KNorm => lw.k_norm.as_ref(),
-            LayerTensor::AttnPostNorm => lw.attn_post_norm.as_ref(),
-            LayerTensor::FfnPostNorm => lw.ffn_post_norm.as_ref(),
-            _ => None,
-        };
-        v.unwrap_or_else(missing)
+        match w {
+            Weight::OutputNorm => &ws.output_norm,
+            Weight::Layer(il, t) => ws.layers[il].vector(t).unwrap_or_else(|| panic!("the model has no {w:?}")),
+        }
     }
 
     fn matrix(&self, w: Weight) -> &'m Matrix {
         let Weight::Layer(il, t) = w else { panic!("{w:?} is not a matrix") };
-        let lw = &self.model.weights.layers[il];
-        match t {
-            LayerTensor::Wq => &lw.wq,
-            LayerTensor::Wk => &lw.wk,
-            LayerTensor::Wv => &lw.wv,
-            LayerTensor::Wo => &lw.wo,
-            LayerTensor::FfnGate => &lw.ffn_gate,
-            LayerTensor::FfnUp => &lw.ffn_up,
-            LayerTensor::FfnDown => &lw.ffn_down,
-            _ => panic!("{w:?} is not a matrix"),
-        }
+        self.model.weights.layers[il].matrix(t).unwrap_or_else(|| panic!("{w:?} is not a matrix"))
     }
 
     fn matmul_into(&mut self, m: &Matrix, x: &[f32], n: usize, out: &mut [f32]) -> Result<(), BackendError> {

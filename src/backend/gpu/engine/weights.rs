@@ -4,10 +4,10 @@
 use std::rc::Rc;
 
 use crate::backend::gpu::{DeviceBuffer, Gpu, GpuError, Kernels};
-use crate::backend::graph::{LayerTensor, Weight};
+use crate::backend::graph::Weight;
 use crate::backend::BackendError;
 use crate::gguf::GgmlType;
-use crate::model::{Matrix, Model};
+use crate::model::{LayerWeights, Matrix, Model};
 use crate::quant::blocks::*;
 
 /// Declares `QuantMatrix`, one variant per block format the GPU kernels read, and
@@ -73,24 +73,8 @@ pub struct GpuMatrix {
     pub blocks: QuantBuffer,
 }
 
-pub struct GpuLayer {
-    pub attn_norm: DeviceBuffer<f32>,
-    pub wq: GpuMatrix,
-    pub wk: GpuMatrix,
-    pub wv: GpuMatrix,
-    pub wo: GpuMatrix,
-    pub bq: Option<DeviceBuffer<f32>>,
-    pub bk: Option<DeviceBuffer<f32>>,
-    pub bv: Option<DeviceBuffer<f32>>,
-    pub q_norm: Option<DeviceBuffer<f32>>,
-    pub k_norm: Option<DeviceBuffer<f32>>,
-    pub attn_post_norm: Option<DeviceBuffer<f32>>,
-    pub ffn_norm: DeviceBuffer<f32>,
-    pub ffn_gate: GpuMatrix,
-    pub ffn_up: GpuMatrix,
-    pub ffn_down: GpuMatrix,
-    pub ffn_post_norm: Option<DeviceBuffer<f32>>,
-}
+/// A layer on the GPU: its matrices still quantized, its norms and biases in f32.
+pub type GpuLayer = LayerWeights<GpuMatrix, DeviceBuffer<f32>>;
 
 /// The model on one GPU: its kernels and its weights.
 pub struct GpuModel {
@@ -138,30 +122,10 @@ impl GpuModel {
             Ok(GpuMatrix { rows: m.rows, cols: m.cols, ty: m.ty, blocks })
         };
         let vector = |v: &[f32]| DeviceBuffer::from_slice(&gpu, v);
-        let opt = |v: &Option<Vec<f32>>| v.as_deref().map(vector).transpose();
         let layers = w
             .layers
             .iter()
-            .map(|l| {
-                Ok(GpuLayer {
-                    attn_norm: vector(&l.attn_norm)?,
-                    wq: matrix(&l.wq)?,
-                    wk: matrix(&l.wk)?,
-                    wv: matrix(&l.wv)?,
-                    wo: matrix(&l.wo)?,
-                    bq: opt(&l.bq)?,
-                    bk: opt(&l.bk)?,
-                    bv: opt(&l.bv)?,
-                    q_norm: opt(&l.q_norm)?,
-                    k_norm: opt(&l.k_norm)?,
-                    attn_post_norm: opt(&l.attn_post_norm)?,
-                    ffn_norm: vector(&l.ffn_norm)?,
-                    ffn_gate: matrix(&l.ffn_gate)?,
-                    ffn_up: matrix(&l.ffn_up)?,
-                    ffn_down: matrix(&l.ffn_down)?,
-                    ffn_post_norm: opt(&l.ffn_post_norm)?,
-                })
-            })
+            .map(|l| l.try_map(&matrix, |v: &Vec<f32>| Ok(vector(v)?)))
             .collect::<Result<Vec<_>, BackendError>>()?;
         let token_embd = matrix(&w.token_embd)?;
         let output = head.map(matrix).transpose()?;
@@ -171,7 +135,7 @@ impl GpuModel {
             layers,
             output_norm: vector(&w.output_norm)?,
             output,
-            rope_freqs: opt(&w.rope_freqs)?,
+            rope_freqs: w.rope_freqs.as_deref().map(vector).transpose()?,
             bytes,
             kernels,
         })
@@ -183,36 +147,15 @@ impl GpuModel {
 
     pub fn matrix(&self, w: Weight) -> &GpuMatrix {
         let Weight::Layer(il, t) = w else { panic!("{w:?} is not a matrix") };
-        let l = &self.layers[il];
-        match t {
-            LayerTensor::Wq => &l.wq,
-            LayerTensor::Wk => &l.wk,
-            LayerTensor::Wv => &l.wv,
-            LayerTensor::Wo => &l.wo,
-            LayerTensor::FfnGate => &l.ffn_gate,
-            LayerTensor::FfnUp => &l.ffn_up,
-            LayerTensor::FfnDown => &l.ffn_down,
-            _ => panic!("{w:?} is not a matrix"),
-        }
+        self.layers[il].matrix(t).unwrap_or_else(|| panic!("{w:?} is not a matrix"))
     }
 
     /// A norm or bias vector; the graph asks only for those the model has.
     pub fn vector(&self, w: Weight) -> &DeviceBuffer<f32> {
-        let Weight::Layer(il, t) = w else { return &self.output_norm };
-        let l = &self.layers[il];
-        let v = match t {
-            LayerTensor::AttnNorm => Some(&l.attn_norm),
-            LayerTensor::FfnNorm => Some(&l.ffn_norm),
-            LayerTensor::Bq => l.bq.as_ref(),
-            LayerTensor::Bk => l.bk.as_ref(),
-            LayerTensor::Bv => l.bv.as_ref(),
-            LayerTensor::QNorm => l.q_norm.as_ref(),
-            LayerTensor::KNorm => l.k_norm.as_ref(),
-            LayerTensor::AttnPostNorm => l.attn_post_norm.as_ref(),
-            LayerTensor::FfnPostNorm => l.ffn_post_norm.as_ref(),
-            _ => None,
-        };
-        v.unwrap_or_else(|| panic!("the graph asked for {w:?}, which the model does not have"))
+        match w {
+            Weight::OutputNorm => &self.output_norm,
+            Weight::Layer(il, t) => self.layers[il].vector(t).unwrap_or_else(|| panic!("the model has no {w:?}")),
+        }
     }
 }
 
