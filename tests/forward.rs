@@ -109,3 +109,12 @@ fn a_cache_larger_than_memory_is_an_error_not_an_abort() {
     let err = CpuExecutor::new(&m, &cpu, usize::MAX / 4, 1).err().expect("no machine has that memory");
     assert!(err.to_string().contains("needs"), "{err}");
 }
+
+#[test]
+fn an_empty_batch_and_rows_beyond_the_outputs_are_errors() {
+    let (m, cpu) = (model(&Synth::tiny("llama")), cpu());
+    let mut e = exec(&m, &cpu, 8);
+    assert!(e.forward(&Batch::new()).unwrap_err().to_string().contains("no tokens"));
+    e.forward(&Batch::sequence(&[1, 2], 0, 0, 1)).unwrap();
+    assert!(e.logits(0..2).unwrap_err().to_string().contains("1 output rows"));
+}

@@ -69,8 +69,9 @@ impl Batch {
         self.tokens.iter().enumerate().filter(|(_, t)| t.logits).map(|(i, _)| i).collect()
     }
 
-    /// The batch as runs, checked against the sequences' current lengths (`seq_len`): every run
-    /// must continue its sequence, and every sequence must be one the executor holds.
+    /// The batch as runs, checked against the sequences' current lengths (`seq_len`): the batch
+    /// is not empty, every run continues its sequence, and every sequence is one the executor
+    /// holds.
     pub fn runs(
         &self,
         n_seq: usize,
@@ -78,6 +79,9 @@ impl Batch {
         n_vocab: usize,
         seq_len: impl Fn(usize) -> usize,
     ) -> Result<Vec<Run>, BackendError> {
+        if self.tokens.is_empty() {
+            return Err(BackendError::BadBatch("the batch has no tokens".into()));
+        }
         let mut runs: Vec<Run> = Vec::new();
         let mut lens: Vec<Option<usize>> = vec![None; n_seq];
         for (i, t) in self.tokens.iter().enumerate() {
@@ -130,5 +134,16 @@ mod tests {
         assert!(b.runs(1, 16, 100, |s| if s == 0 { 4 } else { 0 }).is_err());
         assert!(matches!(b.runs(2, 6, 100, |s| if s == 0 { 4 } else { 0 }), Err(BackendError::ContextFull { .. })));
         assert!(matches!(b.runs(2, 16, 5, |s| if s == 0 { 4 } else { 0 }), Err(BackendError::BadToken { .. })));
+        assert!(Batch::new().runs(1, 16, 100, |_| 0).is_err());
     }
+}
+
+/// `rows` of a batch's `n_outputs` output rows, or the error naming what was asked.
+pub(crate) fn check_output_rows(rows: &std::ops::Range<usize>, n_outputs: usize) -> Result<(), BackendError> {
+    if rows.start > rows.end || rows.end > n_outputs {
+        return Err(BackendError::BadBatch(format!(
+            "logits of rows {rows:?} asked for, the last batch has {n_outputs} output rows"
+        )));
+    }
+    Ok(())
 }

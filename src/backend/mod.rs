@@ -13,6 +13,7 @@ pub mod hip;
 
 use std::ops::Range;
 
+pub(crate) use batch::check_output_rows;
 pub use batch::{Batch, BatchToken, Run};
 pub use device::DeviceSpec;
 

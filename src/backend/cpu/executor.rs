@@ -8,7 +8,7 @@ use super::kv_cache::KvCache;
 use super::matmul::{matmul, MatmulScratch, QMatrix};
 use super::{ops, vec};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
-use crate::backend::{BackendError, Batch, Executor, Run};
+use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Matrix, Model};
 
 /// The CPU as a device: the worker threads every CPU executor computes on.
@@ -154,6 +154,7 @@ impl Executor for CpuExecutor<'_> {
     }
 
     fn logits(&mut self, rows: Range<usize>) -> Result<Vec<f32>, BackendError> {
+        check_output_rows(&rows, self.n_outputs())?;
         let c = &self.model.config;
         let hidden = std::mem::take(&mut self.hidden);
         let x = &hidden[rows.start * c.n_embd..rows.end * c.n_embd];

@@ -16,7 +16,7 @@ use crate::backend::gpu::launchers::{
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
-use crate::backend::{BackendError, Batch, Executor, Run};
+use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Model, ModelConfig, RopeKind};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
@@ -288,6 +288,7 @@ impl Executor for GpuExecutor<'_> {
     }
 
     fn logits(&mut self, rows: Range<usize>) -> Result<Vec<f32>, BackendError> {
+        check_output_rows(&rows, self.n_outputs)?;
         let c = self.cfg();
         let mut out = vec![0.0f32; rows.len() * c.n_vocab];
         for (i, start) in rows.clone().step_by(UBATCH).enumerate() {
@@ -320,6 +321,7 @@ impl Executor for GpuExecutor<'_> {
     }
 
     fn sample(&mut self, cfg: &SamplerConfig, draws: &[f32]) -> Result<Vec<u32>, BackendError> {
+        check_output_rows(&(0..draws.len()), self.n_outputs)?;
         let n_vocab = self.cfg().n_vocab;
         // Soft-capping changes the distribution: the device kernels do not apply it.
         if !DeviceSampler::supports(cfg, n_vocab) || self.cfg().final_logit_softcap.is_some() {
