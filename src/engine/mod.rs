@@ -73,28 +73,21 @@ impl Engine {
             )));
         }
         let cpu = CpuDevice::new(threads)?;
-        let (gpu, device_note) = match device {
-            DeviceSpec::Cpu => (None, format!("device: CPU ({} threads)", cpu.threads())),
-            DeviceSpec::Gpu { kind, ordinal } => {
-                let gm = gpu_model(&model, kind, ordinal)?;
-                let note = format!(
-                    "device: {} ({:.0} MiB of weights)",
-                    gm.kernels.gpu().describe(),
-                    gm.bytes as f64 / 1048576.0
-                );
-                (Some(gm), note)
-            }
+        let (gpu, why_not) = match device {
+            DeviceSpec::Cpu => (None, None),
+            DeviceSpec::Gpu { kind, ordinal } => (Some(gpu_model(&model, kind, ordinal)?), None),
             DeviceSpec::Auto => match auto_gpu(&model) {
-                Ok(gm) => {
-                    let note = format!(
-                        "device: {} ({:.0} MiB of weights)",
-                        gm.kernels.gpu().describe(),
-                        gm.bytes as f64 / 1048576.0
-                    );
-                    (Some(gm), note)
-                }
-                Err(why) => (None, format!("device: CPU ({} threads); no GPU: {why}", cpu.threads())),
+                Ok(gm) => (Some(gm), None),
+                Err(why) => (None, Some(why)),
             },
+        };
+        let device_note = match (&gpu, why_not) {
+            (Some(gm), _) => {
+                let mib = gm.bytes as f64 / (1u64 << 20) as f64;
+                format!("device: {} ({mib:.0} MiB of weights)", gm.kernels.gpu().describe())
+            }
+            (None, None) => format!("device: CPU ({} threads)", cpu.threads()),
+            (None, Some(why)) => format!("device: CPU ({} threads); no GPU: {why}", cpu.threads()),
         };
         Ok(Engine { model, tokenizer, cpu, gpu, device_note })
     }
@@ -118,11 +111,6 @@ impl Engine {
             Some(gm) => Box::new(GpuExecutor::new(&self.model, gm, n_ctx, n_seq)?),
             None => Box::new(CpuExecutor::new(&self.model, &self.cpu, n_ctx, n_seq)?),
         })
-    }
-
-    /// Runs `f` on the CPU's worker threads.
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.cpu.install(f)
     }
 
     /// The model's chat template applied to one user message.
