@@ -150,6 +150,15 @@ fn inspect_lists_hyperparameters_and_tensors() {
 fn bad_input_gives_clear_errors() {
     fails_with(&["generate", "--bogus-flag"], "--bogus-flag");
     fails_with(&["generate", "-m", "/nonexistent/model.gguf", "-p", "x"], "/nonexistent/model.gguf");
+    for (flag, value, needle) in [
+        ("--top-p", "7", "top-p must be between 0 and 1, got 7"),
+        ("--min-p", "-0.5", "min-p must be between 0 and 1"),
+        ("--temp", "-1", "temperature must be 0 (greedy) or positive"),
+        ("--repeat-penalty", "0", "repeat penalty must be positive"),
+    ] {
+        fails_with(&["generate", "-m", &model(), "-p", "x", flag, value], needle);
+    }
+    fails_with(&["generate", "-m", &model(), "-p", "x", "--device", "gpu"], "unknown device \"gpu\"");
     let junk = std::env::temp_dir().join(format!("rocmforge-junk-{}.gguf", std::process::id()));
     std::fs::write(&junk, b"definitely not a gguf file").unwrap();
     fails_with(&["inspect", junk.to_str().unwrap()], "not a GGUF file");

@@ -25,19 +25,19 @@ pub struct Args {
     #[arg(short = 'c', long = "ctx-size", default_value_t = 0)]
     ctx_size: usize,
     /// Sampling temperature; 0 is greedy.
-    #[arg(long, default_value_t = 0.8)]
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
     temp: f32,
     #[arg(long, default_value_t = 40)]
     top_k: usize,
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = 0.95, allow_negative_numbers = true)]
     top_p: f32,
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     min_p: f32,
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     repeat_penalty: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     presence_penalty: f32,
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     frequency_penalty: f32,
     #[arg(long, default_value_t = 64)]
     repeat_last_n: usize,
@@ -58,6 +58,19 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let sampler = SamplerConfig {
+        temperature: a.temp,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        repeat_penalty: a.repeat_penalty,
+        presence_penalty: a.presence_penalty,
+        frequency_penalty: a.frequency_penalty,
+        penalty_last_n: a.repeat_last_n,
+        seed: a.seed,
+    };
+    // Before the model loads: a bad value should not cost the load.
+    sampler.validate().map_err(anyhow::Error::msg)?;
     let engine = super::load_engine(a.model, a.threads, a.device.device)?;
     let raw = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
@@ -70,22 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // A chat template writes BOS itself; llama.cpp then adds none of its own.
     let add_special = !(a.chat && engine.tokenizer.bos().is_some_and(|b| prompt.starts_with(&piece(&engine, b))));
     let prompt_ids = engine.tokenizer.encode(&prompt, add_special, true);
-    let opts = GenerateOptions {
-        max_tokens: a.n_predict,
-        n_ctx: a.ctx_size,
-        sampler: SamplerConfig {
-            temperature: a.temp,
-            top_k: a.top_k,
-            top_p: a.top_p,
-            min_p: a.min_p,
-            repeat_penalty: a.repeat_penalty,
-            presence_penalty: a.presence_penalty,
-            frequency_penalty: a.frequency_penalty,
-            penalty_last_n: a.repeat_last_n,
-            seed: a.seed,
-        },
-        stop_at_eog: !a.ignore_eos,
-    };
+    let opts = GenerateOptions { max_tokens: a.n_predict, n_ctx: a.ctx_size, sampler, stop_at_eog: !a.ignore_eos };
 
     if a.json {
         let g = engine.generate(&prompt_ids, &opts, |_| {})?;

@@ -49,6 +49,7 @@ impl Engine {
         if prompt_ids.is_empty() {
             return Err(EngineError::EmptyPrompt);
         }
+        opts.sampler.validate().map_err(EngineError::Invalid)?;
         let n_ctx = self.context_size(prompt_ids.len(), opts)?;
         let mut exec = self.executor(n_ctx, 1)?;
         let mut sampler = Sampler::new(opts.sampler.clone());

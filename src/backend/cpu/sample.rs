@@ -44,6 +44,32 @@ impl SamplerConfig {
         SamplerConfig { temperature: 0.0, ..Default::default() }
     }
 
+    /// Why the values are out of their meaning, if they are: probabilities outside [0, 1], a
+    /// negative temperature, a penalty that is not a positive finite number.
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: f32| {
+            if (0.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} must be between 0 and 1, got {v}"))
+            }
+        };
+        unit("top-p", self.top_p)?;
+        unit("min-p", self.min_p)?;
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
+            return Err(format!("the temperature must be 0 (greedy) or positive, got {}", self.temperature));
+        }
+        if !(self.repeat_penalty.is_finite() && self.repeat_penalty > 0.0) {
+            return Err(format!("the repeat penalty must be positive (1 disables it), got {}", self.repeat_penalty));
+        }
+        for (name, v) in [("presence penalty", self.presence_penalty), ("frequency penalty", self.frequency_penalty)] {
+            if !v.is_finite() {
+                return Err(format!("the {name} must be a finite number, got {v}"));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a penalty changes the logits (which needs the sequence's history).
     pub fn has_penalties(&self) -> bool {
         let any = self.repeat_penalty != 1.0 || self.presence_penalty != 0.0 || self.frequency_penalty != 0.0;
