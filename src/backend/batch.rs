@@ -111,6 +111,16 @@ impl Batch {
     }
 }
 
+/// `rows` of a batch's `n_outputs` output rows, or the error naming what was asked.
+pub(crate) fn check_output_rows(rows: &std::ops::Range<usize>, n_outputs: usize) -> Result<(), BackendError> {
+    if rows.start > rows.end || rows.end > n_outputs {
+        return Err(BackendError::BadBatch(format!(
+            "logits of rows {rows:?} asked for, the last batch has {n_outputs} output rows"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,14 +146,4 @@ mod tests {
         assert!(matches!(b.runs(2, 16, 5, |s| if s == 0 { 4 } else { 0 }), Err(BackendError::BadToken { .. })));
         assert!(Batch::new().runs(1, 16, 100, |_| 0).is_err());
     }
-}
-
-/// `rows` of a batch's `n_outputs` output rows, or the error naming what was asked.
-pub(crate) fn check_output_rows(rows: &std::ops::Range<usize>, n_outputs: usize) -> Result<(), BackendError> {
-    if rows.start > rows.end || rows.end > n_outputs {
-        return Err(BackendError::BadBatch(format!(
-            "logits of rows {rows:?} asked for, the last batch has {n_outputs} output rows"
-        )));
-    }
-    Ok(())
 }

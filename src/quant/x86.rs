@@ -2,6 +2,13 @@
 //! in the style of ggml's `arch/x86/quants.c`: unsigned×signed byte products with `maddubs`,
 //! widened with `madd`, scaled in f32 per block. Each has a scalar twin in the format's file,
 //! and the tests check the two agree.
+//!
+//! Safety, for every `unsafe` below: the kernels are `#[target_feature(enable = "avx2,fma,f16c")]`
+//! functions, and the only way to reach them is through `fast_dot`, `fast_batch_dot` and
+//! `fast_dot4_q8_0`, which hand them out only after `has_avx2` has detected all three features.
+//! Inside, every unaligned load reads a whole fixed-size array field of a block (`qs`, `ql`,
+//! `qh`, `scales`, `bsums`) at an offset that the loop bounds keep within that field, and the
+//! block slices come from `bytemuck` casts checked for equal lengths.
 
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -21,6 +28,7 @@ pub fn fast_dot(ty: GgmlType) -> Option<VecDotFn> {
     if !has_avx2() {
         return None;
     }
+    // SAFETY (each call below): AVX2, FMA and F16C were detected just above.
     Some(match ty {
         GgmlType::Q8_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q8_0(w, x) }),
         GgmlType::Q4_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4_0(w, x) }),
@@ -37,6 +45,7 @@ pub fn fast_batch_dot(ty: GgmlType) -> Option<VecDotFn> {
     if !has_avx2() {
         return None;
     }
+    // SAFETY (each call below): AVX2, FMA and F16C were detected just above.
     match ty {
         GgmlType::Q6K => Some(|_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q6k_tiled(w, x) })),
         GgmlType::Q4K => Some(|_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4k_gemm(w, x) })),
@@ -151,6 +160,7 @@ pub fn fast_dot4_q8_0() -> Option<VecDot4Fn> {
         for (dst, src) in xs.iter_mut().zip(x) {
             *dst = bytemuck::try_cast_slice(src).ok().filter(|s: &&[BlockQ8_0]| s.len() == w.len())?;
         }
+        // SAFETY: handed out only after `has_avx2`; the five slices have equal lengths.
         Some(unsafe { dot4_q8_0(w, xs) })
     })
 }

@@ -136,19 +136,6 @@ impl<'m> GpuExecutor<'m> {
         self.run.len as u32
     }
 
-    /// Two activation buffers, one to write and one to read (they are always different).
-    fn pair(&mut self, out: Act, x: Act) -> (&mut DeviceBuffer<f32>, &DeviceBuffer<f32>) {
-        let (o, i) = (slot(out), slot(x));
-        assert_ne!(o, i, "an op's output is never its input");
-        if o < i {
-            let (a, b) = self.acts.split_at_mut(i);
-            (&mut a[o], &b[0])
-        } else {
-            let (a, b) = self.acts.split_at_mut(o);
-            (&mut b[0], &a[i])
-        }
-    }
-
     /// Computes one run through the graph (captured as a graph for single-token steps), then
     /// gathers the hidden states of its tokens that want logits into `hidden`.
     fn forward_run(&mut self, batch: &Batch, run: Run) -> Result<(), BackendError> {
@@ -373,7 +360,7 @@ impl Ops for GpuExecutor<'_> {
         let (eps, k, n) = (self.cfg().rms_eps, self.k(), self.n());
         let rows = n * (act_width(self.cfg(), x) / width) as u32;
         let w = self.gpu_model.vector(w);
-        let (y, x) = self.pair(out, x);
+        let [y, x] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
         Ok(rmsnorm::launch(k, y, x, w, width as i32, eps, rows)?)
     }
 
