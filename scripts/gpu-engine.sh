@@ -57,7 +57,7 @@ for c in cases:
         if div is None:
             print(f"{c['name']} {dev}: {len(ids)} ids identical to llama.cpp ({j['gen_tps']:.1f} t/s)")
         else:
-            s = c["steps"][div]
+            s = c["steps"][div] if "steps" in c else "not recorded"
             print(f"{c['name']} {dev}: first divergence at step {div}: ours {ids[div]}, llama.cpp {want[div]}, its top2/margin {s}")
     if got.get("cpu") and got.get("cuda"):
         a, b = got["cpu"]["ids"], got["cuda"]["ids"]

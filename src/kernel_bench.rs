@@ -13,7 +13,9 @@ use crate::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
     rmsnorm,
 };
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::backend::gpu::{
+    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
+};
 use crate::engine::sampler::SamplerConfig;
 use crate::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::quant::blocks::*;
@@ -53,22 +55,20 @@ impl BenchResult {
     }
 }
 
-/// Times `launch` (one launch) as described in the module doc.
+/// Times `launch` (one launch on the stream it is given) as described in the module doc.
 fn time(
     k: &Kernels,
     name: String,
     work: Work,
-    launch: &mut dyn FnMut() -> Result<(), LaunchError>,
+    launch: &mut dyn FnMut(StreamHandle) -> Result<(), LaunchError>,
 ) -> Result<BenchResult, LaunchError> {
     let gpu = k.gpu();
     let stream = gpu.create_stream()?;
-    let previous = k.stream();
-    k.use_stream(stream);
     let run = || {
-        launch()?; // warm-up, outside the graph
-        k.synchronize()?;
+        launch(stream)?; // warm-up, outside the graph
+        gpu.synchronize(stream)?;
         gpu.begin_capture(stream)?;
-        let captured = (0..REPEAT).try_for_each(|_| launch());
+        let captured = (0..REPEAT).try_for_each(|_| launch(stream));
         let graph = gpu.end_capture(stream)?;
         captured?;
         let (start, end) = (gpu.create_event()?, gpu.create_event()?);
@@ -87,7 +87,6 @@ fn time(
         Ok(BenchResult { name, micros: trials[TRIALS / 2], work })
     };
     let result = run();
-    k.use_stream(previous);
     gpu.destroy_stream(stream)?;
     result
 }
@@ -129,7 +128,8 @@ fn weight_copies<W: QuantBlock>(
 fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
     let x = f32s(k.gpu(), "bench x", cols)?;
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(k.gpu(), cols / 32)?;
-    quantize_q8_1::launch(k, &mut xq, &x, cols as i32, 1)?;
+    let args = quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: cols as i32, n_rows: 1 };
+    quantize_q8_1::Kernel::resolve(k)?.launch(StreamHandle::DEFAULT, args)?;
     Ok(xq)
 }
 
@@ -139,10 +139,13 @@ fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<
     let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
     let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec {} {rows}x{cols}", W::QUANT);
+    let kernel = matvec::Kernel::<W>::resolve(k)?;
+    let (n_cols, n_rows) = (cols as i32, rows as i32);
     let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut || {
+    time(k, name, Work::Bytes(bytes), &mut |s| {
         next += 1;
-        matvec::launch(k, &mut y, &w[next % w.len()], &xq, cols as i32, rows as i32)
+        let w = w[next % w.len()].view();
+        kernel.launch(s, matvec::Args { y: y.view_mut(), w, xq: xq.view(), n_cols, n_rows })
     })
 }
 
@@ -152,11 +155,13 @@ fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Res
     let up = weight_copies::<W>(k.gpu(), "bench up", rows * cols, bytes as usize)?;
     let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
+    let kernel = matvec_glu::Kernel::<W>::resolve(k, matvec_glu::Act::Silu)?;
+    let (n_cols, n_rows) = (cols as i32, rows as i32);
     let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut || {
+    time(k, name, Work::Bytes(bytes), &mut |s| {
         next += 1;
-        let i = next % gate.len();
-        matvec_glu::launch(k, matvec_glu::Act::Silu, &mut y, &gate[i], &up[i], &xq, cols as i32, rows as i32)
+        let (w_gate, w_up) = (gate[next % gate.len()].view(), up[next % up.len()].view());
+        kernel.launch(s, matvec_glu::Args { y: y.view_mut(), w_gate, w_up, xq: xq.view(), n_cols, n_rows })
     })
 }
 
@@ -164,8 +169,9 @@ fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, La
     let g = k.gpu();
     let (w, mut out) = (blocks::<W>(g, "bench w", n)?, DeviceBuffer::<f16>::uninit(g, n)?);
     let bytes = weight_bytes::<W>(n) + 2.0 * n as f64;
-    time(k, format!("dequant {} {n}", W::QUANT), Work::Bytes(bytes), &mut || {
-        dequant::launch(k, &mut out, &w, (n / 32) as i64)
+    let kernel = dequant::Kernel::<W>::resolve(k)?;
+    time(k, format!("dequant {} {n}", W::QUANT), Work::Bytes(bytes), &mut |s| {
+        kernel.launch(s, dequant::Args { out: out.view_mut(), w: w.view(), n_sub: (n / 32) as i64 })
     })
 }
 
@@ -184,25 +190,33 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let bytes = (2 * kv_len * kv_dim * 2) as f64;
     let scale = 1.0 / (d as f32).sqrt();
     let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}");
-    let (hd, heads, heads_kv, splits) = (d as u32, n_head as i32, n_head_kv as i32, n_splits as u32);
-    time(k, name, Work::Bytes(bytes), &mut || {
-        attn_decode::launch(
-            k,
-            hd,
-            &mut part_o,
-            &mut part_ml,
-            &q,
-            &kc,
-            &vc,
-            &q_pos,
-            heads_kv,
-            heads,
-            0,
+    let (decode, reduce) =
+        (attn_decode::Kernel::resolve(k, d as u32)?, attn_decode_reduce::Kernel::resolve(k, d as u32)?);
+    time(k, name, Work::Bytes(bytes), &mut |s| {
+        let args = attn_decode::Args {
+            part_o: part_o.view_mut(),
+            part_ml: part_ml.view_mut(),
+            q: q.view(),
+            k_cache: kc.view(),
+            v_cache: vc.view(),
+            q_pos: q_pos.view(),
+            n_head_kv: n_head_kv as i32,
+            n_head: n_head as i32,
+            window: 0,
             scale,
-            split_len as i32,
-            splits,
-        )?;
-        attn_decode_reduce::launch(k, hd, &mut out, &part_o, &part_ml, n_splits as i32, n_head as u32)
+            split_len: split_len as i32,
+            n_ctx: kv_len as i32,
+            n_splits: n_splits as u32,
+        };
+        decode.launch(s, args)?;
+        let args = attn_decode_reduce::Args {
+            out: out.view_mut(),
+            part_o: part_o.view(),
+            part_ml: part_ml.view(),
+            n_splits: n_splits as i32,
+            n_head: n_head as u32,
+        };
+        reduce.launch(s, args)
     })
 }
 
@@ -217,21 +231,21 @@ fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, La
     let flops = 2.0 * 2.0 * (tokens * tokens) as f64 / 2.0 * (d * n_head) as f64;
     let scale = 1.0 / (d as f32).sqrt();
     let name = format!("attn_prefill d{d} 32/8 heads {tokens} tokens");
-    time(k, name, Work::Flops(flops), &mut || {
-        attn_prefill::launch(
-            k,
-            d as u32,
-            &mut out,
-            &q,
-            &kc,
-            &vc,
-            tokens as i32,
-            n_head_kv as i32,
-            n_head as i32,
-            0,
-            0,
+    let kernel = attn_prefill::Kernel::resolve(k, d as u32)?;
+    time(k, name, Work::Flops(flops), &mut |s| {
+        let args = attn_prefill::Args {
+            out: out.view_mut(),
+            q: q.view(),
+            k_cache: kc.view(),
+            v_cache: vc.view(),
+            n_tokens: tokens as i32,
+            n_head_kv: n_head_kv as i32,
+            n_head: n_head as i32,
+            pos0: 0,
+            window: 0,
             scale,
-        )
+        };
+        kernel.launch(s, args)
     })
 }
 
@@ -240,8 +254,10 @@ fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult,
     let (a, w, mut c) =
         (f16s(g, "bench a", m * kk)?, f16s(g, "bench w", n * kk)?, DeviceBuffer::<f32>::uninit(g, m * n)?);
     let flops = 2.0 * (m * n * kk) as f64;
-    time(k, format!("gemm_f16 {m}x{n}x{kk}"), Work::Flops(flops), &mut || {
-        gemm_f16::launch(k, &mut c, &a, &w, m as i32, n as i32, kk as i32)
+    let kernel = gemm_f16::Kernel::resolve(k)?;
+    time(k, format!("gemm_f16 {m}x{n}x{kk}"), Work::Flops(flops), &mut |s| {
+        let args = gemm_f16::Args { c: c.view_mut(), a: a.view(), w: w.view(), m: m as i32, n: n as i32, k: kk as i32 };
+        kernel.launch(s, args)
     })
 }
 
@@ -250,17 +266,23 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     let vocab = 151_936;
     let (x, w, logits) = (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?);
     let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
-    let mut sampler = DeviceSampler::new(g, vocab, 1)?;
+    let mut sampler = DeviceSampler::new(k, vocab, 1)?;
     sampler.set_draws(&[0.5])?;
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, 4096 / 32)?;
+    let (norm, quantize, argmax) =
+        (rmsnorm::Kernel::resolve(k)?, quantize_q8_1::Kernel::resolve(k)?, argmax::Kernel::resolve(k)?);
     Ok(vec![
-        time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut || rmsnorm::launch(k, &mut y, &x, &w, 4096, 1e-6, 1))?,
-        time(k, "quantize_q8_1 1x4096".into(), Work::Latency, &mut || quantize_q8_1::launch(k, &mut xq, &x, 4096, 1))?,
-        time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut || {
-            argmax::launch(k, &mut idx, &logits, vocab as i32, 1)
+        time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut |s| {
+            norm.launch(s, rmsnorm::Args { y: y.view_mut(), x: x.view(), w: w.view(), n: 4096, eps: 1e-6, n_rows: 1 })
         })?,
-        time(k, format!("sample (topk + sample) 1x{vocab} k=40"), Work::Latency, &mut || {
-            sampler.enqueue(k, &mut idx, &logits, &SamplerConfig::default(), 1)
+        time(k, "quantize_q8_1 1x4096".into(), Work::Latency, &mut |s| {
+            quantize.launch(s, quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: 4096, n_rows: 1 })
+        })?,
+        time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut |s| {
+            argmax.launch(s, argmax::Args { out: idx.view_mut(), x: logits.view(), n: vocab as i32, n_rows: 1 })
+        })?,
+        time(k, format!("sample (topk + sample) 1x{vocab} k=40"), Work::Latency, &mut |s| {
+            sampler.enqueue(s, &mut idx, &logits, &SamplerConfig::default(), 1)
         })?,
     ])
 }

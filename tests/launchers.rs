@@ -30,6 +30,7 @@ fn kernarg_bytes_are_little_endian_fields_at_their_offsets() {
     let args = rmsnorm::Kernarg { y: 0x1111, x: 0x2222, w: 0x3333, n: 2048, eps: 1e-6 };
     let bytes = args.bytes();
     assert_eq!(bytes.len(), 32);
+    assert_eq!(rmsnorm::SIZE, 32);
     assert_eq!(&bytes[8..16], &0x2222u64.to_le_bytes());
     assert_eq!(&bytes[24..28], &2048i32.to_le_bytes());
     assert_eq!(&bytes[28..32], &1e-6f32.to_le_bytes());

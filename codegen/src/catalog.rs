@@ -4,8 +4,10 @@
 //! template's signature, the code object's kernarg layout and the Rust launchers are checked
 //! against or derived from it.
 
+use std::borrow::Cow;
 use std::fmt;
 
+use crate::extent::{Expr, BLOCK};
 use crate::variant::{AxisValue, Variant};
 use crate::Target;
 
@@ -66,28 +68,36 @@ pub struct Param {
     pub kind: ParamKind,
     /// A pointer the kernel accepts as null (an absent optional input).
     pub optional: bool,
+    /// For a pointer: the elements its buffer must hold, an expression of the launch's sizes
+    /// (see [`crate::extent`]). The kernel reads and writes nothing beyond it.
+    pub extent: Option<Cow<'static, str>>,
 }
 
-/// A pointer the kernel only reads.
-pub fn input(name: &'static str, elem: Elem) -> Param {
-    Param { name, kind: ParamKind::Ptr { elem, mutable: false }, optional: false }
+/// A pointer the kernel only reads, `extent` elements long.
+pub fn input(name: &'static str, elem: Elem, extent: impl Into<Cow<'static, str>>) -> Param {
+    Param { name, kind: ParamKind::Ptr { elem, mutable: false }, optional: false, extent: Some(extent.into()) }
 }
 
 /// A pointer the kernel only reads, or null when the input is absent.
-pub fn optional_input(name: &'static str, elem: Elem) -> Param {
-    Param { optional: true, ..input(name, elem) }
+pub fn optional_input(name: &'static str, elem: Elem, extent: impl Into<Cow<'static, str>>) -> Param {
+    Param { optional: true, ..input(name, elem, extent) }
 }
 
-/// A pointer the kernel writes (and may read).
-pub fn output(name: &'static str, elem: Elem) -> Param {
-    Param { name, kind: ParamKind::Ptr { elem, mutable: true }, optional: false }
+/// A pointer the kernel writes (and may read), `extent` elements long.
+pub fn output(name: &'static str, elem: Elem, extent: impl Into<Cow<'static, str>>) -> Param {
+    Param { name, kind: ParamKind::Ptr { elem, mutable: true }, optional: false, extent: Some(extent.into()) }
 }
 
 pub fn scalar(name: &'static str, ty: Scalar) -> Param {
-    Param { name, kind: ParamKind::Scalar(ty), optional: false }
+    Param { name, kind: ParamKind::Scalar(ty), optional: false, extent: None }
 }
 
 impl Param {
+    /// The parsed extent of a pointer parameter (`None` for a scalar).
+    pub fn extent(&self) -> Option<Result<Expr, String>> {
+        self.extent.as_deref().map(|text| Expr::parse(text).map_err(|e| format!("extent of `{}`: {e}", self.name)))
+    }
+
     /// Bytes the parameter takes in the kernarg segment; pointers are 64-bit on every target.
     pub fn size(&self) -> u32 {
         match self.kind {
@@ -232,6 +242,34 @@ impl fmt::Debug for Family {
 }
 
 impl Family {
+    /// Whether `name` may appear in an extent: an integer scalar parameter, a launch-only
+    /// dimension, an integer axis, or `BLOCK` when the family has a quant axis.
+    fn extent_name(&self, name: &str) -> bool {
+        let int_scalar = |p: &Param| matches!(p.kind, ParamKind::Scalar(Scalar::I32 | Scalar::U32 | Scalar::I64));
+        self.params.iter().any(|p| p.name == name && int_scalar(p))
+            || self.launch.dims.contains(&name)
+            || self.axes.iter().any(|a| a.name == name && matches!(a.values.first(), Some(AxisValue::Int(_))))
+            || (name == BLOCK && self.axes.iter().any(|a| matches!(a.values.first(), Some(AxisValue::Quant(_)))))
+    }
+
+    /// Every pointer parameter's extent, parsed and checked to name only what a launch knows.
+    pub fn extents(&self) -> Result<Vec<(&Param, Expr)>, String> {
+        self.params
+            .iter()
+            .filter_map(|p| p.extent().map(|e| (p, e)))
+            .map(|(p, e)| {
+                let e = e.map_err(|e| format!("{}: {e}", self.name))?;
+                match e.names().into_iter().find(|n| !self.extent_name(n)) {
+                    Some(n) => Err(format!(
+                        "{}: the extent of `{}` names `{n}`, which a launch does not know",
+                        self.name, p.name
+                    )),
+                    None => Ok((p, e)),
+                }
+            })
+            .collect()
+    }
+
     /// Every combination of axis values (the cartesian product, in declaration order).
     pub fn variants(&self, target: Target) -> Vec<Variant> {
         let mut out = vec![Vec::new()];
@@ -259,9 +297,9 @@ mod tests {
     fn kernarg_layout_aligns_naturally() {
         // The layout clang gives `axpby(float*, const float*, const float*, int, float, float, long long)`.
         let params = [
-            output("out", Elem::F32),
-            input("a", Elem::F32),
-            input("b", Elem::F32),
+            output("out", Elem::F32, "n"),
+            input("a", Elem::F32, "n"),
+            input("b", Elem::F32, "n"),
             scalar("n", Scalar::I32),
             scalar("alpha", Scalar::F32),
             scalar("beta", Scalar::F32),
@@ -271,7 +309,7 @@ mod tests {
         let offsets: Vec<u32> = fields.iter().map(|f| f.0).collect();
         assert_eq!(offsets, [0, 8, 16, 24, 28, 32, 40]);
         assert_eq!(size, 48);
-        let (_, size) = kernarg_layout(&[output("y", Elem::F32), scalar("n", Scalar::I32)]);
+        let (_, size) = kernarg_layout(&[output("y", Elem::F32, "n"), scalar("n", Scalar::I32)]);
         assert_eq!(size, 12);
     }
 

@@ -10,6 +10,7 @@
 pub mod bundle;
 pub mod catalog;
 mod error;
+pub mod extent;
 pub mod kernels;
 pub mod object;
 pub mod pipeline;

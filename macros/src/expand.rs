@@ -1,19 +1,75 @@
-//! Tokens for each family's launcher module.
+//! Tokens for each family's launcher module, and for the quant-format dispatch.
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
-use rocmforge_codegen::catalog::{Elem, Family, ParamKind, Scalar};
+use rocmforge_codegen::catalog::{kernarg_layout, Elem, Family, Param, ParamKind, Scalar};
+use rocmforge_codegen::extent::{Expr, Op, BLOCK};
 use rocmforge_codegen::variant::AxisValue;
+use rocmforge_codegen::Quant;
 
 pub fn all(rt: &syn::Path, catalog: &[Family]) -> TokenStream {
-    let modules = catalog.iter().map(|f| family(rt, f));
+    let modules = catalog.iter().map(|f| family(rt, f).unwrap_or_else(|e| error(&e)));
     let names = catalog.iter().map(|f| format_ident!("{}", f.name));
     let families = catalog.iter().map(|f| f.name);
+    let dispatch = quant_dispatch(rt);
     quote! {
         #(#modules)*
 
         /// Every family's `Kernarg` layout, by family name.
         pub const LAYOUTS: &[(&str, &[(&str, usize, usize)])] = &[#((#families, #names::LAYOUT)),*];
+
+        #dispatch
+    }
+}
+
+fn error(message: &str) -> TokenStream {
+    quote!(compile_error!(#message);)
+}
+
+/// `QuantBuffer`, one variant per format of `Quant::ALL`, and `with_blocks!`, which runs a
+/// generic body with the typed buffer: the dispatch from a weight's run-time format to the
+/// typed launchers.
+fn quant_dispatch(rt: &syn::Path) -> TokenStream {
+    let variants: Vec<_> = Quant::ALL.iter().map(|q| format_ident!("{}", format!("{q:?}"))).collect();
+    let blocks: Vec<_> = variants.iter().map(|v| format_ident!("Block{}", v)).collect();
+    quote! {
+        /// Quantized blocks on the device, typed by their run-time format.
+        pub enum QuantBuffer {
+            #(#variants(#rt::DeviceBuffer<#rt::blocks::#blocks>),)*
+        }
+
+        impl QuantBuffer {
+            pub fn quant(&self) -> #rt::Quant {
+                match self { #(QuantBuffer::#variants(_) => #rt::Quant::#variants,)* }
+            }
+
+            /// Blocks of format `quant` from their bytes (a whole number of blocks).
+            pub fn from_bytes(
+                gpu: &::std::rc::Rc<dyn #rt::Gpu>,
+                quant: #rt::Quant,
+                bytes: &[u8],
+            ) -> Result<Self, #rt::GpuError> {
+                Ok(match quant {
+                    #(#rt::Quant::#variants => QuantBuffer::#variants(#rt::DeviceBuffer::from_bytes(gpu, bytes)?),)*
+                })
+            }
+
+            /// The blocks, if they are of format `W`.
+            pub fn typed<W: #rt::QuantBlock + 'static>(&self) -> Option<&#rt::DeviceBuffer<W>> {
+                let any: &dyn ::std::any::Any = match self { #(QuantBuffer::#variants(b) => b,)* };
+                any.downcast_ref()
+            }
+        }
+
+        /// Runs `$body` with `$buf` bound to the typed buffer of `$m` (a `&QuantBuffer`).
+        macro_rules! with_blocks {
+            ($m:expr, |$buf:ident| $body:expr) => {
+                match $m {
+                    #($crate::backend::gpu::launchers::QuantBuffer::#variants($buf) => $body,)*
+                }
+            };
+        }
+        pub(crate) use with_blocks;
     }
 }
 
@@ -49,14 +105,54 @@ fn enum_name(axis: &str) -> syn::Ident {
     format_ident!("{}", camel)
 }
 
-fn family(rt: &syn::Path, f: &Family) -> TokenStream {
+/// An extent as i128 arithmetic over locals of the same names (`BLOCK` → `block`).
+fn extent_tokens(e: &Expr) -> TokenStream {
+    match e {
+        Expr::Num(n) => {
+            let n = i128::from(*n);
+            quote!(#n)
+        }
+        Expr::Name(n) if n == BLOCK => quote!(block),
+        Expr::Name(n) => {
+            let n = format_ident!("{}", n);
+            quote!(#n)
+        }
+        Expr::Bin(a, op, b) => {
+            let (a, b) = (extent_tokens(a), extent_tokens(b));
+            match op {
+                Op::Add => quote!((#a + #b)),
+                Op::Sub => quote!((#a - #b)),
+                Op::Mul => quote!((#a * #b)),
+                Op::Div => quote!((#a / #b)),
+            }
+        }
+    }
+}
+
+/// The field type of a pointer parameter in `Args`.
+fn view_type(rt: &syn::Path, p: &Param) -> Option<TokenStream> {
+    let ParamKind::Ptr { elem, mutable } = p.kind else { return None };
+    let t = elem_type(rt, elem);
+    Some(match (mutable, p.optional) {
+        (true, _) => quote!(#rt::ViewMut<'a, #t>),
+        (false, true) => quote!(Option<#rt::View<'a, #t>>),
+        (false, false) => quote!(#rt::View<'a, #t>),
+    })
+}
+
+fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
     let module = format_ident!("{}", f.name);
     let name = f.name;
     let doc = format!("{}.\n\nTemplate `templates/{}`; CPU reference `{}`.", f.summary, f.template, f.reference);
-    let is_quant = |v: &AxisValue| matches!(v, AxisValue::Quant(_));
-    let generic = f.axes.iter().any(|a| a.values.iter().any(is_quant)).then(|| quote!(<W: #rt::QuantBlock>));
+    let quant_axis = f.axes.iter().any(|a| matches!(a.values.first(), Some(AxisValue::Quant(_))));
+    let (generic, generic_use, phantom) = if quant_axis {
+        (quote!(<W: #rt::QuantBlock>), quote!(<W>), quote!(::core::marker::PhantomData<fn() -> W>))
+    } else {
+        (quote!(), quote!(), quote!(::core::marker::PhantomData<()>))
+    };
 
-    // Kernarg struct: pointers as device addresses, scalars as themselves.
+    // Kernarg struct: pointers as device addresses, scalars as themselves, at the offsets the
+    // catalog's C layout gives (asserted at compile time).
     let field_names: Vec<_> = f.params.iter().map(|p| format_ident!("{}", p.name)).collect();
     let field_types: Vec<_> = f
         .params
@@ -67,18 +163,26 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
         })
         .collect();
     let param_strs: Vec<_> = f.params.iter().map(|p| p.name).collect();
+    let (offsets, kernarg_size) = kernarg_layout(&f.params);
+    let offsets: Vec<usize> = offsets.iter().map(|&(o, _)| o as usize).collect();
+    let kernarg_size = kernarg_size as usize;
 
-    // Word axes become enums; integer axes u32; the quant axis the generic W.
+    // Word axes become enums, integer axes u32, the quant axis the generic W. `key_parts`
+    // build the variant key from the axis values (the quant axis from `quant`).
     let mut enums = Vec::new();
-    let mut axis_args = Vec::new();
+    let mut axis_params = Vec::new(); // every non-quant axis: `name: Type`
+    let mut axis_names = Vec::new();
+    let mut int_axes = Vec::new();
     let mut key_parts = Vec::new();
     for axis in &f.axes {
         let arg = format_ident!("{}", axis.name);
         let label = format!("{}=", axis.name);
         match axis.values.first() {
-            Some(AxisValue::Quant(_)) => key_parts.push(quote!(format!("{}{}", #label, W::QUANT.name()))),
+            Some(AxisValue::Quant(_)) => key_parts.push(quote!(format!("{}{}", #label, quant.name()))),
             Some(AxisValue::Int(_)) => {
-                axis_args.push(quote!(#arg: u32));
+                axis_params.push(quote!(#arg: u32));
+                axis_names.push(arg.clone());
+                int_axes.push(arg.clone());
                 key_parts.push(quote!(format!("{}{}", #label, #arg)));
             }
             Some(AxisValue::Word(_)) => {
@@ -100,50 +204,66 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
                         }
                     }
                 });
-                axis_args.push(quote!(#arg: #ty));
+                axis_params.push(quote!(#arg: #ty));
+                axis_names.push(arg.clone());
                 key_parts.push(quote!(format!("{}{}", #label, #arg.name())));
             }
             None => {}
         }
     }
-    let key = if key_parts.is_empty() {
+    let quant_param = quant_axis.then(|| quote!(quant: #rt::Quant,));
+    let key_body = if key_parts.is_empty() {
         quote!(#name.to_string())
     } else {
         quote!(format!("{}[{}]", #name, [#(#key_parts),*].join(",")))
     };
 
-    // Launch arguments: buffers by reference (&mut when the kernel writes), scalars by value.
-    let params = f.params.iter().map(|p| {
+    // Args: views for pointers, values for scalars, then the launch-only dimensions.
+    let mut arg_fields = Vec::new();
+    for p in &f.params {
         let n = format_ident!("{}", p.name);
-        match p.kind {
-            ParamKind::Ptr { elem, mutable: true } => {
-                let t = elem_type(rt, elem);
-                quote!(#n: &mut #rt::DeviceBuffer<#t>)
-            }
-            ParamKind::Ptr { elem, mutable: false } if p.optional => {
-                let t = elem_type(rt, elem);
-                quote!(#n: Option<&#rt::DeviceBuffer<#t>>)
-            }
-            ParamKind::Ptr { elem, mutable: false } => {
-                let t = elem_type(rt, elem);
-                quote!(#n: &#rt::DeviceBuffer<#t>)
-            }
-            ParamKind::Scalar(s) => {
-                let t = scalar_type(s);
-                quote!(#n: #t)
-            }
+        let t = view_type(rt, p).unwrap_or_else(|| match p.kind {
+            ParamKind::Scalar(s) => scalar_type(s),
+            ParamKind::Ptr { .. } => unreachable!("pointers have a view type"),
+        });
+        arg_fields.push(quote!(pub #n: #t));
+    }
+    let dims: Vec<_> = f.launch.dims.iter().map(|d| format_ident!("{}", d)).collect();
+    let dim_strs = f.launch.dims.to_vec();
+    let lifetime_generic = if quant_axis { quote!(<'a, W: #rt::QuantBlock>) } else { quote!(<'a>) };
+    let args_use = if quant_axis { quote!(Args<'_, W>) } else { quote!(Args<'_>) };
+
+    // Extent checks: each name an extent uses bound once as i128.
+    let extents = f.extents()?;
+    let mut used: Vec<String> = extents.iter().flat_map(|(_, e)| e.names()).map(str::to_string).collect();
+    used.sort();
+    used.dedup();
+    let bindings = used.iter().map(|n| {
+        let ident = format_ident!("{}", n);
+        if n == BLOCK {
+            quote!(let block = i128::from(W::QUANT.block_elems());)
+        } else if int_axes.iter().any(|a| a == n) {
+            quote!(let #ident = i128::from(self.#ident);)
+        } else {
+            quote!(let #ident = i128::from(args.#ident);)
+        }
+    });
+    let checks = extents.iter().map(|(p, e)| {
+        let (field, arg, need) = (format_ident!("{}", p.name), p.name, extent_tokens(e));
+        if p.optional {
+            quote!(if let Some(v) = &args.#field { #rt::check_extent(FAMILY, #arg, #need, v.len())?; })
+        } else {
+            quote!(#rt::check_extent(FAMILY, #arg, #need, args.#field.len())?;)
         }
     });
     let values = f.params.iter().map(|p| {
         let n = format_ident!("{}", p.name);
         match p.kind {
-            ParamKind::Ptr { .. } if p.optional => quote!(#n: #n.map_or(0, |b| b.device_ptr())),
-            ParamKind::Ptr { .. } => quote!(#n: #n.device_ptr()),
-            ParamKind::Scalar(_) => quote!(#n),
+            ParamKind::Ptr { .. } if p.optional => quote!(#n: args.#n.map_or(0, |v| v.device_ptr())),
+            ParamKind::Ptr { .. } => quote!(#n: args.#n.device_ptr()),
+            ParamKind::Scalar(_) => quote!(#n: args.#n),
         }
     });
-    let dims: Vec<_> = f.launch.dims.iter().map(|d| format_ident!("{}", d)).collect();
-    let dim_strs = f.launch.dims.to_vec();
     let int_scalars: Vec<_> = f
         .params
         .iter()
@@ -152,8 +272,55 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
         .collect();
     let (int_strs, int_idents): (Vec<_>, Vec<_>) = int_scalars.into_iter().unzip();
     let threads = f.launch.threads;
+    let axis_fields = int_axes.iter().map(|a| quote!(#a: u32));
+    let axis_inits = int_axes.iter().map(|a| quote!(#a));
+    let quant_arg = quant_axis.then(|| quote!(W::QUANT,));
 
-    quote! {
+    let by_quant = quant_axis.then(|| {
+        let axis_fields = int_axes.iter().map(|a| quote!(#a: u32));
+        let axis_inits = int_axes.iter().map(|a| quote!(#a));
+        let axis_copies = int_axes.iter().map(|a| quote!(#a: self.#a));
+        quote! {
+            /// The family's variant for every weight format the bundle has, resolved once:
+            /// `get` picks one by block type with no lookup.
+            pub struct ByQuant {
+                kernels: Vec<Option<::std::rc::Rc<#rt::Resolved>>>,
+                keys: Vec<String>,
+                target: #rt::Target,
+                #(#axis_fields,)*
+            }
+
+            impl ByQuant {
+                pub fn resolve(kernels: &#rt::Kernels, #(#axis_params),*) -> Self {
+                    let keys: Vec<String> = #rt::Quant::ALL.iter().map(|&quant| key(quant, #(#axis_names),*)).collect();
+                    let target = kernels.target();
+                    let kernels = keys.iter().map(|k| kernels.resolve(FAMILY, k).ok().map(::std::rc::Rc::new)).collect();
+                    ByQuant { kernels, keys, target, #(#axis_inits),* }
+                }
+
+                /// The variant for `quant`, or an error naming it when the bundle lacks it.
+                fn variant(&self, quant: #rt::Quant) -> Result<&::std::rc::Rc<#rt::Resolved>, #rt::LaunchError> {
+                    let i = #rt::Quant::ALL.iter().position(|&q| q == quant).expect("every format is in Quant::ALL");
+                    self.kernels[i]
+                        .as_ref()
+                        .ok_or_else(|| #rt::LaunchError::MissingVariant { key: self.keys[i].clone(), target: self.target })
+                }
+
+                /// Fails unless the bundle has the variant for `quant` (checked at load, so that a
+                /// launch does not fail half-way through a forward pass).
+                pub fn require(&self, quant: #rt::Quant) -> Result<(), #rt::LaunchError> {
+                    self.variant(quant).map(|_| ())
+                }
+
+                /// The variant for blocks of type `W`.
+                pub fn get<W: #rt::QuantBlock>(&self) -> Result<Kernel<W>, #rt::LaunchError> {
+                    let kernel = ::std::rc::Rc::clone(self.variant(W::QUANT)?);
+                    Ok(Kernel { kernel, #(#axis_copies,)* _w: ::core::marker::PhantomData })
+                }
+            }
+        }
+    });
+    Ok(quote! {
         #[doc = #doc]
         pub mod #module {
             pub const FAMILY: &str = #name;
@@ -171,11 +338,16 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
                 #((#param_strs, ::core::mem::offset_of!(Kernarg, #field_names), ::core::mem::size_of::<#field_types>())),*
             ];
 
+            /// Bytes of the packed arguments: up to the end of the last field.
+            pub const SIZE: usize = #kernarg_size;
+
+            // The struct is laid out as the catalog's C layout says.
+            const _: () = { #(assert!(::core::mem::offset_of!(Kernarg, #field_names) == #offsets);)* };
+
             impl Kernarg {
-                /// The packed argument buffer: each field at its offset, up to the end of the last.
-                pub fn bytes(&self) -> Vec<u8> {
-                    let end = LAYOUT.iter().map(|(_, offset, size)| offset + size).max().unwrap_or(0);
-                    let mut out = vec![0u8; end];
+                /// The packed argument buffer: each field at its offset.
+                pub fn bytes(&self) -> [u8; SIZE] {
+                    let mut out = [0u8; SIZE];
                     #(
                         let at = ::core::mem::offset_of!(Kernarg, #field_names);
                         let bytes = self.#field_names.to_le_bytes();
@@ -187,25 +359,56 @@ fn family(rt: &syn::Path, f: &Family) -> TokenStream {
 
             #(#enums)*
 
-            /// Launches the variant chosen by the axis arguments on `kernels`' device.
-            #[allow(clippy::too_many_arguments)]
-            pub fn launch #generic (
-                kernels: &#rt::Kernels,
-                #(#axis_args,)*
-                #(#params,)*
-                #(#dims: u32,)*
-            ) -> Result<(), #rt::LaunchError> {
-                let key = #key;
-                let args = Kernarg { #(#values),* };
-                let size = |dim: &str| -> Option<u64> {
-                    match dim {
-                        #(#dim_strs => Some(u64::from(#dims)),)*
-                        #(#int_strs => u64::try_from(#int_idents).ok(),)*
-                        _ => None,
-                    }
-                };
-                kernels.launch(FAMILY, &key, &args.bytes(), &size)
+            fn key(#quant_param #(#axis_params),*) -> String {
+                #key_body
             }
+
+            /// The arguments of one launch, by name: views of the buffers (checked against the
+            /// extents the declaration gives), the scalars, and the launch-only sizes.
+            pub struct Args #lifetime_generic {
+                #(#arg_fields,)*
+                #(pub #dims: u32,)*
+            }
+
+            /// A variant of the family, resolved once on one GPU.
+            #[derive(Clone)]
+            pub struct Kernel #generic {
+                kernel: ::std::rc::Rc<#rt::Resolved>,
+                #(#axis_fields,)*
+                _w: #phantom,
+            }
+
+            impl #generic Kernel #generic_use {
+                /// The variant for these axis values, or an error naming the missing variant.
+                pub fn resolve(kernels: &#rt::Kernels, #(#axis_params),*) -> Result<Self, #rt::LaunchError> {
+                    let kernel = kernels.resolve(FAMILY, &key(#quant_arg #(#axis_names),*))?;
+                    Ok(Kernel { kernel: ::std::rc::Rc::new(kernel), #(#axis_inits,)* _w: ::core::marker::PhantomData })
+                }
+
+                pub fn key(&self) -> &str {
+                    self.kernel.key()
+                }
+
+                /// Checks the views against the extents, then enqueues the launch on `stream`.
+                pub fn launch(&self, stream: #rt::StreamHandle, args: #args_use) -> Result<(), #rt::LaunchError> {
+                    #(#bindings)*
+                    #(#checks)*
+                    let kernarg = Kernarg { #(#values),* };
+                    let size = |dim: &str| -> Option<u64> {
+                        match dim {
+                            #(#dim_strs => Some(u64::from(args.#dims)),)*
+                            #(#int_strs => u64::try_from(args.#int_idents).ok(),)*
+                            _ => None,
+                        }
+                    };
+                    // SAFETY: `Kernarg` is laid out as the code objects read it (checked when the
+                    // bundle loaded), and every pointer in it comes from a view that borrows its
+                    // buffer for this call and holds the extent declared for these sizes.
+                    unsafe { self.kernel.enqueue(stream, &kernarg.bytes(), &size) }
+                }
+            }
+
+            #by_quant
         }
-    }
+    })
 }

@@ -7,10 +7,12 @@ pub(crate) mod inputs;
 mod typed;
 
 use rocmforge_codegen::bundle::{find_variant, Bundle};
-use rocmforge_codegen::catalog::{kernarg_layout, Family, ParamKind};
+use rocmforge_codegen::catalog::{kernarg_layout, Elem, Family, ParamKind};
+use rocmforge_codegen::extent::BLOCK;
+use rocmforge_codegen::variant::AxisValue;
 use rocmforge_codegen::{kernels, Variant};
 
-use crate::backend::gpu::{Kernels, LaunchError, RawBuffer};
+use crate::backend::gpu::{Kernels, LaunchError, RawBuffer, StreamHandle};
 use crate::quant::blocks::{BlockQ8_1, QK};
 pub use cases::{cases_for, Sizes};
 pub use typed::run_typed;
@@ -190,11 +192,57 @@ impl Case {
         })
     }
 
-    /// Checks, without a GPU, that the case fits its family: arguments and grid.
+    /// Checks, without a GPU, that the case fits its family: arguments, buffer sizes and grid.
     pub fn check(&self, family: &Family, variant: &Variant) -> Result<(), String> {
         pack(family, self, |_, _| Ok(0x1000))?;
+        check_extents(family, variant, self)?;
         family.launch.grid_for(variant.target, |name| self.dim(name)).map(|_| ())
     }
+
+    /// Bytes of the buffer given for `name` (`None` for a null or a scalar).
+    fn buffer_bytes(&self, name: &str) -> Option<usize> {
+        match self.arg(name)? {
+            Arg::Input(data) | Arg::InOut { initial: data, .. } => Some(data.len()),
+            Arg::Output { reference, dtype, .. } => Some(byte_len(reference, *dtype)),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes of one element a pointer of type `elem` points at in `variant`.
+fn elem_bytes(elem: Elem, variant: &Variant) -> usize {
+    match elem {
+        Elem::F32 | Elem::I32 | Elem::U32 => 4,
+        Elem::F16 => 2,
+        Elem::Q8_1 => size_of::<BlockQ8_1>(),
+        Elem::QuantBlock => variant.quant().map_or(0, |q| q.block_bytes() as usize),
+    }
+}
+
+/// Fails unless every buffer of `case` holds the extent its parameter declares for the case's
+/// sizes: the declarations are what the typed launchers check views against, and the kernels
+/// must stay within them.
+fn check_extents(family: &Family, variant: &Variant, case: &Case) -> Result<(), String> {
+    let lookup = |name: &str| -> Option<i128> {
+        match variant.get(name) {
+            Some(AxisValue::Int(v)) => Some(i128::from(v)),
+            _ if name == BLOCK => variant.quant().map(|q| i128::from(q.block_elems())),
+            _ => case.dim(name).map(i128::from).or_else(|| match case.arg(name)? {
+                Arg::I32(v) => Some(i128::from(*v)),
+                Arg::I64(v) => Some(i128::from(*v)),
+                _ => None,
+            }),
+        }
+    };
+    for (param, extent) in family.extents()? {
+        let (ParamKind::Ptr { elem, .. }, Some(bytes)) = (param.kind, case.buffer_bytes(param.name)) else { continue };
+        let need = extent.eval(&lookup).map_err(|e| format!("extent of `{}`: {e}", param.name))?;
+        let held = (bytes / elem_bytes(elem, variant)) as i128;
+        if held < need {
+            return Err(format!("`{}` holds {held} elements; its extent `{extent}` needs {need}", param.name));
+        }
+    }
+    Ok(())
 }
 
 fn launch_case(
@@ -225,8 +273,15 @@ fn launch_case(
             buffers.push((name, buf));
             Ok(ptr)
         })?;
-        kernels.launch(family.name, &variant.key(), &kernargs, &|name| case.dim(name)).map_err(|e| e.to_string())?;
-        kernels.synchronize().map_err(|e| e.to_string())?;
+        check_extents(family, variant, case)?;
+        let kernel = kernels.resolve(family.name, &variant.key()).map_err(|e| e.to_string())?;
+        let stream = StreamHandle::DEFAULT;
+        // SAFETY: `pack` laid the arguments out by the catalog's layout, which the bundle's code
+        // objects were checked against when it loaded; every buffer was allocated above and
+        // holds its parameter's declared extent (`check_extents`), and is freed only after the
+        // stream has been synchronized.
+        unsafe { kernel.enqueue(stream, &kernargs, &|name| case.dim(name)) }.map_err(|e| e.to_string())?;
+        gpu.synchronize(stream).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {
             let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) =
@@ -293,6 +348,27 @@ mod tests {
         assert!(normalized_error(&[1.0], &[1.0, 2.0]).is_nan());
         assert_eq!(normalized_error(&[f32::NEG_INFINITY, 1.0], &[f32::NEG_INFINITY, 1.0]), 0.0);
         assert_eq!(normalized_error(&[0.0, 1.0], &[f32::NEG_INFINITY, 1.0]), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_buffer_smaller_than_its_extent_is_refused() {
+        let family = kernels::catalog().into_iter().find(|f| f.name == "rmsnorm").expect("rmsnorm");
+        let variant = family.variants(rocmforge_codegen::Target::Sm90).remove(0);
+        let f32s = |n: usize| Arg::Input(vec![0u8; 4 * n]);
+        let case = |y_len: usize| Case {
+            label: "2 rows of 8".into(),
+            args: vec![
+                ("y", Arg::Output { reference: vec![0.0; y_len], dtype: Dtype::F32, tolerance: 0.0 }),
+                ("x", f32s(16)),
+                ("w", f32s(8)),
+                ("n", Arg::I32(8)),
+                ("eps", Arg::F32(1e-6)),
+            ],
+            dims: vec![("n_rows", 2)],
+        };
+        assert_eq!(case(16).check(&family, &variant), Ok(()));
+        let err = case(15).check(&family, &variant).unwrap_err();
+        assert!(err.contains("`y` holds 15 elements") && err.contains("needs 16"), "{err}");
     }
 
     /// Cases are the same on every target; their launch grids are checked on a wave32 and a

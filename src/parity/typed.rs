@@ -12,7 +12,7 @@ use super::{normalized_error, Outcome};
 use crate::backend::cpu::ops;
 use crate::backend::gpu::engine::DeviceSampler;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
-use crate::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock};
+use crate::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
 use crate::engine::sampler::{self, SamplerConfig};
 use crate::model::RopeKind;
 use crate::quant::blocks::BlockQ4K;
@@ -21,13 +21,14 @@ type Check = fn(&Kernels) -> Result<f64, LaunchError>;
 
 /// Runs the typed-launcher checks; each is one outcome.
 pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
-    let checks: [(&str, Check, f64); 6] = [
+    let checks: [(&str, Check, f64); 7] = [
         ("rmsnorm 7x2048, async copies", norm, 1e-5),
         ("quantize_q8_1 + matvec::<BlockQ4K> 4097x2048", matvec_q4k, 1e-5),
         ("rope neox d128, 17 tokens x 8 heads", rope_neox, 1e-5),
         ("attn_decode + attn_decode_reduce d128, GQA 4, kv 4096, 16 splits", decode_attention, 1e-5),
         ("topk + sample 5x262144, llama defaults (share of rows off)", sample_llama_defaults, 0.0),
         ("topk + sample 5x151936, k=128 t=1.5 (share of rows off)", sample_wide, 0.0),
+        ("a view shorter than its extent is refused (1 if launched)", short_view, 0.0),
     ];
     checks
         .into_iter()
@@ -53,13 +54,16 @@ fn norm(k: &Kernels) -> Result<f64, LaunchError> {
     for (o, xr) in want.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
         ops::rmsnorm(o, xr, &w, 1e-6);
     }
-    // Through the asynchronous copies, on the kernels' stream.
-    let stream = k.stream();
+    // Through the asynchronous copies.
+    let stream = StreamHandle::DEFAULT;
     let mut xd = DeviceBuffer::<f32>::uninit(gpu(k), rows * n)?;
     let upload = xd.upload_async(stream, &x)?;
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows * n)?;
     y.fill_bytes(0xFF)?;
-    rmsnorm::launch(k, &mut y, &xd, &DeviceBuffer::from_slice(gpu(k), &w)?, n as i32, 1e-6, rows as u32)?;
+    let wd = DeviceBuffer::from_slice(gpu(k), &w)?;
+    let args =
+        rmsnorm::Args { y: y.view_mut(), x: xd.view(), w: wd.view(), n: n as i32, eps: 1e-6, n_rows: rows as u32 };
+    rmsnorm::Kernel::resolve(k)?.launch(stream, args)?;
     let mut got = vec![0.0f32; rows * n];
     y.download_async(stream, &mut got)?.wait()?;
     upload.wait()?;
@@ -78,10 +82,31 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(gpu(k), cols / 32)?;
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
     y.fill_bytes(0xFF)?;
-    quantize_q8_1::launch(k, &mut xq, &DeviceBuffer::from_slice(gpu(k), &x)?, cols as i32, 1)?;
-    matvec::launch(k, &mut y, &DeviceBuffer::from_slice(gpu(k), &blocks)?, &xq, cols as i32, rows as i32)?;
-    k.synchronize()?;
+    let (xd, w) = (DeviceBuffer::from_slice(gpu(k), &x)?, DeviceBuffer::from_slice(gpu(k), &blocks)?);
+    let s = StreamHandle::DEFAULT;
+    let (n_cols, n_rows) = (cols as i32, rows as i32);
+    quantize_q8_1::Kernel::resolve(k)?
+        .launch(s, quantize_q8_1::Args { xq: xq.view_mut(), x: xd.view(), n_cols, n_rows: 1 })?;
+    let args = matvec::Args { y: y.view_mut(), w: w.view(), xq: xq.view(), n_cols, n_rows };
+    matvec::Kernel::<BlockQ4K>::resolve(k)?.launch(s, args)?;
+    gpu(k).synchronize(s)?;
     Ok(normalized_error(&y.to_vec()?, &want))
+}
+
+/// A mat-vec whose output view is one row short: the launch must be refused before it reaches
+/// the GPU, with an error naming the argument.
+fn short_view(k: &Kernels) -> Result<f64, LaunchError> {
+    let (rows, cols) = (64, 256);
+    let w = DeviceBuffer::<BlockQ4K>::uninit(gpu(k), rows * cols / 256)?;
+    let xq = DeviceBuffer::<BlockQ8_1>::uninit(gpu(k), cols / 32)?;
+    let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
+    let args =
+        matvec::Args { y: y.slice_mut(1..rows), w: w.view(), xq: xq.view(), n_cols: cols as i32, n_rows: rows as i32 };
+    match matvec::Kernel::<BlockQ4K>::resolve(k)?.launch(StreamHandle::DEFAULT, args) {
+        Err(LaunchError::View { arg: "y", need: 64, len: 63, .. }) => Ok(0.0),
+        Err(e) => Err(e),
+        Ok(()) => Ok(1.0),
+    }
 }
 
 fn rope_neox(k: &Kernels) -> Result<f64, LaunchError> {
@@ -97,20 +122,18 @@ fn rope_neox(k: &Kernels) -> Result<f64, LaunchError> {
     }
     let mut q = DeviceBuffer::from_slice(gpu(k), &x)?;
     let pos = DeviceBuffer::from_slice(gpu(k), &positions)?;
-    rope::launch(
-        k,
-        rope::Mode::Neox,
-        d as u32,
-        &mut q,
-        &pos,
-        None,
-        heads as i32,
-        d as i32,
+    let args = rope::Args {
+        x: q.view_mut(),
+        pos: pos.view(),
+        factors: None,
+        n_heads: heads as i32,
+        n_rot: d as i32,
         theta_scale,
-        1.0,
-        tokens as u32,
-    )?;
-    k.synchronize()?;
+        freq_scale: 1.0,
+        n_tokens: tokens as u32,
+    };
+    rope::Kernel::resolve(k, rope::Mode::Neox, d as u32)?.launch(StreamHandle::DEFAULT, args)?;
+    gpu(k).synchronize(StreamHandle::DEFAULT)?;
     Ok(normalized_error(&q.to_vec()?, &want))
 }
 
@@ -134,25 +157,32 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let (kc, vc) = (DeviceBuffer::from_slice(gpu(k), &k16)?, DeviceBuffer::from_slice(gpu(k), &v16)?);
     let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
     let q_pos = DeviceBuffer::from_slice(gpu(k), &[kv_len as i32 - 1])?;
-    let (hd, heads, heads_kv) = (d as u32, n_head as i32, n_head_kv as i32);
-    attn_decode::launch(
-        k,
-        hd,
-        &mut part_o,
-        &mut part_ml,
-        &qd,
-        &kc,
-        &vc,
-        &q_pos,
-        heads_kv,
-        heads,
-        0,
+    let s = StreamHandle::DEFAULT;
+    let args = attn_decode::Args {
+        part_o: part_o.view_mut(),
+        part_ml: part_ml.view_mut(),
+        q: qd.view(),
+        k_cache: kc.view(),
+        v_cache: vc.view(),
+        q_pos: q_pos.view(),
+        n_head_kv: n_head_kv as i32,
+        n_head: n_head as i32,
+        window: 0,
         scale,
-        split_len as i32,
-        n_splits as u32,
-    )?;
-    attn_decode_reduce::launch(k, hd, &mut out, &part_o, &part_ml, n_splits as i32, n_head as u32)?;
-    k.synchronize()?;
+        split_len: split_len as i32,
+        n_ctx: kv_len as i32,
+        n_splits: n_splits as u32,
+    };
+    attn_decode::Kernel::resolve(k, d as u32)?.launch(s, args)?;
+    let args = attn_decode_reduce::Args {
+        out: out.view_mut(),
+        part_o: part_o.view(),
+        part_ml: part_ml.view(),
+        n_splits: n_splits as i32,
+        n_head: n_head as u32,
+    };
+    attn_decode_reduce::Kernel::resolve(k, d as u32)?.launch(s, args)?;
+    gpu(k).synchronize(s)?;
     Ok(normalized_error(&out.to_vec()?, &want))
 }
 
@@ -195,12 +225,13 @@ fn two_stage_sample(k: &Kernels, n_vocab: usize, cfg: &SamplerConfig) -> Result<
     let logits: Vec<f32> = nonzero(&mut r, rows * n_vocab).iter().map(|v| v * 12.0).collect();
     let draws: Vec<f32> = (0..rows).map(|i| (i as f32 + 0.5) / rows as f32).collect();
     let want: Vec<u32> = logits.chunks_exact(n_vocab).zip(&draws).map(|(row, &u)| sampler::pick(row, cfg, u)).collect();
-    let mut sampler = DeviceSampler::new(gpu(k), n_vocab, rows)?;
+    let mut sampler = DeviceSampler::new(k, n_vocab, rows)?;
     let mut out = DeviceBuffer::<i32>::uninit(gpu(k), rows)?;
     out.fill_bytes(0xFF)?;
     sampler.set_draws(&draws)?;
-    sampler.enqueue(k, &mut out, &DeviceBuffer::from_slice(gpu(k), &logits)?, cfg, rows as u32)?;
-    k.synchronize()?;
+    let s = StreamHandle::DEFAULT;
+    sampler.enqueue(s, &mut out, &DeviceBuffer::from_slice(gpu(k), &logits)?, cfg, rows as u32)?;
+    gpu(k).synchronize(s)?;
     let got = out.to_vec()?;
     Ok(got.iter().zip(&want).filter(|(&g, &w)| g as u32 != w).count() as f64 / rows as f64)
 }

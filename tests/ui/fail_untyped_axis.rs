@@ -1,9 +1,9 @@
 // Axis values are typed: the rope mode is an enum, not a string.
 use rocmforge::backend::gpu::launchers::rope;
-use rocmforge::backend::gpu::{DeviceBuffer, Kernels};
+use rocmforge::backend::gpu::Kernels;
 
-fn rotate(k: &Kernels, q: &mut DeviceBuffer<f32>, pos: &DeviceBuffer<i32>) {
-    let _ = rope::launch(k, "neox", 128, q, pos, None, 32, 128, 0.5, 1.0, 1);
+fn rotate(k: &Kernels) {
+    let _ = rope::Kernel::resolve(k, "neox", 128);
 }
 
 fn main() {}

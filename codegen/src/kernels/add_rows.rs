@@ -15,7 +15,7 @@ pub fn family() -> Family {
         name: "add_rows",
         template: "add_rows.hip.j2",
         summary: "x[t] += b for every row of n (a projection's bias)",
-        params: vec![output("x", Elem::F32), input("b", Elem::F32), scalar("n", Scalar::I32)],
+        params: vec![output("x", Elem::F32, "n * n_tokens"), input("b", Elem::F32, "n"), scalar("n", Scalar::I32)],
         axes: vec![],
         launch: Launch {
             threads: 256,

@@ -15,7 +15,7 @@ pub fn family() -> Family {
         name: "argmax",
         template: "argmax.hip.j2",
         summary: "index of the largest logit per row (greedy sampling)",
-        params: vec![output("out", Elem::I32), input("x", Elem::F32), scalar("n", Scalar::I32)],
+        params: vec![output("out", Elem::I32, "n_rows"), input("x", Elem::F32, "n * n_rows"), scalar("n", Scalar::I32)],
         axes: vec![],
         launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::sample::argmax",

@@ -17,9 +17,9 @@ pub fn family() -> Family {
         template: "attn_decode_reduce.hip.j2",
         summary: "combines attn_decode's per-split partials into the normalised output",
         params: vec![
-            output("out", Elem::F32),
-            input("part_o", Elem::F32),
-            input("part_ml", Elem::F32),
+            output("out", Elem::F32, "n_head * head_dim"),
+            input("part_o", Elem::F32, "n_head * n_splits * head_dim"),
+            input("part_ml", Elem::F32, "n_head * n_splits * 2"),
             scalar("n_splits", Scalar::I32),
         ],
         axes: vec![head_dim_axis()],

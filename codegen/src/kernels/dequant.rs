@@ -17,7 +17,11 @@ pub fn family() -> Family {
         name: "dequant",
         template: "dequant.hip.j2",
         summary: "quantized weights to f16 (input of the prefill GEMM)",
-        params: vec![output("out", Elem::F16), input("w", Elem::QuantBlock), scalar("n_sub", Scalar::I64)],
+        params: vec![
+            output("out", Elem::F16, "n_sub * 32"),
+            input("w", Elem::QuantBlock, "n_sub * 32 / BLOCK"),
+            scalar("n_sub", Scalar::I64),
+        ],
         axes: vec![quant_axis()],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_sub", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "quant::dequantize_row",

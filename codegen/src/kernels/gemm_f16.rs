@@ -54,9 +54,9 @@ pub fn family() -> Family {
         summary: "C[m][n] = sum_k A[m][k] W[n][k] for f16 activations and dequantized f16 weights (prefill), \
                   f32 accumulation on the matrix units; K % 32 == 0, a and w 16-byte aligned",
         params: vec![
-            output("c", Elem::F32),
-            input("a", Elem::F16),
-            input("w", Elem::F16),
+            output("c", Elem::F32, "m * n"),
+            input("a", Elem::F16, "m * k"),
+            input("w", Elem::F16, "n * k"),
             scalar("m", Scalar::I32),
             scalar("n", Scalar::I32),
             scalar("k", Scalar::I32),

@@ -17,9 +17,9 @@ pub fn family() -> Family {
         template: "glu.hip.j2",
         summary: "out = act(gate) * up (SwiGLU with silu, GeGLU with gelu)",
         params: vec![
-            output("out", Elem::F32),
-            input("gate", Elem::F32),
-            input("up", Elem::F32),
+            output("out", Elem::F32, "n"),
+            input("gate", Elem::F32, "n"),
+            input("up", Elem::F32, "n"),
             scalar("n", Scalar::I32),
         ],
         axes: vec![act_axis()],

@@ -16,12 +16,13 @@ pub fn family() -> Family {
         template: "kv_append.hip.j2",
         summary: "new K/V rows (f32) into the f16 cache, row t at position pos[t] (read on the device)",
         params: vec![
-            output("k_cache", Elem::F16),
-            output("v_cache", Elem::F16),
-            input("k", Elem::F32),
-            input("v", Elem::F32),
-            input("pos", Elem::I32),
+            output("k_cache", Elem::F16, "n_ctx * kv_dim"),
+            output("v_cache", Elem::F16, "n_ctx * kv_dim"),
+            input("k", Elem::F32, "n_tokens * kv_dim"),
+            input("v", Elem::F32, "n_tokens * kv_dim"),
+            input("pos", Elem::I32, "n_tokens"),
             scalar("kv_dim", Scalar::I32),
+            scalar("n_ctx", Scalar::I32),
         ],
         axes: vec![],
         launch: Launch {

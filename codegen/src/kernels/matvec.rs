@@ -24,9 +24,9 @@ pub fn family() -> Family {
         summary: "y = W x for quantized W and x quantized to q8_1 (decode): integer dot products, \
                   several rows per workgroup; W 16-byte aligned, n_cols a multiple of the block size",
         params: vec![
-            output("y", Elem::F32),
-            input("w", Elem::QuantBlock),
-            input("xq", Elem::Q8_1),
+            output("y", Elem::F32, "n_rows"),
+            input("w", Elem::QuantBlock, "n_rows * n_cols / BLOCK"),
+            input("xq", Elem::Q8_1, "n_cols / 32"),
             scalar("n_cols", Scalar::I32),
             scalar("n_rows", Scalar::I32),
         ],

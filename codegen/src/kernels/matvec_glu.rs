@@ -24,10 +24,10 @@ pub fn family() -> Family {
         summary: "y = act(W_gate x) * (W_up x) for x quantized to q8_1: the FFN's gate and up mat-vecs and the \
                   activation in one pass",
         params: vec![
-            output("y", Elem::F32),
-            input("w_gate", Elem::QuantBlock),
-            input("w_up", Elem::QuantBlock),
-            input("xq", Elem::Q8_1),
+            output("y", Elem::F32, "n_rows"),
+            input("w_gate", Elem::QuantBlock, "n_rows * n_cols / BLOCK"),
+            input("w_up", Elem::QuantBlock, "n_rows * n_cols / BLOCK"),
+            input("xq", Elem::Q8_1, "n_cols / 32"),
             scalar("n_cols", Scalar::I32),
             scalar("n_rows", Scalar::I32),
         ],

@@ -97,3 +97,21 @@ impl Ctx {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::catalog;
+
+    #[test]
+    fn every_pointer_declares_an_extent_over_launch_sizes() {
+        for family in catalog() {
+            let extents = family.extents().unwrap_or_else(|e| panic!("{e}"));
+            let pointers = family.params.iter().filter(|p| p.extent.is_some()).count();
+            assert_eq!(extents.len(), pointers);
+            for p in &family.params {
+                let is_pointer = matches!(p.kind, crate::catalog::ParamKind::Ptr { .. });
+                assert_eq!(p.extent.is_some(), is_pointer, "{}: `{}`", family.name, p.name);
+            }
+        }
+    }
+}

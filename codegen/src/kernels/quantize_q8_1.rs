@@ -20,8 +20,8 @@ pub fn family() -> Family {
         summary: "x [n_rows][n_cols] f32 to q8_1 blocks of 32 (the mat-vec's activations), bit for bit the \
                   CPU's quantizer; n_cols a multiple of 32",
         params: vec![
-            output("xq", Elem::Q8_1),
-            input("x", Elem::F32),
+            output("xq", Elem::Q8_1, "n_rows * n_cols / 32"),
+            input("x", Elem::F32, "n_rows * n_cols"),
             scalar("n_cols", Scalar::I32),
             scalar("n_rows", Scalar::I32),
         ],

@@ -16,9 +16,9 @@ pub fn family() -> Family {
         template: "rmsnorm.hip.j2",
         summary: "y = x / rms(x) * w per row",
         params: vec![
-            output("y", Elem::F32),
-            input("x", Elem::F32),
-            input("w", Elem::F32),
+            output("y", Elem::F32, "n * n_rows"),
+            input("x", Elem::F32, "n * n_rows"),
+            input("w", Elem::F32, "n"),
             scalar("n", Scalar::I32),
             scalar("eps", Scalar::F32),
         ],

@@ -17,11 +17,11 @@ pub fn family() -> Family {
         summary: "h += r, then y = h / rms(h) * w per row and y quantized to q8_1 (the residual add, the norm and \
                   the mat-vecs' quantization in one pass); n a multiple of 32",
         params: vec![
-            output("y", Elem::F32),
-            output("xq", Elem::Q8_1),
-            output("h", Elem::F32),
-            input("r", Elem::F32),
-            input("w", Elem::F32),
+            output("y", Elem::F32, "n * n_rows"),
+            output("xq", Elem::Q8_1, "n * n_rows / 32"),
+            output("h", Elem::F32, "n * n_rows"),
+            input("r", Elem::F32, "n * n_rows"),
+            input("w", Elem::F32, "n"),
             scalar("n", Scalar::I32),
             scalar("eps", Scalar::F32),
         ],

@@ -23,9 +23,9 @@ pub fn family() -> Family {
         template: "rope.hip.j2",
         summary: "rotary position embedding in place, per head",
         params: vec![
-            output("x", Elem::F32),
-            input("pos", Elem::I32),
-            optional_input("factors", Elem::F32),
+            output("x", Elem::F32, "n_tokens * n_heads * head_dim"),
+            input("pos", Elem::I32, "n_tokens"),
+            optional_input("factors", Elem::F32, "n_rot / 2"),
             scalar("n_heads", Scalar::I32),
             scalar("n_rot", Scalar::I32),
             scalar("theta_scale", Scalar::F32),

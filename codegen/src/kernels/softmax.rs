@@ -16,8 +16,8 @@ pub fn family() -> Family {
         template: "softmax.hip.j2",
         summary: "y = softmax(x * scale) per row",
         params: vec![
-            output("y", Elem::F32),
-            input("x", Elem::F32),
+            output("y", Elem::F32, "n * n_rows"),
+            input("x", Elem::F32, "n * n_rows"),
             scalar("n", Scalar::I32),
             scalar("scale", Scalar::F32),
         ],

@@ -15,7 +15,7 @@ pub fn family() -> Family {
         name: "to_f16",
         template: "to_f16.hip.j2",
         summary: "f32 activations rounded to f16 (the input of the prefill GEMM)",
-        params: vec![output("out", Elem::F16), input("x", Elem::F32), scalar("n", Scalar::I64)],
+        params: vec![output("out", Elem::F16, "n"), input("x", Elem::F32, "n"), scalar("n", Scalar::I64)],
         axes: vec![],
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "half::f16::from_f32",

@@ -16,15 +16,20 @@ struct Source {
     slice: u32,
 }
 
+/// Candidates the stage writes: `top_k` for every slice of every row.
+fn candidates() -> String {
+    format!("n_rows * ((n + {SLICE} - 1) / {SLICE}) * top_k")
+}
+
 pub fn family() -> Family {
     Family {
         name: "topk",
         template: "topk.hip.j2",
         summary: "sampling's first stage: the top-k logits of every slice of a row, with their token ids",
         params: vec![
-            output("cand_v", Elem::F32),
-            output("cand_i", Elem::I32),
-            input("logits", Elem::F32),
+            output("cand_v", Elem::F32, candidates()),
+            output("cand_i", Elem::I32, candidates()),
+            input("logits", Elem::F32, "n * n_rows"),
             scalar("n", Scalar::I32),
             scalar("top_k", Scalar::I32),
         ],

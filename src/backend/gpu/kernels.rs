@@ -1,14 +1,14 @@
-//! A kernel bundle loaded on a GPU: variants by key, launched with packed arguments and the
-//! grid from the catalog's rule. Loading checks that every generated launcher's `Kernarg`
-//! struct is laid out as the code objects read their arguments.
+//! A kernel bundle loaded on a GPU. Loading checks that every generated launcher's `Kernarg`
+//! struct is laid out as the code objects read their arguments; a launcher resolves its variant
+//! once (`Kernels::resolve`, a `Resolved` handle) and then launches it with no lookup, on the
+//! stream it is given, after checking its buffer views against the family's declared extents.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle};
-use rocmforge_codegen::catalog::Family;
+use rocmforge_codegen::catalog::{Family, Launch};
 use rocmforge_codegen::{kernels, Target};
 
 use super::launchers::LAYOUTS;
@@ -28,6 +28,59 @@ pub enum LaunchError {
     Layout { family: String, key: String, detail: String },
     #[error("launching {key}: {detail}")]
     Grid { key: String, detail: String },
+    #[error("launching {family}: `{arg}` is a view of {len} elements, and these sizes need {need}")]
+    View { family: &'static str, arg: &'static str, need: i128, len: usize },
+}
+
+/// One variant loaded on a GPU, found once: launching it does no lookup.
+pub struct Resolved {
+    gpu: Rc<dyn Gpu>,
+    key: String,
+    function: FunctionHandle,
+    threads: u32,
+    launch: Launch,
+    target: Target,
+}
+
+impl Resolved {
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Enqueues the variant on `stream` with packed arguments; `size` names the grid's sizes. An
+    /// empty grid (an empty batch) launches nothing. Does not wait.
+    ///
+    /// # Safety
+    /// `kernargs` must be laid out as the variant's code object reads its arguments, and each
+    /// pointer in it must address device memory holding at least what the kernel reads and
+    /// writes for these sizes, not written by anything else until the launch has run. The
+    /// generated launchers guarantee this: their layouts are checked when the bundle loads,
+    /// their views borrow the buffers and are checked against the declared extents, and a
+    /// buffer's memory is freed by the driver's free, which waits for the device's work.
+    pub unsafe fn enqueue(
+        &self,
+        stream: StreamHandle,
+        kernargs: &[u8],
+        size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<(), LaunchError> {
+        let grid = self
+            .launch
+            .grid_for(self.target, size)
+            .map_err(|detail| LaunchError::Grid { key: self.key.clone(), detail })?;
+        if grid.contains(&0) {
+            return Ok(());
+        }
+        Ok(self.gpu.enqueue(stream, self.function, grid, self.threads, kernargs)?)
+    }
+}
+
+/// Fails unless a view of `len` elements holds the `need` that argument `arg` of `family`
+/// declares for the launch's sizes.
+pub fn check_extent(family: &'static str, arg: &'static str, need: i128, len: usize) -> Result<(), LaunchError> {
+    if need > len as i128 {
+        return Err(LaunchError::View { family, arg, need, len });
+    }
+    Ok(())
 }
 
 struct Loaded {
@@ -35,14 +88,12 @@ struct Loaded {
     threads: u32,
 }
 
-/// The variants of one bundle, loaded on one GPU. Launches go to one stream (the default
-/// stream unless `use_stream` says otherwise) and do not wait.
+/// The variants of one bundle, loaded on one GPU.
 pub struct Kernels {
     gpu: Rc<dyn Gpu>,
     target: Target,
     catalog: Vec<Family>,
     variants: HashMap<String, Loaded>,
-    stream: Cell<StreamHandle>,
 }
 
 impl Kernels {
@@ -60,8 +111,7 @@ impl Kernels {
             let function = gpu.function(module, &entry.symbol)?;
             variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads });
         }
-        let stream = Cell::new(StreamHandle::DEFAULT);
-        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants, stream })
+        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants })
     }
 
     pub fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -72,46 +122,19 @@ impl Kernels {
         self.target
     }
 
-    /// Sends later launches to `stream` (one this GPU created, or `StreamHandle::DEFAULT`).
-    pub fn use_stream(&self, stream: StreamHandle) {
-        self.stream.set(stream);
-    }
-
-    pub fn stream(&self) -> StreamHandle {
-        self.stream.get()
-    }
-
-    /// Waits for the launches so far; a kernel's failure surfaces here.
-    pub fn synchronize(&self) -> Result<(), LaunchError> {
-        Ok(self.gpu.synchronize(self.stream.get())?)
-    }
-
-    /// Enqueues variant `key` of `family` with packed arguments; `size` names the grid's sizes.
-    pub fn launch(
-        &self,
-        family: &str,
-        key: &str,
-        kernargs: &[u8],
-        size: &dyn Fn(&str) -> Option<u64>,
-    ) -> Result<(), LaunchError> {
-        let loaded = self
-            .variants
-            .get(key)
-            .ok_or_else(|| LaunchError::MissingVariant { key: key.to_string(), target: self.target })?;
-        let f = self
-            .catalog
-            .iter()
-            .find(|f| f.name == family)
-            .ok_or_else(|| LaunchError::MissingVariant { key: key.to_string(), target: self.target })?;
-        let grid = f
-            .launch
-            .grid_for(self.target, size)
-            .map_err(|detail| LaunchError::Grid { key: key.to_string(), detail })?;
-        if grid.contains(&0) {
-            return Ok(()); // nothing to do (an empty batch)
-        }
-        self.gpu.enqueue(self.stream.get(), loaded.function, grid, loaded.threads, kernargs)?;
-        Ok(())
+    /// Variant `key` of `family`, for launching (the generated launchers' `resolve`).
+    pub fn resolve(&self, family: &str, key: &str) -> Result<Resolved, LaunchError> {
+        let missing = || LaunchError::MissingVariant { key: key.to_string(), target: self.target };
+        let loaded = self.variants.get(key).ok_or_else(missing)?;
+        let f = self.catalog.iter().find(|f| f.name == family).ok_or_else(missing)?;
+        Ok(Resolved {
+            gpu: Rc::clone(&self.gpu),
+            key: key.to_string(),
+            function: loaded.function,
+            threads: loaded.threads,
+            launch: f.launch.clone(),
+            target: self.target,
+        })
     }
 }
 

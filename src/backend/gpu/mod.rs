@@ -1,6 +1,6 @@
 //! GPUs: what kernel runners need from one (`Gpu`: memory, copies, code objects, launches with
-//! a packed kernarg buffer), typed buffers, bundles loaded on a device (`Kernels`) and the typed
-//! launchers generated from the kernel catalog (`launchers`). CUDA and HIP share one
+//! a packed kernarg buffer), typed buffers and their views, bundles loaded on a device
+//! (`Kernels`) and the typed launchers generated from the kernel catalog (`launchers`). CUDA and HIP share one
 //! implementation of `Gpu` (`driver`).
 
 mod buffer;
@@ -11,13 +11,16 @@ pub mod engine;
 mod kernels;
 pub mod launchers;
 mod open;
+mod view;
 
+pub use crate::quant::blocks;
 pub use crate::quant::blocks::BlockQ8_1;
 pub use buffer::{DeviceBuffer, DeviceElem, Pending, QuantBlock};
 pub use half::f16;
-pub use kernels::{check_launcher_layouts, Kernels, LaunchError};
+pub use kernels::{check_extent, check_launcher_layouts, Kernels, LaunchError, Resolved};
 pub use open::{open_gpu, GpuKind};
-use rocmforge_codegen::Target;
+pub use rocmforge_codegen::{Quant, Target};
+pub use view::{View, ViewMut};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {

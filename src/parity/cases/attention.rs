@@ -110,6 +110,7 @@ fn decode(
             ("window", Arg::I32(window as i32)),
             ("scale", Arg::F32(scale)),
             ("split_len", Arg::I32(split_len as i32)),
+            ("n_ctx", Arg::I32(kv_len as i32)),
         ],
         dims: vec![("n_splits", n_splits as u64)],
     }

@@ -156,6 +156,7 @@ pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx
             ("v", Arg::Input(f32_bytes(&v))),
             ("pos", Arg::Input(i32_bytes(&positions))),
             ("kv_dim", Arg::I32(kv_dim as i32)),
+            ("n_ctx", Arg::I32(n_ctx as i32)),
         ],
         dims: vec![("n_tokens", n_tokens as u64)],
     }
@@ -288,6 +289,7 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
             ("n_head", Arg::I32(n_head as i32)),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_rot", Arg::I32(n_rot as i32)),
+            ("n_ctx", Arg::I32(n_ctx as i32)),
             ("theta_scale", Arg::F32(theta_scale)),
             ("freq_scale", Arg::F32(freq_scale)),
         ],

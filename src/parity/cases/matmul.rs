@@ -136,10 +136,11 @@ pub fn embed(label: &str, q: Quant, n_vocab: usize, cols: usize, ids: &[i32]) ->
     let blocks = quant_blocks(&mut r, q, n_vocab * cols);
     let table = dequantized(q, &blocks, n_vocab * cols);
     let scale = 1.5;
-    let reference: Vec<f32> = ids
-        .iter()
-        .flat_map(|&id| table[id as usize * cols..(id as usize + 1) * cols].iter().map(|v| v * scale))
-        .collect();
+    let row = |id: i32| match usize::try_from(id).ok().filter(|&i| i < n_vocab) {
+        Some(i) => table[i * cols..(i + 1) * cols].iter().map(|v| v * scale).collect(),
+        None => vec![0.0; cols],
+    };
+    let reference: Vec<f32> = ids.iter().flat_map(|&id| row(id)).collect();
     Case {
         label: label.into(),
         args: vec![
@@ -147,6 +148,7 @@ pub fn embed(label: &str, q: Quant, n_vocab: usize, cols: usize, ids: &[i32]) ->
             ("w", Arg::Input(blocks)),
             ("ids", Arg::Input(i32_bytes(ids))),
             ("n_cols", Arg::I32(cols as i32)),
+            ("n_vocab", Arg::I32(n_vocab as i32)),
             ("scale", Arg::F32(scale)),
         ],
         dims: vec![("n_tokens", ids.len() as u64)],

@@ -7,17 +7,18 @@
 use std::ops::Range;
 use std::rc::Rc;
 
+use super::kernels::DecoderKernels;
 use super::sampling::DeviceSampler;
-use super::weights::{same_format, with_blocks, GpuMatrix, GpuModel, QuantBuffer};
+use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu,
-    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16, with_blocks,
 };
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, Kernels, StreamHandle};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::graph::{self, Act, Ops, Weight};
 use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
-use crate::model::{Activation, Model, ModelConfig, RopeKind};
+use crate::model::{Model, ModelConfig};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
 /// default ubatch).
@@ -114,14 +115,14 @@ impl<'m> GpuExecutor<'m> {
             n_outputs: 0,
             logits: f32s(UBATCH * c.n_vocab)?,
             sampled: DeviceBuffer::uninit(&gpu, UBATCH)?,
-            sampler: DeviceSampler::new(&gpu, c.n_vocab, UBATCH)?,
+            sampler: DeviceSampler::new(&gpu_model.kernels, c.n_vocab, UBATCH)?,
             run: Run { seq: 0, pos0: 0, start: 0, len: 0 },
             decode_graphs: vec![None; n_seq],
         })
     }
 
-    fn k(&self) -> &'m Kernels {
-        &self.gpu_model.kernels
+    fn kern(&self) -> &'m DecoderKernels {
+        &self.gpu_model.launch
     }
 
     fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -184,50 +185,46 @@ impl<'m> GpuExecutor<'m> {
     }
 
     /// `x` (one token) quantized to q8_1 in `xq`, unless it already is.
-    fn quantize(&mut self, x: Act, cols: i32) -> Result<(), BackendError> {
+    fn quantize(&mut self, x: Act, cols: usize) -> Result<(), BackendError> {
         if self.xq_of != Some(x) {
-            quantize_q8_1::launch(self.k(), &mut self.xq, &self.acts[slot(x)], cols, 1)?;
+            let kern = self.kern();
+            let args = quantize_q8_1::Args {
+                xq: self.xq.view_mut(),
+                x: self.acts[slot(x)].view(),
+                n_cols: cols as i32,
+                n_rows: 1,
+            };
+            kern.quantize.launch(self.stream, args)?;
             self.xq_of = Some(x);
         }
         Ok(())
     }
 
     /// out = x Wᵀ for the run's tokens: the integer mat-vec over `x` quantized to q8_1 for one
-    /// token, else the weights dequantized to f16 and the matrix-unit GEMM.
+    /// token, else the matrix-unit GEMM.
     fn project(&mut self, out: Act, w: &GpuMatrix, x: Act) -> Result<(), BackendError> {
-        let (n, k) = (self.n(), self.k());
-        let (rows, cols) = (w.rows as i32, w.cols as i32);
+        let (kern, s, n) = (self.kern(), self.stream, self.n());
         if n == 1 {
-            self.quantize(x, cols)?;
-            let y = &mut self.acts[slot(out)];
-            return Ok(with_blocks!(&w.blocks, |b| matvec::launch(k, y, b, &self.xq, cols, rows))?);
+            self.quantize(x, w.cols)?;
+            return Ok(matvec(kern, s, self.acts[slot(out)].view_mut(), w, self.xq.view())?);
         }
-        to_f16::launch(k, &mut self.a16, &self.acts[slot(x)], i64::from(n) * i64::from(cols))?;
-        let n_sub = (w.rows * w.cols / 32) as i64;
-        with_blocks!(&w.blocks, |b| dequant::launch(k, &mut self.w16, b, n_sub))?;
-        gemm_f16::launch(k, &mut self.acts[slot(out)], &self.a16, &self.w16, n as i32, rows, cols)?;
-        Ok(())
+        let [y, x] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
+        Ok(gemm(kern, s, y.view_mut(), x.view(), w, n, &mut self.a16, &mut self.w16)?)
     }
 
     /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.
     fn lm_head_rows(&mut self, rows: Range<usize>) -> Result<(), BackendError> {
-        // Another executor of the model may have launched since this one's forward.
-        self.k().use_stream(self.stream);
-        let c = self.cfg();
+        let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let head = self.gpu_model.lm_head();
-        let scratch = slot(Act::Xn);
-        self.acts[scratch].copy_from(self.stream, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
-        let k = self.k();
-        let (vocab, embd, n) = (c.n_vocab as i32, c.n_embd as i32, rows.len() as u32);
+        let x = Act::Xn; // free once the forward pass is done
+        self.acts[slot(x)].copy_from(s, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
         self.xq_of = None;
-        if n == 1 {
-            quantize_q8_1::launch(k, &mut self.xq, &self.acts[scratch], embd, 1)?;
-            with_blocks!(&head.blocks, |b| matvec::launch(k, &mut self.logits, b, &self.xq, embd, vocab))?;
+        if rows.len() == 1 {
+            self.quantize(x, c.n_embd)?;
+            matvec(kern, s, self.logits.view_mut(), head, self.xq.view())?;
         } else {
-            to_f16::launch(k, &mut self.a16, &self.acts[scratch], i64::from(n) * i64::from(embd))?;
-            let n_sub = (head.rows * head.cols / 32) as i64;
-            with_blocks!(&head.blocks, |b| dequant::launch(k, &mut self.w16, b, n_sub))?;
-            gemm_f16::launch(k, &mut self.logits, &self.a16, &self.w16, n as i32, vocab, embd)?;
+            let (y, x) = (self.logits.view_mut(), self.acts[slot(x)].view());
+            gemm(kern, s, y, x, head, rows.len() as u32, &mut self.a16, &mut self.w16)?;
         }
         Ok(())
     }
@@ -246,7 +243,6 @@ impl Drop for GpuExecutor<'_> {
         for g in self.decode_graphs.iter().flatten() {
             let _ = self.gpu().destroy_graph(*g);
         }
-        self.gpu_model.kernels.use_stream(StreamHandle::DEFAULT);
         let _ = self.gpu().destroy_stream(self.stream);
     }
 }
@@ -257,7 +253,6 @@ impl Executor for GpuExecutor<'_> {
         let lens = &self.seq_len;
         let runs = batch.runs(lens.len(), self.n_ctx, c.n_vocab, |s| lens[s])?;
         self.grow_hidden(batch.logit_rows().len())?;
-        self.k().use_stream(self.stream);
         self.n_outputs = 0;
         for run in runs {
             for start in (0..run.len).step_by(UBATCH) {
@@ -292,13 +287,19 @@ impl Executor for GpuExecutor<'_> {
     }
 
     fn greedy(&mut self) -> Result<Vec<u32>, BackendError> {
-        let c = self.cfg();
+        let (c, kern) = (self.cfg(), self.kern());
         let mut ids = Vec::with_capacity(self.n_outputs);
         for start in (0..self.n_outputs).step_by(UBATCH) {
             let end = (start + UBATCH).min(self.n_outputs);
             self.lm_head_rows(start..end)?;
             // Soft-capping is monotonic: the argmax of the raw logits is the same token.
-            argmax::launch(self.k(), &mut self.sampled, &self.logits, c.n_vocab as i32, (end - start) as u32)?;
+            let args = argmax::Args {
+                out: self.sampled.view_mut(),
+                x: self.logits.view(),
+                n: c.n_vocab as i32,
+                n_rows: (end - start) as u32,
+            };
+            kern.argmax.launch(self.stream, args)?;
             let mut got = vec![0i32; end - start];
             self.gpu().synchronize(self.stream)?;
             self.sampled.download_at(0, &mut got)?;
@@ -319,7 +320,7 @@ impl Executor for GpuExecutor<'_> {
         for (start, chunk) in (0..draws.len()).step_by(UBATCH).zip(draws.chunks(UBATCH)) {
             self.lm_head_rows(start..start + chunk.len())?;
             self.sampler.set_draws(chunk)?;
-            self.sampler.enqueue(self.k(), &mut self.sampled, &self.logits, cfg, chunk.len() as u32)?;
+            self.sampler.enqueue(self.stream, &mut self.sampled, &self.logits, cfg, chunk.len() as u32)?;
             let mut got = vec![0i32; chunk.len()];
             self.gpu().synchronize(self.stream)?;
             self.sampled.download_at(0, &mut got)?;
@@ -348,28 +349,42 @@ impl Executor for GpuExecutor<'_> {
 impl Ops for GpuExecutor<'_> {
     fn embed(&mut self, out: Act) -> Result<(), BackendError> {
         self.wrote(&[out]);
-        let (c, k, n) = (self.cfg(), self.k(), self.n());
+        let (c, kern, s, n) = (self.cfg(), self.kern(), self.stream, self.n());
         let table = &self.gpu_model.token_embd;
-        let (cols, scale) = (c.n_embd as i32, c.embd_scale);
-        let y = &mut self.acts[slot(out)];
-        Ok(with_blocks!(&table.blocks, |b| embed::launch(k, y, b, &self.ids, cols, scale, n))?)
+        let (y, ids) = (self.acts[slot(out)].view_mut(), self.ids.view());
+        let (n_cols, n_vocab, scale) = (c.n_embd as i32, table.rows as i32, c.embd_scale);
+        Ok(with_blocks!(&table.blocks, |b| {
+            let args = embed::Args { out: y, w: b.view(), ids, n_cols, n_vocab, scale, n_tokens: n };
+            kern.embed.get()?.launch(s, args)
+        })?)
     }
 
     fn rmsnorm(&mut self, out: Act, x: Act, w: Weight, width: usize) -> Result<(), BackendError> {
         self.wrote(&[out]);
-        let (eps, k, n) = (self.cfg().rms_eps, self.k(), self.n());
-        let rows = n * (act_width(self.cfg(), x) / width) as u32;
-        let w = self.gpu_model.vector(w);
+        let (eps, kern, n) = (self.cfg().rms_eps, self.kern(), self.n());
+        let n_rows = n * (act_width(self.cfg(), x) / width) as u32;
+        let w = self.gpu_model.vector(w).view();
         let [y, x] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
-        Ok(rmsnorm::launch(k, y, x, w, width as i32, eps, rows)?)
+        let args = rmsnorm::Args { y: y.view_mut(), x: x.view(), w, n: width as i32, eps, n_rows };
+        Ok(kern.rmsnorm.launch(self.stream, args)?)
     }
 
     fn add_rmsnorm(&mut self, out: Act, h: Act, r: Act, w: Weight) -> Result<(), BackendError> {
         self.wrote(&[out, h]);
-        let (c, k, n) = (self.cfg(), self.k(), self.n());
-        let w = self.gpu_model.vector(w);
+        let (c, kern, n) = (self.cfg(), self.kern(), self.n());
+        let w = self.gpu_model.vector(w).view();
         let [y, hb, rb] = self.acts.get_disjoint_mut([slot(out), slot(h), slot(r)]).expect("three different buffers");
-        rmsnorm_add::launch(k, y, &mut self.xq, hb, rb, w, c.n_embd as i32, c.rms_eps, n)?;
+        let args = rmsnorm_add::Args {
+            y: y.view_mut(),
+            xq: self.xq.view_mut(),
+            h: hb.view_mut(),
+            r: rb.view(),
+            w,
+            n: c.n_embd as i32,
+            eps: c.rms_eps,
+            n_rows: n,
+        };
+        kern.rmsnorm_add.launch(self.stream, args)?;
         // The norm's output comes quantized for the mat-vecs that read it next.
         self.xq_of = Some(out);
         Ok(())
@@ -383,109 +398,152 @@ impl Ops for GpuExecutor<'_> {
 
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError> {
         self.wrote(&[x]);
-        let (k, n) = (self.k(), self.n());
+        let (kern, n) = (self.kern(), self.n());
         let b = self.gpu_model.vector(bias);
-        Ok(add_rows::launch(k, &mut self.acts[slot(x)], b, b.len() as i32, n)?)
+        let args = add_rows::Args { x: self.acts[slot(x)].view_mut(), b: b.view(), n: b.len() as i32, n_tokens: n };
+        Ok(kern.add_rows.launch(self.stream, args)?)
     }
 
-    fn rope_and_store(&mut self, il: usize, q: Act, kk: Act, v: Act) -> Result<(), BackendError> {
-        self.wrote(&[q, kk]);
-        let (c, k, n) = (self.cfg(), self.k(), self.n());
-        let (base, scale) = c.rope_for_layer(il);
-        let theta_scale = base.powf(-2.0 / c.rope.n_rot as f32);
-        let mode = match c.rope.kind {
-            RopeKind::Normal => rope_kv::Mode::Norm,
-            RopeKind::Neox => rope_kv::Mode::Neox,
-        };
-        let factors = self.gpu_model.rope_freqs.as_ref();
+    fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
+        self.wrote(&[q, k]);
+        let (c, kern, n) = (self.cfg(), self.kern(), self.n());
+        let (base, freq_scale) = c.rope_for_layer(il);
         let (kc, vc) = &mut self.kv[il][self.run.seq];
-        let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(kk), slot(v)]).expect("three different buffers");
-        let (heads, heads_kv) = (c.n_head as i32, c.n_head_kv as i32);
-        rope_kv::launch(
-            k,
-            mode,
-            c.head_dim as u32,
-            qb,
-            kc,
-            vc,
-            kb,
-            vb,
-            &self.pos,
-            factors,
-            heads,
-            heads_kv,
-            c.rope.n_rot as i32,
-            theta_scale,
-            scale,
-            (c.n_head + c.n_head_kv) as u32,
-            n,
-        )?;
-        Ok(())
+        let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
+        let args = rope_kv::Args {
+            q: qb.view_mut(),
+            k_cache: kc.view_mut(),
+            v_cache: vc.view_mut(),
+            k: kb.view(),
+            v: vb.view(),
+            pos: self.pos.view(),
+            factors: self.gpu_model.rope_freqs.as_ref().map(DeviceBuffer::view),
+            n_head: c.n_head as i32,
+            n_head_kv: c.n_head_kv as i32,
+            n_rot: c.rope.n_rot as i32,
+            n_ctx: self.n_ctx as i32,
+            theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
+            freq_scale,
+            n_heads_all: (c.n_head + c.n_head_kv) as u32,
+            n_tokens: n,
+        };
+        Ok(kern.rope_kv.launch(self.stream, args)?)
     }
 
     fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
         self.wrote(&[out]);
-        let (c, k, n) = (self.cfg(), self.k(), self.n());
-        let hd = c.head_dim as u32;
+        let (c, kern, s, n) = (self.cfg(), self.kern(), self.stream, self.n());
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (kc, vc) = &self.kv[il][self.run.seq];
-        let (heads, heads_kv) = (c.n_head as i32, c.n_head_kv as i32);
+        let (n_head, n_head_kv) = (c.n_head as i32, c.n_head_kv as i32);
         if n == 1 {
             let n_splits = self.n_ctx.div_ceil(SPLIT_LEN);
-            attn_decode::launch(
-                k,
-                hd,
-                &mut self.part_o,
-                &mut self.part_ml,
-                &self.acts[slot(q)],
-                kc,
-                vc,
-                &self.pos,
-                heads_kv,
-                heads,
+            let args = attn_decode::Args {
+                part_o: self.part_o.view_mut(),
+                part_ml: self.part_ml.view_mut(),
+                q: self.acts[slot(q)].view(),
+                k_cache: kc.view(),
+                v_cache: vc.view(),
+                q_pos: self.pos.view(),
+                n_head_kv,
+                n_head,
                 window,
-                c.attn_scale,
-                SPLIT_LEN as i32,
-                n_splits as u32,
-            )?;
-            let o = &mut self.acts[slot(out)];
-            attn_decode_reduce::launch(k, hd, o, &self.part_o, &self.part_ml, n_splits as i32, c.n_head as u32)?;
+                scale: c.attn_scale,
+                split_len: SPLIT_LEN as i32,
+                n_ctx: self.n_ctx as i32,
+                n_splits: n_splits as u32,
+            };
+            kern.attn_decode.launch(s, args)?;
+            let args = attn_decode_reduce::Args {
+                out: self.acts[slot(out)].view_mut(),
+                part_o: self.part_o.view(),
+                part_ml: self.part_ml.view(),
+                n_splits: n_splits as i32,
+                n_head: n_head as u32,
+            };
+            kern.attn_reduce.launch(s, args)?;
         } else {
-            let pos0 = self.run.pos0 as i32;
             let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
-            attn_prefill::launch(k, hd, o, qb, kc, vc, n as i32, heads_kv, heads, pos0, window, c.attn_scale)?;
+            let args = attn_prefill::Args {
+                out: o.view_mut(),
+                q: qb.view(),
+                k_cache: kc.view(),
+                v_cache: vc.view(),
+                n_tokens: n as i32,
+                n_head_kv,
+                n_head,
+                pos0: self.run.pos0 as i32,
+                window,
+                scale: c.attn_scale,
+            };
+            kern.attn_prefill.launch(s, args)?;
         }
         Ok(())
     }
 
     fn gated_ffn(&mut self, out: Act, il: usize, x: Act) -> Result<(), BackendError> {
         self.wrote(&[out, Act::Gate, Act::Up]);
-        let (c, k, n) = (self.cfg(), self.k(), self.n());
+        let (kern, s, n) = (self.kern(), self.stream, self.n());
         let l = &self.gpu_model.layers[il];
-        let (rows, cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
-        let silu = c.activation == Activation::SwiGlu;
+        let (n_rows, n_cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
         if n == 1 {
-            let act = if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu };
-            self.quantize(x, cols)?;
-            let y = &mut self.acts[slot(out)];
+            self.quantize(x, l.ffn_gate.cols)?;
+            let (y, xq) = (self.acts[slot(out)].view_mut(), self.xq.view());
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
-            let fused = with_blocks!(&l.ffn_gate.blocks, |gb| match same_format(gb, &l.ffn_up.blocks) {
-                Some(ub) => {
-                    matvec_glu::launch(k, act, y, gb, ub, &self.xq, cols, rows)?;
-                    true
-                }
-                None => false,
-            });
+            let fused =
+                with_blocks!(&l.ffn_gate.blocks, |gate| match (l.ffn_up.blocks.typed(), kern.matvec_glu.get()) {
+                    (Some(up), Ok(fused)) => {
+                        fused.launch(
+                            s,
+                            matvec_glu::Args { y, w_gate: gate.view(), w_up: up.view(), xq, n_cols, n_rows },
+                        )?;
+                        true
+                    }
+                    _ => false,
+                });
             if fused {
                 return Ok(());
             }
         }
         self.project(Act::Gate, &l.ffn_gate, x)?;
         self.project(Act::Up, &l.ffn_up, x)?;
-        let act = if silu { glu::Act::Silu } else { glu::Act::Gelu };
         let [y, g, u] = self.acts.get_disjoint_mut([slot(out), slot(Act::Gate), slot(Act::Up)]).expect("distinct");
-        Ok(glu::launch(k, act, y, g, u, n as i32 * rows)?)
+        let args = glu::Args { out: y.view_mut(), gate: g.view(), up: u.view(), n: n as i32 * n_rows };
+        Ok(kern.glu.launch(s, args)?)
     }
+}
+
+/// y = W·x for one token, with x quantized to q8_1 in `xq`: the integer mat-vec.
+fn matvec(
+    kern: &DecoderKernels,
+    s: StreamHandle,
+    y: ViewMut<'_, f32>,
+    w: &GpuMatrix,
+    xq: View<'_, BlockQ8_1>,
+) -> Result<(), LaunchError> {
+    let (n_cols, n_rows) = (w.cols as i32, w.rows as i32);
+    with_blocks!(&w.blocks, |b| kern.matvec.get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows }))
+}
+
+/// y = x Wᵀ for `n` tokens: x converted to f16 in `a16`, W dequantized to f16 in `w16`, then
+/// the matrix-unit GEMM.
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    kern: &DecoderKernels,
+    s: StreamHandle,
+    y: ViewMut<'_, f32>,
+    x: View<'_, f32>,
+    w: &GpuMatrix,
+    n: u32,
+    a16: &mut DeviceBuffer<f16>,
+    w16: &mut DeviceBuffer<f16>,
+) -> Result<(), LaunchError> {
+    let (rows, cols) = (w.rows as i32, w.cols as i32);
+    kern.to_f16.launch(s, to_f16::Args { out: a16.view_mut(), x, n: i64::from(n) * i64::from(cols) })?;
+    let n_sub = (w.rows * w.cols / 32) as i64;
+    let out = w16.view_mut();
+    with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
+    kern.gemm.launch(s, gemm_f16::Args { c: y, a: a16.view(), w: w16.view(), m: n as i32, n: rows, k: cols })
 }
 
 /// The activations, in `Act` order.

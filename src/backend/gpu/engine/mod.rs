@@ -1,7 +1,9 @@
-//! Running a model on a GPU: its weights uploaded once (`weights`), and executors holding each
-//! set of sequences' KV cache and work buffers (`executor`).
+//! Running a model on a GPU: its weights uploaded once (`weights`) with the kernels the graph
+//! launches resolved for its shape (`kernels`), and executors holding each set of sequences'
+//! KV cache and work buffers (`executor`).
 
 mod executor;
+mod kernels;
 mod sampling;
 mod weights;
 

@@ -3,16 +3,16 @@
 //! draws from those candidates (top-p, min-p, temperature, the host-drawn uniform) as the CPU
 //! sampler's `pick` does.
 
-use std::rc::Rc;
-
 use rocmforge_codegen::kernels::sample::K_MAX;
 use rocmforge_codegen::kernels::topk::SLICE;
 
 use crate::backend::cpu::sample::SamplerConfig;
 use crate::backend::gpu::launchers::{sample, topk};
-use crate::backend::gpu::{DeviceBuffer, Gpu, Kernels, LaunchError};
+use crate::backend::gpu::{DeviceBuffer, Kernels, LaunchError, StreamHandle};
 
 pub struct DeviceSampler {
+    topk: topk::Kernel,
+    sample: sample::Kernel,
     cand_v: DeviceBuffer<f32>,
     cand_i: DeviceBuffer<i32>,
     draws: DeviceBuffer<f32>,
@@ -21,9 +21,12 @@ pub struct DeviceSampler {
 
 impl DeviceSampler {
     /// Work buffers for up to `max_rows` rows of `n_vocab` logits.
-    pub fn new(gpu: &Rc<dyn Gpu>, n_vocab: usize, max_rows: usize) -> Result<Self, LaunchError> {
+    pub fn new(kernels: &Kernels, n_vocab: usize, max_rows: usize) -> Result<Self, LaunchError> {
+        let gpu = kernels.gpu();
         let candidates = max_rows * n_vocab.div_ceil(SLICE as usize) * K_MAX as usize;
         Ok(DeviceSampler {
+            topk: topk::Kernel::resolve(kernels)?,
+            sample: sample::Kernel::resolve(kernels)?,
             cand_v: DeviceBuffer::uninit(gpu, candidates)?,
             cand_i: DeviceBuffer::uninit(gpu, candidates)?,
             draws: DeviceBuffer::uninit(gpu, max_rows)?,
@@ -45,20 +48,38 @@ impl DeviceSampler {
         Ok(self.draws.upload_at(0, draws)?)
     }
 
-    /// Enqueues the draw of one token per row of `logits` into `out`, row i with the i-th
-    /// uniform given to `set_draws`.
+    /// Enqueues on `stream` the draw of one token per row of `logits` into `out`, row i with
+    /// the i-th uniform given to `set_draws`.
     pub fn enqueue(
         &mut self,
-        k: &Kernels,
+        stream: StreamHandle,
         out: &mut DeviceBuffer<i32>,
         logits: &DeviceBuffer<f32>,
         cfg: &SamplerConfig,
-        rows: u32,
+        n_rows: u32,
     ) -> Result<(), LaunchError> {
-        let (n, top_k) = (self.n_vocab as i32, cfg.top_k as i32);
-        topk::launch(k, &mut self.cand_v, &mut self.cand_i, logits, n, top_k, rows)?;
-        let n_cand = self.n_vocab.div_ceil(SLICE as usize) as i32 * top_k;
-        let (p, m, t) = (cfg.top_p, cfg.min_p, cfg.temperature);
-        sample::launch(k, out, &self.cand_v, Some(&self.cand_i), &self.draws, n_cand, top_k, p, m, t, rows)
+        let top_k = cfg.top_k as i32;
+        let args = topk::Args {
+            cand_v: self.cand_v.view_mut(),
+            cand_i: self.cand_i.view_mut(),
+            logits: logits.view(),
+            n: self.n_vocab as i32,
+            top_k,
+            n_rows,
+        };
+        self.topk.launch(stream, args)?;
+        let args = sample::Args {
+            out: out.view_mut(),
+            logits: self.cand_v.view(),
+            idx: Some(self.cand_i.view()),
+            r: self.draws.view(),
+            n: self.n_vocab.div_ceil(SLICE as usize) as i32 * top_k,
+            top_k,
+            top_p: cfg.top_p,
+            min_p: cfg.min_p,
+            temperature: cfg.temperature,
+            n_rows,
+        };
+        self.sample.launch(stream, args)
     }
 }

@@ -1,0 +1,74 @@
+//! The kernels the decoder graph launches, resolved once for a model's shape when its weights
+//! load: a forward pass launches them with no lookup, and a bundle that lacks one fails at load
+//! with the variant's name.
+
+use crate::backend::gpu::launchers::{
+    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu,
+    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+};
+use crate::backend::gpu::{Kernels, LaunchError, Quant};
+use crate::model::{Activation, ModelConfig, RopeKind};
+
+pub struct DecoderKernels {
+    pub embed: embed::ByQuant,
+    pub matvec: matvec::ByQuant,
+    /// Gate and up with the model's activation, when both are in one format.
+    pub matvec_glu: matvec_glu::ByQuant,
+    pub dequant: dequant::ByQuant,
+    pub quantize: quantize_q8_1::Kernel,
+    pub rmsnorm: rmsnorm::Kernel,
+    pub rmsnorm_add: rmsnorm_add::Kernel,
+    pub add_rows: add_rows::Kernel,
+    pub to_f16: to_f16::Kernel,
+    pub gemm: gemm_f16::Kernel,
+    pub glu: glu::Kernel,
+    pub rope_kv: rope_kv::Kernel,
+    pub attn_decode: attn_decode::Kernel,
+    pub attn_reduce: attn_decode_reduce::Kernel,
+    pub attn_prefill: attn_prefill::Kernel,
+    pub argmax: argmax::Kernel,
+}
+
+impl DecoderKernels {
+    pub fn resolve(k: &Kernels, c: &ModelConfig) -> Result<Self, LaunchError> {
+        let hd = c.head_dim as u32;
+        let silu = c.activation == Activation::SwiGlu;
+        let rope_mode = match c.rope.kind {
+            RopeKind::Normal => rope_kv::Mode::Norm,
+            RopeKind::Neox => rope_kv::Mode::Neox,
+        };
+        Ok(DecoderKernels {
+            embed: embed::ByQuant::resolve(k),
+            matvec: matvec::ByQuant::resolve(k),
+            matvec_glu: matvec_glu::ByQuant::resolve(
+                k,
+                if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu },
+            ),
+            dequant: dequant::ByQuant::resolve(k),
+            quantize: quantize_q8_1::Kernel::resolve(k)?,
+            rmsnorm: rmsnorm::Kernel::resolve(k)?,
+            rmsnorm_add: rmsnorm_add::Kernel::resolve(k)?,
+            add_rows: add_rows::Kernel::resolve(k)?,
+            to_f16: to_f16::Kernel::resolve(k)?,
+            gemm: gemm_f16::Kernel::resolve(k)?,
+            glu: glu::Kernel::resolve(k, if silu { glu::Act::Silu } else { glu::Act::Gelu })?,
+            rope_kv: rope_kv::Kernel::resolve(k, rope_mode, hd)?,
+            attn_decode: attn_decode::Kernel::resolve(k, hd)?,
+            attn_reduce: attn_decode_reduce::Kernel::resolve(k, hd)?,
+            attn_prefill: attn_prefill::Kernel::resolve(k, hd)?,
+            argmax: argmax::Kernel::resolve(k)?,
+        })
+    }
+
+    /// Fails unless the bundle has what a weight in format `quant` needs: the mat-vec and the
+    /// dequantization, and for the embedding table the lookup. (The fused gate/up mat-vec is
+    /// optional: without it, gate and up run as two mat-vecs.)
+    pub fn check_format(&self, quant: Quant, embedding: bool) -> Result<(), LaunchError> {
+        self.matvec.require(quant)?;
+        self.dequant.require(quant)?;
+        if embedding {
+            self.embed.require(quant)?;
+        }
+        Ok(())
+    }
+}
