@@ -9,7 +9,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rocmforge-gpu-bench}
-mkdir -p "$OUT"
+RAW=${RAW:-/tmp/rocmforge-gpu-bench-raw}  # per-model JSON and logs (the device tool returns few files)
+mkdir -p "$OUT" "$RAW"
 COPY_RATE=${COPY_RATE:-4.23e12}  # bytes/s, device-to-device copy measured on the H200
 export ROCMFORGE_KERNELS=$PWD/.devcarry
 BIN=$PWD/.devcarry/rocmforge
@@ -19,13 +20,13 @@ echo "| model | test | rocmforge t/s | llama.cpp t/s | ratio | % of copy rate |"
 echo "| --- | --- | ---: | ---: | ---: | ---: |" >> "$summary"
 for model in "$@"; do
     name=$(basename "$model" .gguf)
-    "$BIN" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json 2>"$OUT/$name-ours.err" > "$OUT/$name-ours.json" \
-        || { echo "$name: rocmforge bench failed: $(tail -3 "$OUT/$name-ours.err")"; continue; }
+    "$BIN" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json 2>"$RAW/$name-ours.err" > "$RAW/$name-ours.json" \
+        || { echo "$name: rocmforge bench failed: $(tail -3 "$RAW/$name-ours.err")"; continue; }
     if [ -n "${LLAMA_BENCH:-}" ]; then
-        "$LLAMA_BENCH" -m "$model" -fa 1 -ngl 99 -p 512 -n 128 -r 3 -o json > "$OUT/$name-llama.json" 2>"$OUT/$name-llama.err" \
-            || echo "$name: llama-bench failed: $(tail -3 "$OUT/$name-llama.err")"
+        "$LLAMA_BENCH" -m "$model" -fa 1 -ngl 99 -p 512 -n 128 -r 3 -o json > "$RAW/$name-llama.json" 2>"$RAW/$name-llama.err" \
+            || echo "$name: llama-bench failed: $(tail -3 "$RAW/$name-llama.err")"
     fi
-    python3 - "$model" "$OUT/$name-ours.json" "$OUT/$name-llama.json" "$COPY_RATE" >> "$summary" <<'PY'
+    python3 - "$model" "$RAW/$name-ours.json" "$RAW/$name-llama.json" "$COPY_RATE" >> "$summary" <<'PY'
 import json, os, sys
 model, ours, theirs, rate = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 def load(p):

@@ -1,6 +1,7 @@
 //! The `rocmforge` command line.
 
 mod cli;
+mod tools;
 
 use std::process::ExitCode;
 

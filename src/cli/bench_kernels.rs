@@ -1,7 +1,7 @@
 //! `rocmforge bench-kernels`: kernel speed on a GPU (see `rocmforge::kernel_bench`).
 
+use crate::tools::kernel_bench::run_benches;
 use clap::Args as ClapArgs;
-use rocmforge::kernel_bench::run_benches;
 
 use super::gpu::GpuArgs;
 

@@ -1,7 +1,7 @@
 //! `rocmforge test-kernels`: every kernel variant of a bundle on a GPU against the CPU reference.
 
+use crate::tools::parity::{run_bundle, run_typed, Outcome, Sizes};
 use clap::Args as ClapArgs;
-use rocmforge::parity::{run_bundle, run_typed, Outcome, Sizes};
 
 use super::gpu::GpuArgs;
 

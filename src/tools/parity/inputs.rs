@@ -6,7 +6,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rocmforge_codegen::Quant;
 
-use crate::gguf::GgmlType;
+use rocmforge::gguf::GgmlType;
 
 /// A generator seeded by `label`, so a case sees the same data on every run.
 pub fn rng(label: &str) -> SmallRng {

@@ -8,7 +8,6 @@ use rocmforge_codegen::catalog::Family;
 use rocmforge_codegen::Variant;
 
 use super::{Arg, Case, Dtype};
-use crate::engine::sampler::SamplerConfig;
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{
@@ -16,6 +15,7 @@ use elementwise::{
 };
 use matmul::{dequant, embed, gemm, matvec, matvec_glu, quantize_q8_1};
 pub(crate) use matmul::{dequantized, mat_vec, q8_1};
+use rocmforge::engine::sampler::SamplerConfig;
 
 /// f32 kernels whose only difference from the CPU is summation order and approximate
 /// exp/rsqrt instructions.

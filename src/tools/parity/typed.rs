@@ -9,13 +9,13 @@ use std::rc::Rc;
 use super::cases::{dequantized, mat_vec, q8_1, softmax_partial};
 use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
-use crate::backend::cpu::ops;
-use crate::backend::gpu::engine::DeviceSampler;
-use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
-use crate::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
-use crate::engine::sampler::{self, SamplerConfig};
-use crate::model::RopeKind;
-use crate::quant::blocks::BlockQ4K;
+use rocmforge::backend::cpu::ops;
+use rocmforge::backend::gpu::engine::DeviceSampler;
+use rocmforge::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
+use rocmforge::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
+use rocmforge::engine::sampler::{self, SamplerConfig};
+use rocmforge::model::RopeKind;
+use rocmforge::quant::blocks::BlockQ4K;
 
 type Check = fn(&Kernels) -> Result<f64, LaunchError>;
 
@@ -33,7 +33,6 @@ pub fn run_typed(kernels: &Kernels) -> Vec<Outcome> {
     checks
         .into_iter()
         .map(|(what, check, tolerance)| Outcome {
-            variant: "typed launchers".into(),
             case: format!("typed: {what}"),
             output: "out".into(),
             error: check(kernels).map_err(|e| e.to_string()),

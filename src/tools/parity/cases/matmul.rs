@@ -5,11 +5,11 @@
 use rocmforge_codegen::Quant;
 
 use super::{out, F16_TOL, F32_TOL};
-use crate::backend::cpu::ops;
-use crate::gguf::GgmlType;
-use crate::parity::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
-use crate::parity::{q8_1_values, Arg, Case, Dtype};
-use crate::quant;
+use crate::tools::parity::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
+use crate::tools::parity::{q8_1_values, Arg, Case, Dtype};
+use rocmforge::backend::cpu::ops;
+use rocmforge::gguf::GgmlType;
+use rocmforge::quant;
 
 pub fn dequantized(q: Quant, blocks: &[u8], n: usize) -> Vec<f32> {
     let mut w = vec![0.0; n];
@@ -25,7 +25,7 @@ pub fn mat_vec(w: &[f32], x: &[f32], cols: usize) -> Vec<f32> {
 /// `x` quantized to q8_1 by the CPU's quantizer: the blocks' bytes and their dequantized values,
 /// which the mat-vec references multiply in f64 (so only the kernel's summation differs).
 pub fn q8_1(x: &[f32]) -> (Vec<u8>, Vec<f32>) {
-    let mut blocks = vec![0u8; x.len() / 32 * size_of::<crate::quant::blocks::BlockQ8_1>()];
+    let mut blocks = vec![0u8; x.len() / 32 * size_of::<rocmforge::quant::blocks::BlockQ8_1>()];
     quant::quantize_row(GgmlType::Q8_1, x, &mut blocks).expect("x is whole blocks");
     let mut values = vec![0.0; x.len()];
     quant::dequantize_row(GgmlType::Q8_1, &blocks, &mut values).expect("q8_1 dequantizes");

@@ -5,9 +5,9 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 
 use super::{out, F32_TOL};
-use crate::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
-use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, to_f16};
-use crate::parity::{Arg, Case, Sizes};
+use crate::tools::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, to_f16};
+use crate::tools::parity::{Arg, Case, Sizes};
+use rocmforge::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
 fn heads(sizes: Sizes) -> Vec<(usize, usize)> {

@@ -8,17 +8,17 @@
 
 use std::rc::Rc;
 
-use crate::backend::gpu::engine::DeviceSampler;
-use crate::backend::gpu::launchers::{
+use crate::tools::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
+use rocmforge::backend::gpu::engine::DeviceSampler;
+use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
     rmsnorm,
 };
-use crate::backend::gpu::{
+use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
 };
-use crate::engine::sampler::SamplerConfig;
-use crate::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
-use crate::quant::blocks::*;
+use rocmforge::engine::sampler::SamplerConfig;
+use rocmforge::quant::blocks::*;
 
 /// Launches per captured graph.
 const REPEAT: usize = 100;

@@ -5,12 +5,12 @@ use rand::rngs::SmallRng;
 use rand::Rng;
 
 use super::{out, F16_TOL, F32_TOL};
-use crate::backend::cpu::{ops, vec};
-use crate::engine::sampler::{self, SamplerConfig};
-use crate::model::RopeKind;
-use crate::parity::cases::q8_1;
-use crate::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
-use crate::parity::{q8_1_values, Arg, Case, Dtype};
+use crate::tools::parity::cases::q8_1;
+use crate::tools::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
+use crate::tools::parity::{q8_1_values, Arg, Case, Dtype};
+use rocmforge::backend::cpu::{ops, vec};
+use rocmforge::engine::sampler::{self, SamplerConfig};
+use rocmforge::model::RopeKind;
 use rocmforge_codegen::Variant;
 
 pub fn rmsnorm(label: &str, rows: usize, n: usize) -> Case {
