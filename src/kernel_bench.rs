@@ -250,19 +250,24 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     let vocab = 151_936;
     let (x, w, logits) = (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?);
     let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
-    let mut sampler = DeviceSampler::new(g, vocab, 1)?;
-    sampler.set_draws(&[0.5])?;
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, 4096 / 32)?;
-    Ok(vec![
+    let mut out = vec![
         time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut || rmsnorm::launch(k, &mut y, &x, &w, 4096, 1e-6, 1))?,
         time(k, "quantize_q8_1 1x4096".into(), Work::Latency, &mut || quantize_q8_1::launch(k, &mut xq, &x, 4096, 1))?,
         time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut || {
             argmax::launch(k, &mut idx, &logits, vocab as i32, 1)
         })?,
-        time(k, format!("sample (topk + sample) 1x{vocab} k=40"), Work::Latency, &mut || {
+    ];
+    // Qwen's and Gemma 3's vocabulary sizes, with llama.cpp's default sampling.
+    for n_vocab in [vocab, 262_144] {
+        let logits = f32s(g, "bench logits", n_vocab)?;
+        let mut sampler = DeviceSampler::new(g, n_vocab, 1)?;
+        sampler.set_draws(&[0.5])?;
+        out.push(time(k, format!("sample (topk + sample) 1x{n_vocab} k=40"), Work::Latency, &mut || {
             sampler.enqueue(k, &mut idx, &logits, &SamplerConfig::default(), 1)
-        })?,
-    ])
+        })?);
+    }
+    Ok(out)
 }
 
 /// The benchmark set: decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the
