@@ -266,12 +266,10 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     let vocab = 151_936;
     let (x, w, logits) = (f32s(g, "bench x", 4096)?, f32s(g, "bench w", 4096)?, f32s(g, "bench logits", vocab)?);
     let (mut y, mut idx) = (DeviceBuffer::<f32>::uninit(g, 4096)?, DeviceBuffer::<i32>::uninit(g, 1)?);
-    let mut sampler = DeviceSampler::new(k, vocab, 1)?;
-    sampler.set_draws(&[0.5])?;
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, 4096 / 32)?;
     let (norm, quantize, argmax) =
         (rmsnorm::Kernel::resolve(k)?, quantize_q8_1::Kernel::resolve(k)?, argmax::Kernel::resolve(k)?);
-    Ok(vec![
+    let mut out = vec![
         time(k, "rmsnorm 1x4096".into(), Work::Latency, &mut |s| {
             norm.launch(s, rmsnorm::Args { y: y.view_mut(), x: x.view(), w: w.view(), n: 4096, eps: 1e-6, n_rows: 1 })
         })?,
@@ -281,10 +279,17 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
         time(k, format!("argmax 1x{vocab}"), Work::Latency, &mut |s| {
             argmax.launch(s, argmax::Args { out: idx.view_mut(), x: logits.view(), n: vocab as i32, n_rows: 1 })
         })?,
-        time(k, format!("sample (topk + sample) 1x{vocab} k=40"), Work::Latency, &mut |s| {
+    ];
+    // Qwen's and Gemma 3's vocabulary sizes, with llama.cpp's default sampling.
+    for n_vocab in [vocab, 262_144] {
+        let logits = f32s(g, "bench logits", n_vocab)?;
+        let mut sampler = DeviceSampler::new(k, n_vocab, 1)?;
+        sampler.set_draws(&[0.5])?;
+        out.push(time(k, format!("sample (topk + sample) 1x{n_vocab} k=40"), Work::Latency, &mut |s| {
             sampler.enqueue(s, &mut idx, &logits, &SamplerConfig::default(), 1)
-        })?,
-    ])
+        })?);
+    }
+    Ok(out)
 }
 
 /// The benchmark set: decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the

@@ -32,7 +32,7 @@ pub fn family() -> Family {
             scalar("temperature", Scalar::F32),
         ],
         axes: vec![],
-        launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
+        launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::sample::pick",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("sample.hip.j2", v), k_max: K_MAX }.render(),
