@@ -45,7 +45,7 @@ fn swapped_catalog_parameters_are_rejected_before_compiling() {
 fn a_wrong_parameter_type_is_rejected() {
     let Some(toolchain) = toolchain_for(Target::Gfx1100) else { return };
     let mut f = family("matvec");
-    f.params[2] = rocmforge_codegen::catalog::input("xq", Elem::F16);
+    f.params[2] = rocmforge_codegen::catalog::input("xq", Elem::F16, "n_cols");
     let variant = f.variants(Target::Gfx1100).remove(0);
     let msg = build_variant(&toolchain, &f, &variant, None).unwrap_err().to_string();
     assert!(msg.contains("matvec[quant=q4_0]"), "{msg}");
@@ -134,8 +134,8 @@ fn probe_family(render: rocmforge_codegen::catalog::RenderFn) -> Family {
         template: "(test source)",
         summary: "a kernel that needs scratch",
         params: vec![
-            output("y", Elem::F32),
-            rocmforge_codegen::catalog::input("idx", Elem::I32),
+            output("y", Elem::F32, "2"),
+            rocmforge_codegen::catalog::input("idx", Elem::I32, "n"),
             scalar("n", Scalar::I32),
         ],
         axes: vec![],
