@@ -1,4 +1,5 @@
-//! AVX2 dot products for the formats real models are made of (Q4_0, Q5_0, Q8_0, Q4_K, Q6_K),
+//! AVX2 dot products for the formats real models are made of (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+//! Q4_K, Q6_K),
 //! in the style of ggml's `arch/x86/quants.c`: unsigned×signed byte products with `maddubs`,
 //! widened with `madd`, scaled in f32 per block. Each has a scalar twin in the format's file,
 //! and the tests check the two agree.
@@ -33,6 +34,8 @@ pub fn fast_dot(ty: GgmlType) -> Option<VecDotFn> {
         GgmlType::Q8_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q8_0(w, x) }),
         GgmlType::Q4_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4_0(w, x) }),
         GgmlType::Q5_0 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q5_0(w, x) }),
+        GgmlType::Q4_1 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4_1(w, x) }),
+        GgmlType::Q5_1 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q5_1(w, x) }),
         GgmlType::Q4K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4k(w, x) }),
         GgmlType::Q6K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q6k(w, x) }),
         _ => return None,
@@ -185,6 +188,39 @@ unsafe fn dot_q5_0(w: &[BlockQ5_0], x: &[BlockQ8_0]) -> f32 {
             // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
             let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
             _mm256_or_si256(nibbles(&w.qs), clear)
+        },
+    )
+}
+
+/// Σ blocks d_w·d_x·Σ(q·x) + Σ blocks m_w·s_x for the formats with an offset (Q4_1, Q5_1), whose
+/// quants are unsigned: ggml's order, the offsets summed apart in f32 and added at the end.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn offset_sum<W>(w: &[W], x: &[BlockQ8_1], dm: impl Fn(&W) -> (f32, f32), q: impl Fn(&W) -> __m256i) -> f32 {
+    let (mut acc, mut offsets) = (_mm256_setzero_ps(), 0.0f32);
+    for (w, x) in w.iter().zip(x) {
+        let (d, m) = dm(w);
+        offsets += m * fp16(x.s);
+        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q(w), load32(&x.qs)), _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(x.d)), _mm256_cvtepi32_ps(p), acc);
+    }
+    hsum_f32(acc) + offsets
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q4_1(w: &[BlockQ4_1], x: &[BlockQ8_1]) -> f32 {
+    offset_sum(w, x, |w| (fp16(w.d), fp16(w.m)), |w| nibbles(&w.qs))
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_q5_1(w: &[BlockQ5_1], x: &[BlockQ8_1]) -> f32 {
+    offset_sum(
+        w,
+        x,
+        |w| (fp16(w.d), fp16(w.m)),
+        |w| {
+            let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0x10));
+            _mm256_or_si256(nibbles(&w.qs), fifth)
         },
     )
 }
