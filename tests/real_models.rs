@@ -4,6 +4,7 @@
 
 mod common;
 
+use rocmforge::engine::sampler::argmax;
 use rocmforge::engine::Engine;
 use rocmforge::fetch::{cached_model, KnownModel, QWEN25_CODER_05B, SMOLLM2_135M_Q4_1};
 use serde_json::Value;
@@ -25,11 +26,6 @@ fn reference(name: &str) -> Value {
 
 fn ids(v: &Value) -> Vec<u32> {
     v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
-}
-
-fn argmax(logits: &[f32]) -> u32 {
-    logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best }).0
-        as u32
 }
 
 /// Greedy continuation of every case of `file`; fails on a divergence that is not one of

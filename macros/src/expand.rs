@@ -385,10 +385,6 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
                     Ok(Kernel { kernel: ::std::rc::Rc::new(kernel), #(#axis_inits,)* _w: ::core::marker::PhantomData })
                 }
 
-                pub fn key(&self) -> &str {
-                    self.kernel.key()
-                }
-
                 /// Checks the views against the extents, then enqueues the launch on `stream`.
                 pub fn launch(&self, stream: #rt::StreamHandle, args: #args_use) -> Result<(), #rt::LaunchError> {
                     #(#bindings)*

@@ -91,24 +91,23 @@ impl<T: DeviceElem> DeviceBuffer<T> {
 
     /// Copies `data` in (synchronously) at element `at`.
     pub fn upload_at(&mut self, at: usize, data: &[T]) -> Result<(), GpuError> {
-        let raw = self.raw();
-        let end = (at + data.len()) * size_of::<T>();
-        if end > raw.bytes {
-            return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
-        }
-        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: size_of_val(data) };
-        self.gpu.upload(&view, bytemuck::cast_slice(data))
+        self.gpu.upload(&self.elements(at, data.len())?, bytemuck::cast_slice(data))
     }
 
     /// Copies `out.len()` elements out (synchronously), starting at element `at`.
     pub fn download_at(&self, at: usize, out: &mut [T]) -> Result<(), GpuError> {
+        self.gpu.download(&self.elements(at, out.len())?, bytemuck::cast_slice_mut(out))
+    }
+
+    /// Elements `at..at + len` as an untyped range of the allocation (not owned: never freed),
+    /// or an error when they run past its end.
+    fn elements(&self, at: usize, len: usize) -> Result<RawBuffer, GpuError> {
         let raw = self.raw();
-        let end = (at + out.len()) * size_of::<T>();
+        let end = (at + len) * size_of::<T>();
         if end > raw.bytes {
             return Err(GpuError::Size { bytes: end, capacity: raw.bytes });
         }
-        let view = RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: size_of_val(out) };
-        self.gpu.download(&view, bytemuck::cast_slice_mut(out))
+        Ok(RawBuffer { ptr: raw.ptr + (at * size_of::<T>()) as u64, bytes: len * size_of::<T>() })
     }
 
     fn raw(&self) -> &RawBuffer {

@@ -43,10 +43,6 @@ pub struct Resolved {
 }
 
 impl Resolved {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
     /// Enqueues the variant on `stream` with packed arguments; `size` names the grid's sizes. An
     /// empty grid (an empty batch) launches nothing. Does not wait.
     ///
