@@ -76,8 +76,16 @@ pub fn check(family: &Family, variant: &Variant, source: &str) -> Result<(), Err
             family.params.len()
         )));
     }
+    // Launches may overlap on sm_90 (templates/prelude/nvidia.h): a kernel that never waits for
+    // the kernels before it would race with them.
+    if !source.contains(WAIT_PRIOR_KERNELS) {
+        return Err(mismatch(format!("the kernel never calls `{WAIT_PRIOR_KERNELS}`")));
+    }
     Ok(())
 }
+
+/// The call every kernel makes before it touches memory that earlier kernels use.
+pub const WAIT_PRIOR_KERNELS: &str = "rf_wait_prior_kernels();";
 
 #[cfg(test)]
 mod tests {

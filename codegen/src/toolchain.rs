@@ -166,14 +166,15 @@ impl Toolchain {
             return Ok(Compiled { code, log, cached: true });
         }
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-        let work = dir.join(format!("{key}.tmp{}", std::process::id()));
+        let unique = unique_suffix();
+        let work = dir.join(format!("{key}.tmp{unique}"));
         std::fs::create_dir_all(&work).map_err(Error::io(&work))?;
         let result = self.compile_in(&work, target, variant_key, source);
         let _ = std::fs::remove_dir_all(&work);
         let compiled = result?;
         // Written under a temporary name and renamed, so a concurrent build never reads half a file.
         for (path, bytes) in [(&log_path, compiled.log.as_bytes()), (&code_path, &compiled.code[..])] {
-            let tmp = path.with_extension(format!("part{}", std::process::id()));
+            let tmp = path.with_extension(format!("part{unique}"));
             std::fs::write(&tmp, bytes).map_err(Error::io(&tmp))?;
             std::fs::rename(&tmp, path).map_err(Error::io(path))?;
         }
@@ -202,6 +203,14 @@ impl Toolchain {
         let code = std::fs::read(&cubin).map_err(Error::io(&cubin))?;
         Ok(Compiled { code, log, cached: false })
     }
+}
+
+/// A name part no other compile, in this process (threads of a parallel build or test) or
+/// another, uses at the same time.
+fn unique_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{n}", std::process::id())
 }
 
 /// Runs a compiler; its stderr is the log (ptxas writes `-v` there).

@@ -4,7 +4,8 @@
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle};
 use rocmforge_codegen::catalog::{output, scalar, Elem, Family, Grid, Launch, Scalar};
-use rocmforge_codegen::pipeline::build_variant;
+use rocmforge_codegen::pipeline::{build_variant, render};
+use rocmforge_codegen::signature::WAIT_PRIOR_KERNELS;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
 use rocmforge_codegen::validate::validate;
 use rocmforge_codegen::{kernels, Error, Target};
@@ -39,6 +40,19 @@ fn swapped_catalog_parameters_are_rejected_before_compiling() {
         msg.contains("parameter 1 is `const float* x` in the template but `const float* w` in the catalog"),
         "{msg}"
     );
+}
+
+/// Launches overlap on sm_90, so a kernel that never waits for the ones before it would race.
+#[test]
+fn a_kernel_that_never_waits_for_earlier_kernels_is_rejected() {
+    let mut f = family("rmsnorm");
+    f.render = |v| (family("rmsnorm").render)(v).map(|s| s.replace(WAIT_PRIOR_KERNELS, ""));
+    for target in Target::ALL {
+        let variant = f.variants(target).remove(0);
+        let msg = render(&f, &variant).unwrap_err().to_string();
+        assert!(msg.contains("never calls `rf_wait_prior_kernels();`"), "{target}: {msg}");
+        render(&family("rmsnorm"), &variant).expect("the real template waits");
+    }
 }
 
 #[test]
@@ -97,6 +111,7 @@ fn code_object_metadata_is_checked_against_the_catalog() {
 
 const BOUNDS: &str = r#"
 #define __global__ __attribute__((global))
+#define rf_wait_prior_kernels() (void)0
 #ifdef __NVPTX__
 #define BOUNDS __attribute__((launch_bounds(1024, 2)))
 #else
@@ -108,14 +123,14 @@ const BOUNDS: &str = r#"
 fn private_array(_: &rocmforge_codegen::Variant) -> Result<String, askama::Error> {
     Ok(format!(
         "{BOUNDS}extern \"C\" __global__ void BOUNDS probe(float* y, const int* idx, int n) {{\n\
-         float a[256];\n  for (int i = 0; i < 256; ++i) a[i] = y[i] * (float)i;\n  y[1] = a[(idx[0] + n) & 255];\n}}\n"
+         rf_wait_prior_kernels();\n  float a[256];\n  for (int i = 0; i < 256; ++i) a[i] = y[i] * (float)i;\n  y[1] = a[(idx[0] + n) & 255];\n}}\n"
     ))
 }
 
 /// 96 values live at once in a kernel held to 32 registers: the compiler must spill.
 fn register_pressure(_: &rocmforge_codegen::Variant) -> Result<String, askama::Error> {
     let n = 96;
-    let mut body = String::from("  float acc = 0.0f;\n");
+    let mut body = String::from("  rf_wait_prior_kernels();\n  float acc = 0.0f;\n");
     for i in 0..n {
         body += &format!("  float r{i} = y[(idx[{i}] + n) & 1023];\n");
     }

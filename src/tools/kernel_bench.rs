@@ -133,6 +133,33 @@ fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, Laun
     Ok(xq)
 }
 
+/// The device's copy rate: device-to-device copies of `bytes`, counted as read plus written, the
+/// yardstick of the bandwidth-bound kernels in the same run. Enqueued on a stream rather than
+/// replayed from a graph: a graph's copy node is slower (2.8 against 4.2 TB/s on an H200).
+pub fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
+    let g = k.gpu();
+    let n = bytes / size_of::<f32>();
+    let (src, mut dst) = (DeviceBuffer::<f32>::uninit(g, n)?, DeviceBuffer::<f32>::uninit(g, n)?);
+    let stream = g.create_stream()?;
+    let (start, end) = (g.create_event()?, g.create_event()?);
+    let mut trials = Vec::with_capacity(TRIALS);
+    dst.copy_from(stream, 0, &src, 0, n)?; // warm-up
+    for _ in 0..TRIALS {
+        g.record(start, stream)?;
+        for _ in 0..COPIES {
+            dst.copy_from(stream, 0, &src, 0, n)?;
+        }
+        g.record(end, stream)?;
+        trials.push(g.elapsed_ms(start, end)? as f64 * 1e3 / COPIES as f64);
+    }
+    g.destroy_event(start)?;
+    g.destroy_event(end)?;
+    g.destroy_stream(stream)?;
+    trials.sort_by(f64::total_cmp);
+    let name = format!("device copy {} MiB", bytes >> 20);
+    Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64) })
+}
+
 /// y = W x at `rows` x `cols`.
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
     let bytes = weight_bytes::<W>(rows * cols);
@@ -292,7 +319,11 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
     Ok(out)
 }
 
-/// The benchmark set: decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the
+/// The size of the copy that measures the device's copy rate, and the copies per trial.
+const COPY_BYTES: usize = 1 << 30;
+const COPIES: usize = 10;
+
+/// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the
 /// formats of common models, the others at one size, the fused FFN, dequantization, decode and
 /// prefill attention, the GEMM, and the latency-bound per-token kernels.
 pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
@@ -313,7 +344,7 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
         matvec_bench::<BlockMxfp4>,
     ];
     let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
-    let mut out = Vec::new();
+    let mut out = vec![copy_bench(k, COPY_BYTES)?];
     for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {
         out.push(bench(k, rows, cols)?);
         progress(&out[out.len() - 1].name);

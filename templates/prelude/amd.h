@@ -22,6 +22,9 @@ RF_DEVICE void __syncthreads() {
   __builtin_amdgcn_fence(__ATOMIC_ACQUIRE, "workgroup");
 }
 
+// Kernels in a HIP stream never overlap: nothing to wait for (see prelude/nvidia.h).
+RF_DEVICE void rf_wait_prior_kernels() {}
+
 RF_DEVICE int rf_lane_id() {
   // mbcnt_hi adds nothing for lanes 0..31, so this is right for wave32 and wave64.
   return __builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u));

@@ -15,6 +15,16 @@ struct rf_dim3 { unsigned x, y, z; };
 #define gridDim (rf_dim3{(unsigned)__nvvm_read_ptx_sreg_nctaid_x(), (unsigned)__nvvm_read_ptx_sreg_nctaid_y(), (unsigned)__nvvm_read_ptx_sreg_nctaid_z()})
 // __syncthreads() is a clang builtin on NVPTX (bar.sync 0).
 
+// Launches may overlap (programmatic dependent launch, see backend/gpu/driver.rs): every kernel
+// calls this before it reads or writes memory that the kernels before it in the stream use. It
+// waits until they have finished and their writes are visible, then lets the next kernel begin
+// launching, so that kernel's launch and first weight loads overlap this one's work. A no-op
+// when the launch did not allow overlap.
+RF_DEVICE void rf_wait_prior_kernels() {
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+}
+
 RF_DEVICE int rf_lane_id() { return __nvvm_read_ptx_sreg_laneid(); }
 
 RF_DEVICE int __shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i32(0xffffffffu, v, mask, 0x1f); }

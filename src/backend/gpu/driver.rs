@@ -19,6 +19,43 @@ pub enum Runtime {
 /// Status codes: 0 is success in both runtimes.
 type Status = c_int;
 
+/// `cuLaunchKernelEx`'s configuration (CUDA 12's `CUlaunchConfig`).
+#[repr(C)]
+struct LaunchConfig {
+    grid: [c_uint; 3],
+    block: [c_uint; 3],
+    shared_bytes: c_uint,
+    stream: u64,
+    attrs: *mut LaunchAttribute,
+    n_attrs: c_uint,
+}
+
+/// `CUlaunchAttribute`: an id, then a 64-byte union of values.
+#[repr(C)]
+struct LaunchAttribute {
+    id: c_int,
+    _pad: [u8; 4],
+    value: [u8; 64],
+}
+
+/// `CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION`.
+const ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: c_int = 6;
+
+type LaunchKernelEx = unsafe extern "C" fn(*const LaunchConfig, u64, *mut *mut c_void, *mut *mut c_void) -> Status;
+
+/// Programmatic dependent launch (CUDA 12, sm_90): a kernel launched with the
+/// stream-serialization attribute may start while the kernel before it finishes. Every kernel
+/// template calls `rf_wait_prior_kernels()` (templates/prelude) before it touches memory an
+/// earlier kernel writes, so what overlaps is the launch, and the weight loads issued before that
+/// call: decode's gaps between kernels. `ROCMFORGE_PDL=0` turns it off (to measure it).
+fn programmatic_launch(lib: &Library, runtime: Runtime) -> Option<LaunchKernelEx> {
+    if runtime != Runtime::Cuda || std::env::var("ROCMFORGE_PDL").is_ok_and(|v| v == "0") {
+        return None;
+    }
+    // SAFETY: CUDA 12's declaration of cuLaunchKernelEx; older drivers lack it and launch plainly.
+    unsafe { dl::entry::<LaunchKernelEx>(lib, "cuLaunchKernelEx") }.ok()
+}
+
 macro_rules! shared_entry_points {
     ($($field:ident: fn($($arg:ty),*) = $cuda:literal | $hip:literal;)*) => {
         /// Each shared entry point with its symbol name (errors name the real call).
@@ -89,6 +126,7 @@ pub enum ErrorNames {
 /// An opened device of either runtime.
 pub struct Driver {
     api: EntryPoints,
+    launch_ex: Option<LaunchKernelEx>,
     runtime: Runtime,
     errors: ErrorNames,
     description: String,
@@ -106,7 +144,8 @@ impl Driver {
         target: Result<Target, String>,
     ) -> Result<Driver, GpuError> {
         let api = EntryPoints::load(&lib, runtime)?;
-        Ok(Driver { api, runtime, errors, description, target, _lib: lib })
+        let launch_ex = programmatic_launch(&lib, runtime);
+        Ok(Driver { api, launch_ex, runtime, errors, description, target, _lib: lib })
     }
 
     /// `Ok` for status 0, else an error naming the call and the status.
@@ -250,6 +289,21 @@ impl Gpu for Driver {
         ];
         // The runtime copies the packed arguments before returning; their layout was checked
         // against the code object when the bundle loaded.
+        if let Some(launch_ex) = self.launch_ex {
+            let mut attr = LaunchAttribute { id: ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, _pad: [0; 4], value: [0; 64] };
+            attr.value[..4].copy_from_slice(&1i32.to_ne_bytes());
+            let config = LaunchConfig {
+                grid,
+                block: [block, 1, 1],
+                shared_bytes: 0,
+                stream: stream.0,
+                attrs: &mut attr,
+                n_attrs: 1,
+            };
+            // SAFETY: as for cuLaunchKernel below; `config` and `attr` outlive the call.
+            let status = unsafe { launch_ex(&config, function.0, std::ptr::null_mut(), extra.as_mut_ptr()) };
+            return self.check("cuLaunchKernelEx", status);
+        }
         let [gx, gy, gz] = grid;
         call!(self.launch_kernel(
             function.0,
