@@ -232,7 +232,8 @@ pub fn quantize_q8k(x: &[f32], out: &mut [BlockQ8K]) {
         }
         let iscale = -127.0 / max;
         for (q, &v) in b.qs.iter_mut().zip(xb) {
-            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+            // |iscale · v| ≤ 127 (a rounding above it is clamped).
+            *q = (super::legacy::round_half_even(iscale * v) as i32).min(127) as i8;
         }
         for (j, s) in b.bsums.iter_mut().enumerate() {
             let sum: i32 = b.qs[16 * j..16 * j + 16].iter().map(|&q| q as i32).sum();

@@ -34,6 +34,13 @@ pub enum QuantError {
 /// already quantized to that type's `vec_dot_type`.
 pub type VecDotFn = fn(n: usize, w: &[u8], x: &[u8]) -> f32;
 
+/// `out[r]` = weight row r of `w` (consecutive rows, `out.len()` of them) · `x`; false where
+/// the lengths do not fit together.
+pub type RowsDotFn = fn(w: &[u8], x: &[u8], out: &mut [f32]) -> bool;
+
+/// One weight row · four activation rows; `None` where the lengths do not fit together.
+pub type VecDot4Fn = fn(w: &[u8], x: [&[u8]; 4]) -> Option<[f32; 4]>;
+
 /// The activation format a weight type's dot product consumes (ggml's `vec_dot_type`).
 pub fn vec_dot_type(ty: GgmlType) -> Result<GgmlType, QuantError> {
     use GgmlType::*;
@@ -215,12 +222,23 @@ pub fn vec_dot_fn(ty: GgmlType) -> Result<VecDotFn, QuantError> {
     reference_dot(ty)
 }
 
+/// `vec_dot_fn(ty)` over many consecutive weight rows in one call, bit for bit the same per
+/// row; `None` where there is no such kernel (then call the single-row one per row).
+pub fn rows_dot_fn(ty: GgmlType) -> Option<RowsDotFn> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::fast_rows(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
 /// Which dot product each activation row of a matmul gets: rows `0..bulk_rows` use `bulk`,
 /// the rest `tail`.
 #[derive(Clone, Copy)]
 pub struct RowPlan {
     pub bulk_rows: usize,
     pub bulk: VecDotFn,
+    /// `bulk` against four activation rows at once, where there is such a kernel.
+    pub bulk4: Option<VecDot4Fn>,
     pub tail: VecDotFn,
 }
 
@@ -237,12 +255,19 @@ pub const TILED_MIN_ROWS: usize = 8;
 pub fn row_plan(ty: GgmlType, n_rows: usize) -> Result<RowPlan, QuantError> {
     use GgmlType::*;
     let single = vec_dot_fn(ty)?;
-    let plan = |bulk_rows, bulk| Ok(RowPlan { bulk_rows, bulk, tail: single });
+    let plan = |bulk_rows, bulk, bulk4| Ok(RowPlan { bulk_rows, bulk, bulk4, tail: single });
     match ty {
-        Q4K if n_rows > 3 => plan(n_rows - n_rows % 4, batch_dot(ty)?),
-        Q2K | Q3K | Q5K | Q6K if n_rows >= TILED_MIN_ROWS => plan(n_rows, batch_dot(ty)?),
-        _ => plan(0, single),
+        Q4K if n_rows > 3 => plan(n_rows - n_rows % 4, batch_dot(ty)?, batch_dot4(ty)),
+        Q2K | Q3K | Q5K | Q6K if n_rows >= TILED_MIN_ROWS => plan(n_rows, batch_dot(ty)?, batch_dot4(ty)),
+        _ => plan(0, single, None),
     }
+}
+
+fn batch_dot4(ty: GgmlType) -> Option<VecDot4Fn> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::fast_batch_dot4(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 fn batch_dot(ty: GgmlType) -> Result<VecDotFn, QuantError> {
@@ -287,14 +312,13 @@ pub fn widen_to_q8_0(ty: GgmlType, row: &[u8], out: &mut Vec<u8>) -> Result<bool
     Ok(true)
 }
 
-/// Q8_0 weights against four activation rows at once, bit for bit four `vec_dot_fn(Q8_0)`
-/// calls; `None` where there is no fast path.
-#[cfg(target_arch = "x86_64")]
-pub use x86::VecDot4Fn;
-
-#[cfg(target_arch = "x86_64")]
-pub fn vec_dot4_q8_0() -> Option<VecDot4Fn> {
-    x86::fast_dot4_q8_0()
+/// `vec_dot_fn(ty)` of one weight row against four activation rows at once, bit for bit the
+/// same per activation row; `None` where there is no such kernel.
+pub fn vec_dot4_fn(ty: GgmlType) -> Option<VecDot4Fn> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::fast_dot4(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// Which SIMD level the fast paths use on this CPU ("avx2" or "scalar").

@@ -188,24 +188,59 @@ fn simd_level_is_reported() {
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+/// The many-row and four-activation-row kernels give each row exactly what the single-row
+/// kernel gives it (the matmul picks among them by batch size, so they must agree to the bit).
 #[test]
-fn four_row_q8_0_kernel_is_bitwise_the_single_row_one() {
-    let Some(quad) = vec_dot4_q8_0() else {
-        eprintln!("skipped: no AVX2 on this CPU, so there is no four-row kernel");
-        return;
-    };
-    let n = 640;
-    let q8 = |seed| {
-        let mut b = vec![0u8; GgmlType::Q8_0.bytes_for(n as u64).unwrap() as usize];
-        quantize_row(GgmlType::Q8_0, &random(n, seed), &mut b).unwrap();
-        b
-    };
-    let w = q8(1);
-    let xs: Vec<Vec<u8>> = (2..6).map(q8).collect();
-    let got = quad(&w, [&xs[0], &xs[1], &xs[2], &xs[3]]).unwrap();
-    let single = vec_dot_fn(GgmlType::Q8_0).unwrap();
-    for (k, x) in xs.iter().enumerate() {
-        assert_eq!(got[k].to_bits(), single(n, &w, x).to_bits(), "row {k}");
+fn many_row_kernels_are_bitwise_the_single_row_one() {
+    let mut checked = 0;
+    for ty in ALL {
+        let (Some(rows_dot), Some(dot4)) = (rows_dot_fn(ty), vec_dot4_fn(ty)) else { continue };
+        let (dot_ty, single) = (vec_dot_type(ty).unwrap(), vec_dot_fn(ty).unwrap());
+        let n = 3 * ty.block_len().max(32);
+        let rows = 5;
+        let w = weight_row(ty, n * rows);
+        let xs: Vec<Vec<u8>> = (0..4)
+            .map(|seed| {
+                let mut q = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
+                quantize_row(dot_ty, &random(n, seed + 7), &mut q).unwrap();
+                q
+            })
+            .collect();
+        let row_bytes = w.len() / rows;
+        let mut out = vec![f32::NAN; rows];
+        assert!(rows_dot(&w, &xs[0], &mut out), "{ty}: rows kernel refused valid lengths");
+        for (r, got) in out.iter().enumerate() {
+            let want = single(n, &w[r * row_bytes..(r + 1) * row_bytes], &xs[0]);
+            assert_eq!(got.to_bits(), want.to_bits(), "{ty} row {r}");
+        }
+        assert!(!rows_dot(&w, &xs[0], &mut [0.0; 4]), "{ty}: a row count that does not fit is refused");
+        let w0 = &w[..row_bytes];
+        let four = dot4(w0, [&xs[0], &xs[1], &xs[2], &xs[3]]).expect("four rows of one length");
+        for (k, x) in xs.iter().enumerate() {
+            assert_eq!(four[k].to_bits(), single(n, w0, x).to_bits(), "{ty} activation row {k}");
+        }
+        let batch = row_plan(ty, TILED_MIN_ROWS).unwrap();
+        if let Some(bulk4) = batch.bulk4 {
+            let four = bulk4(w0, [&xs[0], &xs[1], &xs[2], &xs[3]]).expect("four rows of one length");
+            for (k, x) in xs.iter().enumerate() {
+                assert_eq!(four[k].to_bits(), (batch.bulk)(n, w0, x).to_bits(), "{ty} batch kernel, row {k}");
+            }
+        }
+        checked += 1;
+    }
+    if simd_level() == "avx2" {
+        assert_eq!(checked, 7, "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K have many-row kernels");
+    } else {
+        eprintln!("skipped: no AVX2 on this CPU, so there are no many-row kernels");
+    }
+}
+
+#[test]
+fn two_addition_rounding_is_round_half_even() {
+    let ties = (-520..=520).map(|i| i as f32 * 0.25);
+    let others = random(4096, 3).into_iter().map(|v| v * 40.0);
+    for v in ties.chain(others).chain([0.0, -0.0, 127.0, -127.0, 126.5, -126.5]) {
+        // Equal as numbers: a zero may come out with the other sign, which no quant sees.
+        assert_eq!(legacy::round_half_even(v), v.round_ties_even(), "{v}");
     }
 }

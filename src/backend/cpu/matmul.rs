@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::gguf::GgmlType;
-use crate::quant::{self, QuantError, RowPlan, VecDotFn};
+use crate::quant::{self, QuantError, RowPlan, RowsDotFn, VecDot4Fn, VecDotFn};
 
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
 #[derive(Clone, Copy)]
@@ -35,14 +35,12 @@ pub fn matmul(
     debug_assert_eq!(out.len(), n_tokens * w.rows);
     let dot_ty = quant::vec_dot_type(w.ty)?;
     let plan = quant::row_plan(w.ty, n_tokens)?;
-    let widened_dot = match (n_tokens > 1, w.ty) {
-        (true, GgmlType::Q4_0 | GgmlType::Q5_0) => Some(quant::vec_dot_fn(GgmlType::Q8_0)?),
-        _ => None,
-    };
-    let q8_dot4 = match (n_tokens >= 4, w.ty) {
-        (true, GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0) => quad_kernel(),
-        _ => None,
-    };
+    // Batches widen Q4_0/Q5_0 rows to Q8_0 once per row (the same sums, bit for bit).
+    let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
+    let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
+    let single = if widened { quant::vec_dot_fn(row_ty)? } else { plan.tail };
+    let dot4 = if n_tokens >= 4 { quant::vec_dot4_fn(row_ty) } else { None };
+    let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
     let w_row_bytes = row_bytes(w.ty, w.cols)?;
 
@@ -54,7 +52,7 @@ pub fn matmul(
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
     let xq = &scratch.quantized[..];
 
-    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened_dot, q8_dot4 };
+    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened, single, dot4, rows_dot };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
         out.par_chunks_mut(rows_per_task).enumerate().for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
@@ -81,56 +79,71 @@ struct RowKernel<'a> {
     xq: &'a [u8],
     x_row_bytes: usize,
     n_tokens: usize,
+    /// Tokens `0..plan.bulk_rows` take `plan.bulk`; the others the single-row kernel.
     plan: RowPlan,
-    /// For Q4_0/Q5_0 batches: rows are widened to Q8_0 once and multiplied with this.
-    widened_dot: Option<VecDotFn>,
-    /// Q8_0 (or widened) rows against four tokens at a time.
-    q8_dot4: Option<QuadDot>,
-}
-
-#[cfg(target_arch = "x86_64")]
-type QuadDot = quant::VecDot4Fn;
-#[cfg(not(target_arch = "x86_64"))]
-type QuadDot = fn(&[u8], [&[u8]; 4]) -> Option<[f32; 4]>;
-
-fn quad_kernel() -> Option<QuadDot> {
-    #[cfg(target_arch = "x86_64")]
-    return quant::vec_dot4_q8_0();
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    /// Rows are widened to Q8_0 first (Q4_0/Q5_0 batches).
+    widened: bool,
+    /// The single-row kernel for the rows as swept (widened or not).
+    single: VecDotFn,
+    /// `single` against four tokens at a time.
+    dot4: Option<VecDot4Fn>,
+    /// `single` over many rows per call (decode).
+    rows_dot: Option<RowsDotFn>,
 }
 
 impl RowKernel<'_> {
     /// Fills `out` ([row][token]) for the rows starting at `first_row`. Each weight row is
     /// swept across all tokens while it sits in L1 (the activations stay in L2).
     fn rows_into(&self, first_row: usize, out: &mut [f32]) {
-        let n = self.n_tokens;
+        let (n, rb) = (self.n_tokens, self.w_row_bytes);
+        if let Some(rows_dot) = self.rows_dot {
+            if rows_dot(&self.w.data[first_row * rb..(first_row + out.len()) * rb], self.xq, out) {
+                return;
+            }
+        }
         let x_row = |t: usize| &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
         let mut wide = Vec::new();
         for (r, out_r) in out.chunks_exact_mut(n).enumerate() {
             let row = first_row + r;
-            let mut w_row = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
-            let mut widened = None;
-            if let Some(dot) = self.widened_dot {
-                if quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
+            let mut w_row = &self.w.data[row * rb..(row + 1) * rb];
+            let (mut single, mut dot4) = (self.plan.tail, None);
+            if !self.widened || quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
+                (single, dot4) = (self.single, self.dot4);
+                if self.widened {
                     w_row = &wide;
-                    widened = Some(dot);
                 }
             }
-            let mut t = 0;
-            if let (Some(quad), true) = (self.q8_dot4, widened.is_some() || self.w.ty == GgmlType::Q8_0) {
-                while t + 4 <= n {
-                    let Some(v) = quad(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
-                    out_r[t..t + 4].copy_from_slice(&v);
-                    t += 4;
-                }
+            let bulk = self.plan.bulk_rows;
+            let t = fours(self.plan.bulk4, w_row, 0..bulk, &x_row, out_r);
+            for (t, o) in out_r.iter_mut().enumerate().take(bulk).skip(t) {
+                *o = (self.plan.bulk)(self.w.cols, w_row, x_row(t));
             }
+            let t = fours(dot4, w_row, bulk..n, &x_row, out_r);
             for (t, o) in out_r.iter_mut().enumerate().skip(t) {
-                let dot = widened.unwrap_or(if t < self.plan.bulk_rows { self.plan.bulk } else { self.plan.tail });
-                *o = dot(self.w.cols, w_row, x_row(t));
+                *o = single(self.w.cols, w_row, x_row(t));
             }
         }
     }
+}
+
+/// Fills `out[t]` for the tokens of `tokens` four at a time with `dot4`, while four remain
+/// (and the kernel takes them); returns the first token left to do.
+fn fours<'x>(
+    dot4: Option<VecDot4Fn>,
+    w_row: &[u8],
+    tokens: std::ops::Range<usize>,
+    x_row: &impl Fn(usize) -> &'x [u8],
+    out: &mut [f32],
+) -> usize {
+    let mut t = tokens.start;
+    if let Some(dot4) = dot4 {
+        while t + 4 <= tokens.end {
+            let Some(v) = dot4(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
+            out[t..t + 4].copy_from_slice(&v);
+            t += 4;
+        }
+    }
+    t
 }
 
 fn row_bytes(ty: GgmlType, cols: usize) -> Result<usize, QuantError> {
