@@ -16,7 +16,7 @@ pub fn family() -> Family {
     Family {
         name: "dequant",
         template: "dequant.hip.j2",
-        summary: "quantized weights to f16 (input of the prefill GEMM)",
+        summary: "quantized weights to f16 (input of the prefill GEMM); out 16-byte aligned",
         params: vec![
             output("out", Elem::F16, "n_sub * 32"),
             input("w", Elem::QuantBlock, "n_sub * 32 / BLOCK"),
