@@ -208,7 +208,13 @@ unsafe fn scaled_step(acc: __m256, x: &BlockQ8_0, d: f32, q: __m256i) -> __m256 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn fold_row<W, X, A: Copy>(w: &[W], x: &[X], zero: A, step: impl Fn(A, &W, &X) -> A, finish: impl Fn(A) -> f32) -> f32 {
-    finish(w.iter().zip(x).fold(zero, |a, (w, x)| step(a, w, x)))
+    // A loop, not `Iterator::fold`: the closure that would take would not inherit this
+    // function's target features, so a large `step` could not be inlined into it.
+    let mut acc = zero;
+    for (w, x) in w.iter().zip(x) {
+        acc = step(acc, w, x);
+    }
+    finish(acc)
 }
 
 /// Consecutive rows of `w` (each `x.len()` blocks; `w.len() == out.len() * x.len()`) against
@@ -341,7 +347,7 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
 
 // ggml's repacked Q4_K GEMV (single rows): one FMA per super-block into the scaled and the
 // min accumulator, subtracted at the end.
-row_kernels!(dot_q4k, four_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), |(acc, acc_min): (f32, f32), w, x| {
+row_kernels!(dot_q4k, four_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(acc, acc_min): (f32, f32), w, x| {
     let pairs = q4k_pair_sums(w, x);
     let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
     let dx = x.scale();
@@ -349,7 +355,7 @@ row_kernels!(dot_q4k, four_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0
 }, |(acc, acc_min)| acc - acc_min);
 
 // ggml's repacked Q4_K GEMM (rows in groups of four): one FMA per sub-block pair.
-row_kernels!(dot_q4k_gemm, four_q4k_gemm, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), |(mut acc, mut acc_min): (f32, f32), w, x| {
+row_kernels!(dot_q4k_gemm, four_q4k_gemm, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(mut acc, mut acc_min): (f32, f32), w, x| {
     let (d, dmin) = (fp16(w.d) * x.scale(), fp16(w.dmin) * x.scale());
     for (q, m) in q4k_pair_sums(w, x) {
         acc = (q as f32).mul_add(d, acc);
@@ -402,13 +408,13 @@ unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
 }
 
 // ggml's single-row Q6_K kernel: the eight lanes are scaled and accumulated in f32 per block.
-row_kernels!(dot_q6k, four_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), |acc, w, x| {
+row_kernels!(dot_q6k, four_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |acc, w, x| {
     let lanes = q6k_block_lanes(w, x);
     _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * fp16(w.d)), _mm256_cvtepi32_ps(lanes), acc)
 }, |a| hsum_f32(a));
 
 // ggml's tiled batch Q6_K kernel: one exact integer per block, scaled and summed in f32.
-row_kernels!(dot_q6k_tiled, four_q6k_tiled, BlockQ6K, BlockQ8K, 0.0f32, |acc: f32, w, x| {
+row_kernels!(dot_q6k_tiled, four_q6k_tiled, BlockQ6K, BlockQ8K, 0.0f32, #[inline(always)] |acc: f32, w, x| {
     let s1 = hsum_i32(q6k_block_lanes(w, x));
     acc + (fp16(w.d) * s1 as f32) * x.scale()
 }, |a| a);
