@@ -38,8 +38,14 @@ pub type VecDotFn = fn(n: usize, w: &[u8], x: &[u8]) -> f32;
 /// the lengths do not fit together.
 pub type RowsDotFn = fn(w: &[u8], x: &[u8], out: &mut [f32]) -> bool;
 
-/// One weight row · four activation rows; `None` where the lengths do not fit together.
-pub type VecDot4Fn = fn(w: &[u8], x: [&[u8]; 4]) -> Option<[f32; 4]>;
+/// Weight rows and activation rows of one tile of a batch matmul.
+pub const TILE_ROWS: usize = 2;
+pub const TILE_TOKENS: usize = 4;
+/// `tile[r][t]` = weight row r · activation row t.
+pub type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
+
+/// A tile's dot products; `None` where the lengths do not fit together.
+pub type VecDotTileFn = fn(w: [&[u8]; TILE_ROWS], x: [&[u8]; TILE_TOKENS]) -> Option<Tile>;
 
 /// The activation format a weight type's dot product consumes (ggml's `vec_dot_type`).
 pub fn vec_dot_type(ty: GgmlType) -> Result<GgmlType, QuantError> {
@@ -237,8 +243,8 @@ pub fn rows_dot_fn(ty: GgmlType) -> Option<RowsDotFn> {
 pub struct RowPlan {
     pub bulk_rows: usize,
     pub bulk: VecDotFn,
-    /// `bulk` against four activation rows at once, where there is such a kernel.
-    pub bulk4: Option<VecDot4Fn>,
+    /// `bulk` over a tile, where there is such a kernel.
+    pub bulk_tile: Option<VecDotTileFn>,
     pub tail: VecDotFn,
 }
 
@@ -255,17 +261,17 @@ pub const TILED_MIN_ROWS: usize = 8;
 pub fn row_plan(ty: GgmlType, n_rows: usize) -> Result<RowPlan, QuantError> {
     use GgmlType::*;
     let single = vec_dot_fn(ty)?;
-    let plan = |bulk_rows, bulk, bulk4| Ok(RowPlan { bulk_rows, bulk, bulk4, tail: single });
+    let plan = |bulk_rows, bulk, bulk_tile| Ok(RowPlan { bulk_rows, bulk, bulk_tile, tail: single });
     match ty {
-        Q4K if n_rows > 3 => plan(n_rows - n_rows % 4, batch_dot(ty)?, batch_dot4(ty)),
-        Q2K | Q3K | Q5K | Q6K if n_rows >= TILED_MIN_ROWS => plan(n_rows, batch_dot(ty)?, batch_dot4(ty)),
+        Q4K if n_rows > 3 => plan(n_rows - n_rows % 4, batch_dot(ty)?, batch_tile(ty)),
+        Q2K | Q3K | Q5K | Q6K if n_rows >= TILED_MIN_ROWS => plan(n_rows, batch_dot(ty)?, batch_tile(ty)),
         _ => plan(0, single, None),
     }
 }
 
-fn batch_dot4(ty: GgmlType) -> Option<VecDot4Fn> {
+fn batch_tile(ty: GgmlType) -> Option<VecDotTileFn> {
     #[cfg(target_arch = "x86_64")]
-    return x86::fast_batch_dot4(ty);
+    return x86::fast_batch_tile(ty);
     #[cfg(not(target_arch = "x86_64"))]
     None
 }
@@ -312,11 +318,11 @@ pub fn widen_to_q8_0(ty: GgmlType, row: &[u8], out: &mut Vec<u8>) -> Result<bool
     Ok(true)
 }
 
-/// `vec_dot_fn(ty)` of one weight row against four activation rows at once, bit for bit the
-/// same per activation row; `None` where there is no such kernel.
-pub fn vec_dot4_fn(ty: GgmlType) -> Option<VecDot4Fn> {
+/// `vec_dot_fn(ty)` over a tile of weight rows and activation rows at once, bit for bit the
+/// same per pair; `None` where there is no such kernel.
+pub fn vec_dot_tile_fn(ty: GgmlType) -> Option<VecDotTileFn> {
     #[cfg(target_arch = "x86_64")]
-    return x86::fast_dot4(ty);
+    return x86::fast_tile(ty);
     #[cfg(not(target_arch = "x86_64"))]
     None
 }

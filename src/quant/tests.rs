@@ -188,18 +188,19 @@ fn simd_level_is_reported() {
     }
 }
 
-/// The many-row and four-activation-row kernels give each row exactly what the single-row
-/// kernel gives it (the matmul picks among them by batch size, so they must agree to the bit).
+/// The many-row and tile kernels give each (row, activation row) pair exactly what the
+/// single-row kernel gives it (the matmul picks among them by batch size, so they must agree to
+/// the bit); so does the batch kernel's tile.
 #[test]
 fn many_row_kernels_are_bitwise_the_single_row_one() {
     let mut checked = 0;
     for ty in ALL {
-        let (Some(rows_dot), Some(dot4)) = (rows_dot_fn(ty), vec_dot4_fn(ty)) else { continue };
+        let (Some(rows_dot), Some(tile)) = (rows_dot_fn(ty), vec_dot_tile_fn(ty)) else { continue };
         let (dot_ty, single) = (vec_dot_type(ty).unwrap(), vec_dot_fn(ty).unwrap());
         let n = 3 * ty.block_len().max(32);
         let rows = 5;
         let w = weight_row(ty, n * rows);
-        let xs: Vec<Vec<u8>> = (0..4)
+        let xs: Vec<Vec<u8>> = (0..TILE_TOKENS as u64)
             .map(|seed| {
                 let mut q = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
                 quantize_row(dot_ty, &random(n, seed + 7), &mut q).unwrap();
@@ -207,25 +208,27 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
             })
             .collect();
         let row_bytes = w.len() / rows;
+        let row = |r: usize| &w[r * row_bytes..(r + 1) * row_bytes];
         let mut out = vec![f32::NAN; rows];
         assert!(rows_dot(&w, &xs[0], &mut out), "{ty}: rows kernel refused valid lengths");
         for (r, got) in out.iter().enumerate() {
-            let want = single(n, &w[r * row_bytes..(r + 1) * row_bytes], &xs[0]);
-            assert_eq!(got.to_bits(), want.to_bits(), "{ty} row {r}");
+            assert_eq!(got.to_bits(), single(n, row(r), &xs[0]).to_bits(), "{ty} row {r}");
         }
         assert!(!rows_dot(&w, &xs[0], &mut [0.0; 4]), "{ty}: a row count that does not fit is refused");
-        let w0 = &w[..row_bytes];
-        let four = dot4(w0, [&xs[0], &xs[1], &xs[2], &xs[3]]).expect("four rows of one length");
-        for (k, x) in xs.iter().enumerate() {
-            assert_eq!(four[k].to_bits(), single(n, w0, x).to_bits(), "{ty} activation row {k}");
-        }
+
+        let tile_rows: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| row(r + 1));
+        let tile_xs: [&[u8]; TILE_TOKENS] = std::array::from_fn(|t| &xs[t][..]);
         let batch = row_plan(ty, TILED_MIN_ROWS).unwrap();
-        if let Some(bulk4) = batch.bulk4 {
-            let four = bulk4(w0, [&xs[0], &xs[1], &xs[2], &xs[3]]).expect("four rows of one length");
-            for (k, x) in xs.iter().enumerate() {
-                assert_eq!(four[k].to_bits(), (batch.bulk)(n, w0, x).to_bits(), "{ty} batch kernel, row {k}");
+        let kernels = [(Some(tile), single, "single-row")].into_iter().chain(batch.bulk_tile.map(|t| (Some(t), batch.bulk, "batch")));
+        for (tile, dot, what) in kernels {
+            let got = tile.unwrap()(tile_rows, tile_xs).expect("a tile of one length");
+            for (r, w_r) in tile_rows.iter().enumerate() {
+                for (t, x) in tile_xs.iter().enumerate() {
+                    assert_eq!(got[r][t].to_bits(), dot(n, w_r, x).to_bits(), "{ty} {what} tile ({r}, {t})");
+                }
             }
         }
+        assert!(tile([&w, row(0)], tile_xs).is_none(), "{ty}: rows of different lengths are refused");
         checked += 1;
     }
     if simd_level() == "avx2" {

@@ -5,8 +5,8 @@
 //! and the tests check the two agree.
 //!
 //! Safety, for every `unsafe` below: the kernels are `#[target_feature(enable = "avx2,fma,f16c")]`
-//! functions, and the only way to reach them is through `fast_dot`, `fast_rows`, `fast_dot4`
-//! and `fast_batch_dot`, which hand them out only after `has_avx2` has detected all three
+//! functions, and the only way to reach them is through `fast_dot`, `fast_rows`, `fast_tile`,
+//! `fast_batch_dot` and `fast_batch_tile`, which hand them out only after `has_avx2` has detected all three
 //! features.
 //! Inside, every unaligned load reads a whole fixed-size array field of a block (`qs`, `ql`,
 //! `qh`, `scales`, `bsums`) at an offset that the loop bounds keep within that field, and the
@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 use std::sync::OnceLock;
 
 use super::blocks::*;
-use super::{GgmlType, RowsDotFn, VecDot4Fn, VecDotFn};
+use super::{GgmlType, RowsDotFn, Tile, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
 pub fn has_avx2() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
@@ -63,37 +63,36 @@ pub fn fast_rows(ty: GgmlType) -> Option<RowsDotFn> {
     })
 }
 
-/// The AVX2 dot product for `ty` of one weight row against four activation rows, bit for bit
-/// `fast_dot` per activation row, if this CPU has AVX2 and the format has one.
-pub fn fast_dot4(ty: GgmlType) -> Option<VecDot4Fn> {
+/// The AVX2 dot product for `ty` of a tile of weight rows against activation rows, bit for bit
+/// `fast_dot` per pair, if this CPU has AVX2 and the format has one.
+pub fn fast_tile(ty: GgmlType) -> Option<VecDotTileFn> {
     if !has_avx2() {
         return None;
     }
-    // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast4` checked
-    // that the five slices have the same number of blocks.
+    // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast_tile`
+    // checked that all the rows have the same number of blocks.
     Some(match ty {
-        GgmlType::Q8_0 => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q8_0(w, x) }),
-        GgmlType::Q4_0 => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q4_0(w, x) }),
-        GgmlType::Q5_0 => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q5_0(w, x) }),
-        GgmlType::Q4_1 => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q4_1(w, x) }),
-        GgmlType::Q5_1 => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q5_1(w, x) }),
-        GgmlType::Q4K => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q4k(w, x) }),
-        GgmlType::Q6K => |w, x| cast4(w, x).map(|(w, x)| unsafe { four_q6k(w, x) }),
+        GgmlType::Q8_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q8_0(w, x) }),
+        GgmlType::Q4_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4_0(w, x) }),
+        GgmlType::Q5_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q5_0(w, x) }),
+        GgmlType::Q4_1 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4_1(w, x) }),
+        GgmlType::Q5_1 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q5_1(w, x) }),
+        GgmlType::Q4K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4k(w, x) }),
+        GgmlType::Q6K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q6k(w, x) }),
         _ => return None,
     })
 }
 
-/// `fast_batch_dot(ty)` of one weight row against four activation rows, bit for bit the same
-/// per activation row.
-pub fn fast_batch_dot4(ty: GgmlType) -> Option<VecDot4Fn> {
+/// `fast_batch_dot(ty)` over a tile, bit for bit the same per pair.
+pub fn fast_batch_tile(ty: GgmlType) -> Option<VecDotTileFn> {
     if !has_avx2() {
         return None;
     }
-    // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast4` checked
-    // that the five slices have the same number of blocks.
+    // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast_tile`
+    // checked that all the rows have the same number of blocks.
     match ty {
-        GgmlType::Q6K => Some(|w, x| cast4(w, x).map(|(w, x)| unsafe { four_q6k_tiled(w, x) })),
-        GgmlType::Q4K => Some(|w, x| cast4(w, x).map(|(w, x)| unsafe { four_q4k_gemm(w, x) })),
+        GgmlType::Q6K => Some(|w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q6k_tiled(w, x) })),
+        GgmlType::Q4K => Some(|w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4k_gemm(w, x) })),
         _ => None,
     }
 }
@@ -118,13 +117,22 @@ fn cast_rows<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: &'a [u8], o
     (!x.is_empty() && w.len() == out.len() * x.len()).then_some((w, x))
 }
 
-fn cast4<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: [&'a [u8]; 4]) -> Option<(&'a [W], [&'a [X]; 4])> {
-    let w: &[W] = bytemuck::try_cast_slice(w).ok()?;
-    let mut xs: [&[X]; 4] = [&[]; 4];
-    for (dst, src) in xs.iter_mut().zip(x) {
-        *dst = bytemuck::try_cast_slice(src).ok().filter(|s: &&[X]| s.len() == w.len())?;
+/// A tile's weight rows and activation rows as blocks.
+type TileBlocks<'a, W, X> = ([&'a [W]; TILE_ROWS], [&'a [X]; TILE_TOKENS]);
+
+fn cast_tile<'a, W: bytemuck::Pod, X: bytemuck::Pod>(
+    w: [&'a [u8]; TILE_ROWS],
+    x: [&'a [u8]; TILE_TOKENS],
+) -> Option<TileBlocks<'a, W, X>> {
+    let n = bytemuck::try_cast_slice::<u8, W>(w[0]).ok()?.len();
+    let (mut ws, mut xs): ([&[W]; TILE_ROWS], [&[X]; TILE_TOKENS]) = ([&[]; TILE_ROWS], [&[]; TILE_TOKENS]);
+    for (dst, src) in ws.iter_mut().zip(w) {
+        *dst = bytemuck::try_cast_slice(src).ok().filter(|s: &&[W]| s.len() == n)?;
     }
-    Some((w, xs))
+    for (dst, src) in xs.iter_mut().zip(x) {
+        *dst = bytemuck::try_cast_slice(src).ok().filter(|s: &&[X]| s.len() == n)?;
+    }
+    Some((ws, xs))
 }
 
 fn cast2<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: &'a [u8]) -> Option<(&'a [W], &'a [X])> {
@@ -237,58 +245,62 @@ unsafe fn fold_rows<W, X, A: Copy>(
     }
 }
 
-/// One weight row against four activation rows: each weight block is loaded (and its quants
-/// unpacked: the four inlined steps share them) once for the four, and the four independent
-/// accumulation chains hide each other's latency. Each result is `fold_row`'s bit for bit.
+/// A tile of `TILE_ROWS` weight rows against `TILE_TOKENS` activation rows: each weight block
+/// is loaded and unpacked once for the tile's tokens, each activation block (and its scale)
+/// once for its rows (the inlined steps share them), and the tile's independent accumulation
+/// chains hide each other's latency. Each result is `fold_row`'s bit for bit.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn fold_tokens4<W, X, A: Copy>(
-    w: &[W],
-    x: [&[X]; 4],
+unsafe fn fold_tile<W, X, A: Copy>(
+    w: [&[W]; TILE_ROWS],
+    x: [&[X]; TILE_TOKENS],
     zero: A,
     step: impl Fn(A, &W, &X) -> A,
     finish: impl Fn(A) -> f32,
-) -> [f32; 4] {
-    let mut acc = [zero; 4];
-    for (b, wb) in w.iter().enumerate() {
-        for (a, xr) in acc.iter_mut().zip(x) {
-            *a = step(*a, wb, &xr[b]);
+) -> Tile {
+    let mut acc = [[zero; TILE_TOKENS]; TILE_ROWS];
+    for b in 0..x[0].len() {
+        for (acc_r, w_r) in acc.iter_mut().zip(w) {
+            let wb = &w_r[b];
+            for (a, x_t) in acc_r.iter_mut().zip(x) {
+                *a = step(*a, wb, &x_t[b]);
+            }
         }
     }
-    acc.map(finish)
+    acc.map(|r| r.map(&finish))
 }
 
-/// Defines a format's dot products from one fold: one row `$one(w, x)`, one row against four
-/// activation rows `$four(w, xs)`, and (where given) many rows `$rows(w, x, out)`.
+/// Defines a format's dot products from one fold: one row `$one(w, x)`, a tile of rows against
+/// activation rows `$tile(w, xs)`, and (where given) many rows `$rows(w, x, out)`.
 macro_rules! row_kernels {
-    ($one:ident, $four:ident, rows: $rows:ident, $w:ty, $x:ty, $zero:expr, $step:expr, $finish:expr) => {
-        row_kernels!($one, $four, $w, $x, $zero, $step, $finish);
+    ($one:ident, $tile:ident, rows: $rows:ident, $w:ty, $x:ty, $zero:expr, $step:expr, $finish:expr) => {
+        row_kernels!($one, $tile, $w, $x, $zero, $step, $finish);
 
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $rows(w: &[$w], x: &[$x], out: &mut [f32]) {
             fold_rows(w, x, out, $zero, $step, $finish)
         }
     };
-    ($one:ident, $four:ident, $w:ty, $x:ty, $zero:expr, $step:expr, $finish:expr) => {
+    ($one:ident, $tile:ident, $w:ty, $x:ty, $zero:expr, $step:expr, $finish:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $one(w: &[$w], x: &[$x]) -> f32 {
             fold_row(w, x, $zero, $step, $finish)
         }
 
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $four(w: &[$w], x: [&[$x]; 4]) -> [f32; 4] {
-            fold_tokens4(w, x, $zero, $step, $finish)
+        unsafe fn $tile(w: [&[$w]; TILE_ROWS], x: [&[$x]; TILE_TOKENS]) -> Tile {
+            fold_tile(w, x, $zero, $step, $finish)
         }
     };
 }
 
-row_kernels!(dot_q8_0, four_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| scaled_step(a, x, fp16(w.d), load32(&w.qs)), |a| hsum_f32(a));
+row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| scaled_step(a, x, fp16(w.d), load32(&w.qs)), |a| hsum_f32(a));
 
-row_kernels!(dot_q4_0, four_q4_0, rows: rows_q4_0, BlockQ4_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+row_kernels!(dot_q4_0, tile_q4_0, rows: rows_q4_0, BlockQ4_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
     scaled_step(a, x, fp16(w.d), _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
 }, |a| hsum_f32(a));
 
-row_kernels!(dot_q5_0, four_q5_0, rows: rows_q5_0, BlockQ5_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+row_kernels!(dot_q5_0, tile_q5_0, rows: rows_q5_0, BlockQ5_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
     // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
     let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
     scaled_step(a, x, fp16(w.d), _mm256_or_si256(nibbles(&w.qs), clear))
@@ -310,11 +322,11 @@ unsafe fn offset_finish((acc, offsets): (__m256, f32)) -> f32 {
     hsum_f32(acc) + offsets
 }
 
-row_kernels!(dot_q4_1, four_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
+row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
     offset_step(a, x, (fp16(w.d), fp16(w.m)), nibbles(&w.qs))
 }, |a| offset_finish(a));
 
-row_kernels!(dot_q5_1, four_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
+row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
     let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0x10));
     offset_step(a, x, (fp16(w.d), fp16(w.m)), _mm256_or_si256(nibbles(&w.qs), fifth))
 }, |a| offset_finish(a));
@@ -347,7 +359,7 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
 
 // ggml's repacked Q4_K GEMV (single rows): one FMA per super-block into the scaled and the
 // min accumulator, subtracted at the end.
-row_kernels!(dot_q4k, four_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(acc, acc_min): (f32, f32), w, x| {
+row_kernels!(dot_q4k, tile_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(acc, acc_min): (f32, f32), w, x| {
     let pairs = q4k_pair_sums(w, x);
     let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
     let dx = x.scale();
@@ -355,7 +367,7 @@ row_kernels!(dot_q4k, four_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0
 }, |(acc, acc_min)| acc - acc_min);
 
 // ggml's repacked Q4_K GEMM (rows in groups of four): one FMA per sub-block pair.
-row_kernels!(dot_q4k_gemm, four_q4k_gemm, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(mut acc, mut acc_min): (f32, f32), w, x| {
+row_kernels!(dot_q4k_gemm, tile_q4k_gemm, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(mut acc, mut acc_min): (f32, f32), w, x| {
     let (d, dmin) = (fp16(w.d) * x.scale(), fp16(w.dmin) * x.scale());
     for (q, m) in q4k_pair_sums(w, x) {
         acc = (q as f32).mul_add(d, acc);
@@ -408,13 +420,13 @@ unsafe fn q6k_block_lanes(w: &BlockQ6K, x: &BlockQ8K) -> __m256i {
 }
 
 // ggml's single-row Q6_K kernel: the eight lanes are scaled and accumulated in f32 per block.
-row_kernels!(dot_q6k, four_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |acc, w, x| {
+row_kernels!(dot_q6k, tile_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |acc, w, x| {
     let lanes = q6k_block_lanes(w, x);
     _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * fp16(w.d)), _mm256_cvtepi32_ps(lanes), acc)
 }, |a| hsum_f32(a));
 
 // ggml's tiled batch Q6_K kernel: one exact integer per block, scaled and summed in f32.
-row_kernels!(dot_q6k_tiled, four_q6k_tiled, BlockQ6K, BlockQ8K, 0.0f32, #[inline(always)] |acc: f32, w, x| {
+row_kernels!(dot_q6k_tiled, tile_q6k_tiled, BlockQ6K, BlockQ8K, 0.0f32, #[inline(always)] |acc: f32, w, x| {
     let s1 = hsum_i32(q6k_block_lanes(w, x));
     acc + (fp16(w.d) * s1 as f32) * x.scale()
 }, |a| a);

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::gguf::GgmlType;
-use crate::quant::{self, QuantError, RowPlan, RowsDotFn, VecDot4Fn, VecDotFn};
+use crate::quant::{self, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
 #[derive(Clone, Copy)]
@@ -39,7 +39,7 @@ pub fn matmul(
     let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
     let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
     let single = if widened { quant::vec_dot_fn(row_ty)? } else { plan.tail };
-    let dot4 = if n_tokens >= 4 { quant::vec_dot4_fn(row_ty) } else { None };
+    let tile = if n_tokens >= TILE_TOKENS { quant::vec_dot_tile_fn(row_ty) } else { None };
     let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
     let w_row_bytes = row_bytes(w.ty, w.cols)?;
@@ -52,7 +52,7 @@ pub fn matmul(
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
     let xq = &scratch.quantized[..];
 
-    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened, single, dot4, rows_dot };
+    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened, single, tile, rows_dot };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
         out.par_chunks_mut(rows_per_task).enumerate().for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
@@ -85,15 +85,16 @@ struct RowKernel<'a> {
     widened: bool,
     /// The single-row kernel for the rows as swept (widened or not).
     single: VecDotFn,
-    /// `single` against four tokens at a time.
-    dot4: Option<VecDot4Fn>,
+    /// `single` over a tile of rows and tokens.
+    tile: Option<VecDotTileFn>,
     /// `single` over many rows per call (decode).
     rows_dot: Option<RowsDotFn>,
 }
 
 impl RowKernel<'_> {
-    /// Fills `out` ([row][token]) for the rows starting at `first_row`. Each weight row is
-    /// swept across all tokens while it sits in L1 (the activations stay in L2).
+    /// Fills `out` ([row][token]) for the rows starting at `first_row`. Rows are swept in
+    /// pairs (a tile's rows) across all tokens while they sit in L1 (the activations stay in
+    /// L2).
     fn rows_into(&self, first_row: usize, out: &mut [f32]) {
         let (n, rb) = (self.n_tokens, self.w_row_bytes);
         if let Some(rows_dot) = self.rows_dot {
@@ -101,49 +102,64 @@ impl RowKernel<'_> {
                 return;
             }
         }
-        let x_row = |t: usize| &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes];
-        let mut wide = Vec::new();
-        for (r, out_r) in out.chunks_exact_mut(n).enumerate() {
-            let row = first_row + r;
-            let mut w_row = &self.w.data[row * rb..(row + 1) * rb];
-            let (mut single, mut dot4) = (self.plan.tail, None);
-            if !self.widened || quant::widen_to_q8_0(self.w.ty, w_row, &mut wide).unwrap_or(false) {
-                (single, dot4) = (self.single, self.dot4);
-                if self.widened {
-                    w_row = &wide;
+        let mut wide = [Vec::new(), Vec::new()];
+        let mut spare = vec![0.0; n];
+        for (p, out_p) in out.chunks_mut(TILE_ROWS * n).enumerate() {
+            let row = first_row + TILE_ROWS * p;
+            let [wa, wb] = &mut wide;
+            // An odd last row is its own pair; its second results go to `spare`.
+            let last = row + out_p.len() / n - 1;
+            let (a, b) = (self.swept_row(row, wa), self.swept_row(last, wb));
+            let (out_a, out_b) = out_p.split_at_mut(n);
+            let out_b = if out_b.is_empty() { &mut spare[..] } else { out_b };
+            match (a, b) {
+                (Some(a), Some(b)) => self.pair_into([a, b], [out_a, out_b]),
+                // A row that did not widen (malformed): the single-row kernel as it is stored.
+                _ => {
+                    let raw = |r: usize| &self.w.data[r * rb..(r + 1) * rb];
+                    for (r, o) in [(row, out_a), (last, out_b)] {
+                        for (t, o) in o.iter_mut().enumerate() {
+                            *o = (self.plan.tail)(self.w.cols, raw(r), self.x_row(t));
+                        }
+                    }
                 }
             }
-            let bulk = self.plan.bulk_rows;
-            let t = fours(self.plan.bulk4, w_row, 0..bulk, &x_row, out_r);
-            for (t, o) in out_r.iter_mut().enumerate().take(bulk).skip(t) {
-                *o = (self.plan.bulk)(self.w.cols, w_row, x_row(t));
-            }
-            let t = fours(dot4, w_row, bulk..n, &x_row, out_r);
-            for (t, o) in out_r.iter_mut().enumerate().skip(t) {
-                *o = single(self.w.cols, w_row, x_row(t));
-            }
         }
     }
-}
 
-/// Fills `out[t]` for the tokens of `tokens` four at a time with `dot4`, while four remain
-/// (and the kernel takes them); returns the first token left to do.
-fn fours<'x>(
-    dot4: Option<VecDot4Fn>,
-    w_row: &[u8],
-    tokens: std::ops::Range<usize>,
-    x_row: &impl Fn(usize) -> &'x [u8],
-    out: &mut [f32],
-) -> usize {
-    let mut t = tokens.start;
-    if let Some(dot4) = dot4 {
-        while t + 4 <= tokens.end {
-            let Some(v) = dot4(w_row, [x_row(t), x_row(t + 1), x_row(t + 2), x_row(t + 3)]) else { break };
-            out[t..t + 4].copy_from_slice(&v);
-            t += 4;
+    fn x_row(&self, t: usize) -> &[u8] {
+        &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes]
+    }
+
+    /// Weight row `row` as the kernels take it: widened to Q8_0 into `wide` where the batch
+    /// widens; `None` if it would not widen.
+    fn swept_row<'w>(&'w self, row: usize, wide: &'w mut Vec<u8>) -> Option<&'w [u8]> {
+        let stored = &self.w.data[row * self.w_row_bytes..(row + 1) * self.w_row_bytes];
+        if !self.widened {
+            return Some(stored);
+        }
+        quant::widen_to_q8_0(self.w.ty, stored, wide).unwrap_or(false).then_some(&wide[..])
+    }
+
+    /// Both rows' results for every token: the batch kernel for tokens below
+    /// `plan.bulk_rows`, the single-row kernel above, a tile of tokens at a time while a whole
+    /// tile remains.
+    fn pair_into(&self, w: [&[u8]; TILE_ROWS], [out_a, out_b]: [&mut [f32]; TILE_ROWS]) {
+        let (n, bulk) = (self.n_tokens, self.plan.bulk_rows);
+        for (tokens, tile, dot) in [(0..bulk, self.plan.bulk_tile, self.plan.bulk), (bulk..n, self.tile, self.single)] {
+            let mut t = tokens.start;
+            while let (Some(tile), true) = (tile, t + TILE_TOKENS <= tokens.end) {
+                let Some(v) = tile(w, std::array::from_fn(|k| self.x_row(t + k))) else { break };
+                out_a[t..t + TILE_TOKENS].copy_from_slice(&v[0]);
+                out_b[t..t + TILE_TOKENS].copy_from_slice(&v[1]);
+                t += TILE_TOKENS;
+            }
+            for t in t..tokens.end {
+                out_a[t] = dot(self.w.cols, w[0], self.x_row(t));
+                out_b[t] = dot(self.w.cols, w[1], self.x_row(t));
+            }
         }
     }
-    t
 }
 
 fn row_bytes(ty: GgmlType, cols: usize) -> Result<usize, QuantError> {
