@@ -6,8 +6,8 @@
 //!
 //! Safety, for every `unsafe` below: the kernels are `#[target_feature(enable = "avx2,fma,f16c")]`
 //! functions, and the only way to reach them is through `fast_dot`, `fast_rows`, `fast_tile`,
-//! `fast_batch_dot` and `fast_batch_tile`, which hand them out only after `has_avx2` has detected all three
-//! features.
+//! `fast_batch_dot` and `fast_batch_tile`, which hand them out only after `has_avx2` has
+//! detected all three features.
 //! Inside, every unaligned load reads a whole fixed-size array field of a block (`qs`, `ql`,
 //! `qh`, `scales`, `bsums`) at an offset that the loop bounds keep within that field, and the
 //! block slices come from `bytemuck` casts checked for equal lengths.
@@ -112,7 +112,11 @@ pub fn fast_batch_dot(ty: GgmlType) -> Option<VecDotFn> {
 }
 
 /// `w` as `rows` rows of as many blocks as `x` has, for `rows == out.len()`.
-fn cast_rows<'a, W: bytemuck::Pod, X: bytemuck::Pod>(w: &'a [u8], x: &'a [u8], out: &[f32]) -> Option<(&'a [W], &'a [X])> {
+fn cast_rows<'a, W: bytemuck::Pod, X: bytemuck::Pod>(
+    w: &'a [u8],
+    x: &'a [u8],
+    out: &[f32],
+) -> Option<(&'a [W], &'a [X])> {
     let (w, x): (&[W], &[X]) = (bytemuck::try_cast_slice(w).ok()?, bytemuck::try_cast_slice(x).ok()?);
     (!x.is_empty() && w.len() == out.len() * x.len()).then_some((w, x))
 }
@@ -215,7 +219,13 @@ unsafe fn scaled_step(acc: __m256, x: &BlockQ8_0, d: f32, q: __m256i) -> __m256 
 /// the many-row one (`fold_rows`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn fold_row<W, X, A: Copy>(w: &[W], x: &[X], zero: A, step: impl Fn(A, &W, &X) -> A, finish: impl Fn(A) -> f32) -> f32 {
+unsafe fn fold_row<W, X, A: Copy>(
+    w: &[W],
+    x: &[X],
+    zero: A,
+    step: impl Fn(A, &W, &X) -> A,
+    finish: impl Fn(A) -> f32,
+) -> f32 {
     // A loop, not `Iterator::fold`: the closure that would take would not inherit this
     // function's target features, so a large `step` could not be inlined into it.
     let mut acc = zero;
@@ -271,7 +281,9 @@ unsafe fn fold_tile<W, X, A: Copy>(
 }
 
 /// Defines a format's dot products from one fold: one row `$one(w, x)`, a tile of rows against
-/// activation rows `$tile(w, xs)`, and (where given) many rows `$rows(w, x, out)`.
+/// activation rows `$tile(w, xs)`, and (where given) many rows `$rows(w, x, out)`. Large steps
+/// are `#[inline(always)]` closures: left to itself the inliner kept them out of line, where
+/// the target features, and so the inlining of the helpers they call, are lost.
 macro_rules! row_kernels {
     ($one:ident, $tile:ident, rows: $rows:ident, $w:ty, $x:ty, $zero:expr, $step:expr, $finish:expr) => {
         row_kernels!($one, $tile, $w, $x, $zero, $step, $finish);
@@ -294,7 +306,9 @@ macro_rules! row_kernels {
     };
 }
 
-row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| scaled_step(a, x, fp16(w.d), load32(&w.qs)), |a| hsum_f32(a));
+row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+    scaled_step(a, x, fp16(w.d), load32(&w.qs))
+}, |a| hsum_f32(a));
 
 row_kernels!(dot_q4_0, tile_q4_0, rows: rows_q4_0, BlockQ4_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
     scaled_step(a, x, fp16(w.d), _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
@@ -359,22 +373,36 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, x: &BlockQ8K) -> [(i32, i32); 4] {
 
 // ggml's repacked Q4_K GEMV (single rows): one FMA per super-block into the scaled and the
 // min accumulator, subtracted at the end.
-row_kernels!(dot_q4k, tile_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(acc, acc_min): (f32, f32), w, x| {
-    let pairs = q4k_pair_sums(w, x);
-    let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
-    let dx = x.scale();
-    ((q as f32).mul_add(fp16(w.d) * dx, acc), (m as f32).mul_add(fp16(w.dmin) * dx, acc_min))
-}, |(acc, acc_min)| acc - acc_min);
+row_kernels!(
+    dot_q4k, tile_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32),
+    #[inline(always)]
+    |(acc, acc_min): (f32, f32), w, x| {
+        let pairs = q4k_pair_sums(w, x);
+        let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
+        let dx = x.scale();
+        ((q as f32).mul_add(fp16(w.d) * dx, acc), (m as f32).mul_add(fp16(w.dmin) * dx, acc_min))
+    },
+    |(acc, acc_min)| acc - acc_min
+);
 
 // ggml's repacked Q4_K GEMM (rows in groups of four): one FMA per sub-block pair.
-row_kernels!(dot_q4k_gemm, tile_q4k_gemm, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32), #[inline(always)] |(mut acc, mut acc_min): (f32, f32), w, x| {
-    let (d, dmin) = (fp16(w.d) * x.scale(), fp16(w.dmin) * x.scale());
-    for (q, m) in q4k_pair_sums(w, x) {
-        acc = (q as f32).mul_add(d, acc);
-        acc_min = (m as f32).mul_add(dmin, acc_min);
-    }
-    (acc, acc_min)
-}, |(acc, acc_min)| acc - acc_min);
+row_kernels!(
+    dot_q4k_gemm,
+    tile_q4k_gemm,
+    BlockQ4K,
+    BlockQ8K,
+    (0.0f32, 0.0f32),
+    #[inline(always)]
+    |(mut acc, mut acc_min): (f32, f32), w, x| {
+        let (d, dmin) = (fp16(w.d) * x.scale(), fp16(w.dmin) * x.scale());
+        for (q, m) in q4k_pair_sums(w, x) {
+            acc = (q as f32).mul_add(d, acc);
+            acc_min = (m as f32).mul_add(dmin, acc_min);
+        }
+        (acc, acc_min)
+    },
+    |(acc, acc_min)| acc - acc_min
+);
 
 /// The exact integer dot of one Q6_K block with a Q8_K block, in ggml's eight AVX2 lanes: the
 /// −32 offset comes off per lane through the block sums, as in `ggml_vec_dot_q6_K_q8_K`.
@@ -426,7 +454,16 @@ row_kernels!(dot_q6k, tile_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setze
 }, |a| hsum_f32(a));
 
 // ggml's tiled batch Q6_K kernel: one exact integer per block, scaled and summed in f32.
-row_kernels!(dot_q6k_tiled, tile_q6k_tiled, BlockQ6K, BlockQ8K, 0.0f32, #[inline(always)] |acc: f32, w, x| {
-    let s1 = hsum_i32(q6k_block_lanes(w, x));
-    acc + (fp16(w.d) * s1 as f32) * x.scale()
-}, |a| a);
+row_kernels!(
+    dot_q6k_tiled,
+    tile_q6k_tiled,
+    BlockQ6K,
+    BlockQ8K,
+    0.0f32,
+    #[inline(always)]
+    |acc: f32, w, x| {
+        let s1 = hsum_i32(q6k_block_lanes(w, x));
+        acc + (fp16(w.d) * s1 as f32) * x.scale()
+    },
+    |a| a
+);

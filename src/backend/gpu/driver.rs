@@ -290,7 +290,8 @@ impl Gpu for Driver {
         // The runtime copies the packed arguments before returning; their layout was checked
         // against the code object when the bundle loaded.
         if let Some(launch_ex) = self.launch_ex {
-            let mut attr = LaunchAttribute { id: ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, _pad: [0; 4], value: [0; 64] };
+            let mut attr =
+                LaunchAttribute { id: ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, _pad: [0; 4], value: [0; 64] };
             attr.value[..4].copy_from_slice(&1i32.to_ne_bytes());
             let config = LaunchConfig {
                 grid,
