@@ -136,25 +136,24 @@ fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, Laun
 /// The device's copy rate: device-to-device copies of `bytes`, counted as read plus written, the
 /// yardstick of the bandwidth-bound kernels in the same run. Enqueued on a stream rather than
 /// replayed from a graph: a graph's copy node is slower (2.8 against 4.2 TB/s on an H200).
-pub fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
+fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
     let n = bytes / size_of::<f32>();
     let (src, mut dst) = (DeviceBuffer::<f32>::uninit(g, n)?, DeviceBuffer::<f32>::uninit(g, n)?);
-    let stream = g.create_stream()?;
-    let (start, end) = (g.create_event()?, g.create_event()?);
-    let mut trials = Vec::with_capacity(TRIALS);
-    dst.copy_from(stream, 0, &src, 0, n)?; // warm-up
-    for _ in 0..TRIALS {
+    let (stream, start, end) = (g.create_stream()?, g.create_event()?, g.create_event()?);
+    let mut trial = || -> Result<f64, LaunchError> {
         g.record(start, stream)?;
         for _ in 0..COPIES {
             dst.copy_from(stream, 0, &src, 0, n)?;
         }
         g.record(end, stream)?;
-        trials.push(g.elapsed_ms(start, end)? as f64 * 1e3 / COPIES as f64);
-    }
+        Ok(g.elapsed_ms(start, end)? as f64 * 1e3 / COPIES as f64)
+    };
+    let trials: Result<Vec<f64>, _> = (0..=TRIALS).map(|_| trial()).collect(); // the first warms up
     g.destroy_event(start)?;
     g.destroy_event(end)?;
     g.destroy_stream(stream)?;
+    let mut trials = trials?.split_off(1);
     trials.sort_by(f64::total_cmp);
     let name = format!("device copy {} MiB", bytes >> 20);
     Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64) })
@@ -323,9 +322,10 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
 const COPY_BYTES: usize = 1 << 30;
 const COPIES: usize = 10;
 
-/// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and FFN sizes) for the
-/// formats of common models, the others at one size, the fused FFN, dequantization, decode and
-/// prefill attention, the GEMM, and the latency-bound per-token kernels.
+/// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and
+/// FFN sizes) for the formats of common models, the others at one size, the fused FFN,
+/// dequantization, decode and prefill attention, the GEMM, and the latency-bound per-token
+/// kernels.
 pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
     type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
     let common: [MatvecBench; 6] = [
