@@ -9,7 +9,7 @@
 use std::rc::Rc;
 
 use crate::tools::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
-use rocmforge::backend::gpu::engine::DeviceSampler;
+use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
     rmsnorm,
@@ -219,30 +219,23 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let (decode, reduce) =
         (attn_decode::Kernel::resolve(k, d as u32)?, attn_decode_reduce::Kernel::resolve(k, d as u32)?);
     time(k, name, Work::Bytes(bytes), &mut |s| {
-        let args = attn_decode::Args {
-            part_o: part_o.view_mut(),
-            part_ml: part_ml.view_mut(),
+        let args = DecodeAttention {
+            out: out.view_mut(),
+            part_o: &mut part_o,
+            part_ml: &mut part_ml,
             q: q.view(),
             k_cache: kc.view(),
             v_cache: vc.view(),
             q_pos: q_pos.view(),
-            n_head_kv: n_head_kv as i32,
-            n_head: n_head as i32,
+            n_head,
+            n_head_kv,
             window: 0,
             scale,
-            split_len: split_len as i32,
-            n_ctx: kv_len as i32,
-            n_splits: n_splits as u32,
+            split_len,
+            n_ctx: kv_len,
+            n_splits,
         };
-        decode.launch(s, args)?;
-        let args = attn_decode_reduce::Args {
-            out: out.view_mut(),
-            part_o: part_o.view(),
-            part_ml: part_ml.view(),
-            n_splits: n_splits as i32,
-            n_head: n_head as u32,
-        };
-        reduce.launch(s, args)
+        decode_attention(&decode, &reduce, s, args)
     })
 }
 

@@ -10,7 +10,7 @@ use super::cases::{dequantized, mat_vec, q8_1, softmax_partial};
 use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
 use rocmforge::backend::cpu::ops;
-use rocmforge::backend::gpu::engine::DeviceSampler;
+use rocmforge::backend::gpu::engine::{self, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
 use rocmforge::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
 use rocmforge::engine::sampler::{self, SamplerConfig};
@@ -157,30 +157,25 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
     let q_pos = DeviceBuffer::from_slice(gpu(k), &[kv_len as i32 - 1])?;
     let s = StreamHandle::DEFAULT;
-    let args = attn_decode::Args {
-        part_o: part_o.view_mut(),
-        part_ml: part_ml.view_mut(),
+    let args = DecodeAttention {
+        out: out.view_mut(),
+        part_o: &mut part_o,
+        part_ml: &mut part_ml,
         q: qd.view(),
         k_cache: kc.view(),
         v_cache: vc.view(),
         q_pos: q_pos.view(),
-        n_head_kv: n_head_kv as i32,
-        n_head: n_head as i32,
+        n_head,
+        n_head_kv,
         window: 0,
         scale,
-        split_len: split_len as i32,
-        n_ctx: kv_len as i32,
-        n_splits: n_splits as u32,
+        split_len,
+        n_ctx: kv_len,
+        n_splits,
     };
-    attn_decode::Kernel::resolve(k, d as u32)?.launch(s, args)?;
-    let args = attn_decode_reduce::Args {
-        out: out.view_mut(),
-        part_o: part_o.view(),
-        part_ml: part_ml.view(),
-        n_splits: n_splits as i32,
-        n_head: n_head as u32,
-    };
-    attn_decode_reduce::Kernel::resolve(k, d as u32)?.launch(s, args)?;
+    let (decode, reduce) =
+        (attn_decode::Kernel::resolve(k, d as u32)?, attn_decode_reduce::Kernel::resolve(k, d as u32)?);
+    engine::decode_attention(&decode, &reduce, s, args)?;
     gpu(k).synchronize(s)?;
     Ok(normalized_error(&out.to_vec()?, &want))
 }

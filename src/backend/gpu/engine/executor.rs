@@ -7,13 +7,14 @@
 use std::ops::Range;
 use std::rc::Rc;
 
+use super::attention::{decode_attention, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu,
-    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16, with_blocks,
+    add_rows, argmax, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu, quantize_q8_1, rmsnorm,
+    rmsnorm_add, rope_kv, to_f16, with_blocks,
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::graph::{self, Act, Ops, Weight};
@@ -436,34 +437,26 @@ impl Ops for GpuExecutor<'_> {
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (kc, vc) = &self.kv[il][self.run.seq];
         let (n_head, n_head_kv) = (c.n_head as i32, c.n_head_kv as i32);
+        let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
         if n == 1 {
-            let n_splits = self.n_ctx.div_ceil(SPLIT_LEN);
-            let args = attn_decode::Args {
-                part_o: self.part_o.view_mut(),
-                part_ml: self.part_ml.view_mut(),
-                q: self.acts[slot(q)].view(),
+            let args = DecodeAttention {
+                out: o.view_mut(),
+                part_o: &mut self.part_o,
+                part_ml: &mut self.part_ml,
+                q: qb.view(),
                 k_cache: kc.view(),
                 v_cache: vc.view(),
                 q_pos: self.pos.view(),
-                n_head_kv,
-                n_head,
+                n_head: c.n_head,
+                n_head_kv: c.n_head_kv,
                 window,
                 scale: c.attn_scale,
-                split_len: SPLIT_LEN as i32,
-                n_ctx: self.n_ctx as i32,
-                n_splits: n_splits as u32,
+                split_len: SPLIT_LEN,
+                n_ctx: self.n_ctx,
+                n_splits: self.n_ctx.div_ceil(SPLIT_LEN),
             };
-            kern.attn_decode.launch(s, args)?;
-            let args = attn_decode_reduce::Args {
-                out: self.acts[slot(out)].view_mut(),
-                part_o: self.part_o.view(),
-                part_ml: self.part_ml.view(),
-                n_splits: n_splits as i32,
-                n_head: n_head as u32,
-            };
-            kern.attn_reduce.launch(s, args)?;
+            decode_attention(&kern.attn_decode, &kern.attn_reduce, s, args)?;
         } else {
-            let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
             let args = attn_prefill::Args {
                 out: o.view_mut(),
                 q: qb.view(),

@@ -2,11 +2,13 @@
 //! launches resolved for its shape (`kernels`), and executors holding each set of sequences'
 //! KV cache and work buffers (`executor`).
 
+mod attention;
 mod executor;
 mod kernels;
 mod sampling;
 mod weights;
 
+pub use attention::{decode_attention, DecodeAttention};
 pub use executor::{GpuExecutor, UBATCH};
 pub use sampling::DeviceSampler;
 pub use weights::GpuModel;
