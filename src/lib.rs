@@ -1,7 +1,7 @@
 //! ROCmForge: GGUF inference with a CPU reference backend and build-time-compiled GPU kernels.
 //!
 //! Module order is dependency order: a module uses only those listed above it.
-//! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine`. The binary adds `cli` and
+//! `gguf` → `quant` → `tokenizer` → `model` → `backend` → `engine` → `serve`. The binary adds `cli` and
 //! `tools` (the kernel parity harness and benchmarks) on top.
 
 pub mod backend;
@@ -11,4 +11,5 @@ pub mod gguf;
 pub mod model;
 pub mod progress;
 pub mod quant;
+pub mod serve;
 pub mod tokenizer;

@@ -4,6 +4,7 @@
 
 mod common;
 
+use rocmforge::engine::chat::Message;
 use rocmforge::engine::sampler::argmax;
 use rocmforge::engine::Engine;
 use rocmforge::fetch::{cached_model, KnownModel, QWEN25_CODER_05B, SMOLLM2_135M_Q4_1};
@@ -74,7 +75,7 @@ fn smollm2_llama_architecture() {
     greedy_matches_llama_cpp(&engine, "smollm2-greedy.json");
     perplexity_matches_llama_cpp(&engine, 18.3914);
     assert_eq!(
-        engine.chat_prompt("Why is the sky blue?").unwrap(),
+        engine.chat_prompt(&[Message::user("Why is the sky blue?")]).unwrap(),
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
          <|im_start|>user\nWhy is the sky blue?<|im_end|>\n<|im_start|>assistant\n"
     );
@@ -86,7 +87,7 @@ fn qwen2_architecture() {
     greedy_matches_llama_cpp(&engine, "qwen2.5-coder-greedy.json");
     perplexity_matches_llama_cpp(&engine, 5.3184);
     assert_eq!(
-        engine.chat_prompt("Write FizzBuzz in Python.").unwrap(),
+        engine.chat_prompt(&[Message::user("Write FizzBuzz in Python.")]).unwrap(),
         "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n\
          <|im_start|>user\nWrite FizzBuzz in Python.<|im_end|>\n<|im_start|>assistant\n"
     );

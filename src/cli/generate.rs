@@ -2,6 +2,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use rocmforge::engine::chat::Message;
 use rocmforge::engine::{GenerateOptions, SamplerConfig};
 use serde_json::json;
 
@@ -79,10 +80,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give a prompt with --prompt TEXT or --file FILE"),
     };
-    let prompt = if a.chat { engine.chat_prompt(&raw)? } else { raw };
-    // A chat template writes BOS itself; llama.cpp then adds none of its own.
-    let add_special = !(a.chat && engine.tokenizer.bos().is_some_and(|b| prompt.starts_with(&piece(&engine, b))));
-    let prompt_ids = engine.tokenizer.encode(&prompt, add_special, true);
+    let (prompt, prompt_ids) = if a.chat {
+        let prompt = engine.chat_prompt(&[Message::user(raw)])?;
+        let ids = engine.chat_ids(&prompt);
+        (prompt, ids)
+    } else {
+        let ids = engine.tokenizer.encode(&raw, true, true);
+        (raw, ids)
+    };
     let opts = GenerateOptions { max_tokens: a.n_predict, n_ctx: a.ctx_size, sampler, stop_at_eog: !a.ignore_eos };
 
     if a.json {
@@ -114,8 +119,4 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if g.stopped_on_eog { " (end of generation)" } else { "" }
     );
     Ok(())
-}
-
-fn piece(engine: &rocmforge::engine::Engine, id: u32) -> String {
-    String::from_utf8_lossy(&engine.tokenizer.token_to_piece(id, true)).into_owned()
 }

@@ -10,6 +10,7 @@ mod gpu;
 mod inspect;
 mod kernels;
 mod perplexity;
+mod serve;
 mod test_kernels;
 mod tokenize;
 
@@ -34,6 +35,8 @@ enum Command {
     Generate(generate::Args),
     /// Perplexity of a text file, as llama-perplexity computes it.
     Perplexity(perplexity::Args),
+    /// An OpenAI-compatible HTTP server with continuous batching.
+    Serve(serve::Args),
     /// Prompt-processing and generation speed, like llama-bench.
     Bench(bench::Args),
     /// Print a GGUF file's metadata, hyperparameters and tensors.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Perplexity(a) => perplexity::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),

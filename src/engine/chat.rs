@@ -10,10 +10,29 @@ pub struct Message {
     pub content: String,
 }
 
+impl Message {
+    pub fn user(content: impl Into<String>) -> Self {
+        Message { role: "user".into(), content: content.into() }
+    }
+}
+
+/// The template for Gemma models that carry none: Gemma 3's turns (a system message opens the
+/// first user turn).
+pub const GEMMA: &str = "{{ bos_token }}\
+{%- if messages[0]['role'] == 'system' -%}{%- set first = messages[0]['content'] + '\\n\\n' -%}\
+{%- set turns = messages[1:] -%}{%- else -%}{%- set first = '' -%}{%- set turns = messages -%}{%- endif -%}\
+{%- for message in turns -%}{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}\
+{{ '<start_of_turn>' + role + '\\n' + (first if loop.first else '') + message['content'] | trim + '<end_of_turn>\\n' }}\
+{%- endfor -%}{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}";
+
+/// The template for other models that carry none: ChatML, as llama.cpp falls back to.
+pub const CHATML: &str = "{%- for message in messages -%}\
+{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' -}}\
+{%- endfor -%}\
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
-    #[error("the model has no tokenizer.chat_template")]
-    NoTemplate,
     #[error("chat template failed: {0}")]
     Template(String),
 }
@@ -46,7 +65,7 @@ mod tests {
     use super::*;
 
     fn user(text: &str) -> Vec<Message> {
-        vec![Message { role: "user".into(), content: text.into() }]
+        vec![Message::user(text)]
     }
 
     fn fixture(name: &str) -> String {
@@ -73,6 +92,26 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             assert!(out.contains("What is 2+2?"), "{name}: {out}");
         }
+    }
+
+    #[test]
+    fn gemma_fallback_folds_the_system_message_into_the_first_turn() {
+        let mut messages = vec![Message { role: "system".into(), content: "Be brief.".into() }];
+        messages.extend(user("Hi"));
+        messages.push(Message { role: "assistant".into(), content: "Hello!".into() });
+        messages.extend(user("Bye"));
+        let out = apply_template(GEMMA, &messages, "<bos>", "").unwrap();
+        assert_eq!(
+            out,
+            "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n\
+             <start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n"
+        );
+    }
+
+    #[test]
+    fn chatml_is_llama_cpps_fallback() {
+        let out = apply_template(CHATML, &user("Hi"), "", "").unwrap();
+        assert_eq!(out, "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
     }
 
     #[test]

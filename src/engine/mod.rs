@@ -14,7 +14,7 @@ pub use generate::{GenerateOptions, Generation};
 pub use sampler::{Sampler, SamplerConfig};
 pub use text_stream::TextStream;
 
-use crate::backend::cpu::{CpuDevice, CpuExecutor};
+use crate::backend::cpu::{CpuDevice, CpuExecutor, SumOrder};
 use crate::backend::gpu::bundles::load_bundle;
 use crate::backend::gpu::engine::{GpuExecutor, GpuModel};
 use crate::backend::gpu::{GpuKind, Kernels};
@@ -52,6 +52,7 @@ pub struct Engine {
     gpu: Option<GpuModel>,
     /// Which device runs the model, and why (for the user's stderr).
     pub device_note: String,
+    chat_template: Option<String>,
 }
 
 impl Engine {
@@ -89,7 +90,7 @@ impl Engine {
             (None, None) => format!("device: CPU ({} threads)", cpu.threads()),
             (None, Some(why)) => format!("device: CPU ({} threads); no GPU: {why}", cpu.threads()),
         };
-        Ok(Engine { model, tokenizer, cpu, gpu, device_note })
+        Ok(Engine { model, tokenizer, cpu, gpu, device_note, chat_template: None })
     }
 
     pub fn threads(&self) -> usize {
@@ -103,25 +104,66 @@ impl Engine {
     /// An executor on the engine's device for `n_seq` sequences of up to `n_ctx` positions
     /// (its KV cache is allocated now, and sized for exactly that).
     pub fn executor(&self, n_ctx: usize, n_seq: usize) -> Result<Box<dyn Executor + '_>, EngineError> {
+        self.executor_summing(n_ctx, n_seq, SumOrder::LlamaCpp)
+    }
+
+    /// An executor whose sequences get the same results alone or batched together, for a
+    /// server (see `SumOrder`). On a GPU the decode mat-vec and the prefill GEMM still round
+    /// differently, so there a sequence's results depend on the size of its batch.
+    pub fn batch_invariant_executor(&self, n_ctx: usize, n_seq: usize) -> Result<Box<dyn Executor + '_>, EngineError> {
+        self.executor_summing(n_ctx, n_seq, SumOrder::BatchInvariant)
+    }
+
+    fn executor_summing(
+        &self,
+        n_ctx: usize,
+        n_seq: usize,
+        order: SumOrder,
+    ) -> Result<Box<dyn Executor + '_>, EngineError> {
         let train = self.model.config.n_ctx_train;
         if n_ctx > train {
             tracing::warn!("the context of {n_ctx} positions is longer than the {train} the model was trained on");
         }
         Ok(match &self.gpu {
             Some(gm) => Box::new(GpuExecutor::new(&self.model, gm, n_ctx, n_seq)?),
-            None => Box::new(CpuExecutor::new(&self.model, &self.cpu, n_ctx, n_seq)?),
+            None => Box::new(CpuExecutor::new(&self.model, &self.cpu, n_ctx, n_seq)?.summing(order)),
         })
     }
 
-    /// The model's chat template applied to one user message.
-    pub fn chat_prompt(&self, user: &str) -> Result<String, EngineError> {
-        let template = self.model.gguf.get_str("tokenizer.chat_template").map_err(|_| chat::ChatError::NoTemplate)?;
-        let piece = |id: Option<u32>| {
-            id.map(|t| String::from_utf8_lossy(&self.tokenizer.token_to_piece(t, true)).into_owned())
-                .unwrap_or_default()
-        };
-        let messages = [chat::Message { role: "user".into(), content: user.into() }];
-        Ok(chat::apply_template(template, &messages, &piece(self.tokenizer.bos()), &piece(self.tokenizer.eos()))?)
+    /// The chat template: the one set with `set_chat_template`, else the model's, else Gemma's
+    /// turns for a Gemma model and ChatML (llama.cpp's fallback) for any other.
+    pub fn chat_template(&self) -> &str {
+        if let Some(t) = &self.chat_template {
+            return t;
+        }
+        match self.model.gguf.get_str("tokenizer.chat_template") {
+            Ok(t) => t,
+            Err(_) if self.model.gguf.architecture().is_ok_and(|a| a.starts_with("gemma")) => chat::GEMMA,
+            Err(_) => chat::CHATML,
+        }
+    }
+
+    pub fn set_chat_template(&mut self, template: String) {
+        self.chat_template = Some(template);
+    }
+
+    /// The chat template applied to `messages`, ending with the assistant's turn.
+    pub fn chat_prompt(&self, messages: &[chat::Message]) -> Result<String, EngineError> {
+        let template = self.chat_template();
+        let piece = |id: Option<u32>| id.map(|t| self.piece(t)).unwrap_or_default();
+        Ok(chat::apply_template(template, messages, &piece(self.tokenizer.bos()), &piece(self.tokenizer.eos()))?)
+    }
+
+    /// The tokens of a chat prompt: a template that writes BOS itself gets no second one
+    /// (llama.cpp adds none either).
+    pub fn chat_ids(&self, prompt: &str) -> Vec<u32> {
+        let has_bos = self.tokenizer.bos().is_some_and(|b| prompt.starts_with(&self.piece(b)));
+        self.tokenizer.encode(prompt, !has_bos, true)
+    }
+
+    /// A token's text, special tokens included.
+    pub fn piece(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.tokenizer.token_to_piece(id, true)).into_owned()
     }
 }
 

@@ -10,7 +10,7 @@
 use half::f16;
 use rayon::prelude::*;
 
-use super::vec;
+use super::{vec, SumOrder};
 
 /// ggml's `GGML_FA_TILE_Q`: from this many query rows on, its tiled f32 kernel runs.
 pub const TILED_MIN_QUERIES: usize = 64;
@@ -26,12 +26,21 @@ pub struct AttentionShape {
 }
 
 /// out[t] = softmax(q[t]·Kᵀ · scale) · V for query rows at positions `pos0 + t`.
-/// `keys`/`values` are the layer's cache rows (`kv_dim` each) and must hold positions up to the last query.
-pub fn attention(q: &[f32], keys: &[f16], values: &[f16], pos0: usize, s: &AttentionShape, out: &mut [f32]) {
+/// `keys`/`values` are the layer's cache rows (`kv_dim` each) and must hold positions up to the
+/// last query. `SumOrder::BatchInvariant` takes the few-rows path whatever the number of rows.
+pub fn attention(
+    q: &[f32],
+    keys: &[f16],
+    values: &[f16],
+    pos0: usize,
+    s: &AttentionShape,
+    order: SumOrder,
+    out: &mut [f32],
+) {
     let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     let n_q = q.len() / (s.n_head * hd);
-    if n_q >= TILED_MIN_QUERIES {
+    if n_q >= TILED_MIN_QUERIES && order == SumOrder::LlamaCpp {
         // Every query reads the same rows: widen the cache to f32 once, not once per query.
         let n_pos = pos0 + n_q;
         let to_f32 = |c: &[f16]| c[..n_pos * kv_dim].iter().map(|v| v.to_f32()).collect::<Vec<f32>>();
@@ -157,7 +166,7 @@ mod tests {
                 let q = rnd(n * n_head * hd, 3);
                 let mut out = vec![f32::NAN; q.len()];
                 let shape = AttentionShape { n_head, n_head_kv, head_dim: hd, window, scale: 1.0 };
-                attention(&q, &kh, &vh, pos0, &shape, &mut out);
+                attention(&q, &kh, &vh, pos0, &shape, SumOrder::LlamaCpp, &mut out);
                 for t in 0..n {
                     for h in 0..n_head {
                         let pos = pos0 + t;

@@ -6,7 +6,7 @@ use std::ops::Range;
 use super::attention::{attention, AttentionShape};
 use super::kv_cache::KvCache;
 use super::matmul::{matmul, MatmulScratch, QMatrix};
-use super::{ops, vec};
+use super::{ops, vec, SumOrder};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
 use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Matrix, Model};
@@ -55,6 +55,7 @@ pub struct CpuExecutor<'m> {
     device: &'m CpuDevice,
     kv: Vec<KvCache>,
     mm: MatmulScratch,
+    order: SumOrder,
     acts: [Vec<f32>; N_ACTS],
     batch: Batch,
     runs: Vec<Run>,
@@ -71,11 +72,18 @@ impl<'m> CpuExecutor<'m> {
             device,
             kv,
             mm: MatmulScratch::default(),
+            order: SumOrder::LlamaCpp,
             acts: Default::default(),
             batch: Batch::new(),
             runs: Vec::new(),
             hidden: Vec::new(),
         })
+    }
+
+    /// Takes the batch's sums in `order` (llama.cpp's unless told).
+    pub fn summing(mut self, order: SumOrder) -> Self {
+        self.order = order;
+        self
     }
 
     pub fn kv_cache(&self, seq: usize) -> &KvCache {
@@ -123,7 +131,7 @@ impl<'m> CpuExecutor<'m> {
 
     fn matmul_into(&mut self, m: &Matrix, x: &[f32], n: usize, out: &mut [f32]) -> Result<(), BackendError> {
         let w = QMatrix { ty: m.ty, data: self.model.data(m), rows: m.rows, cols: m.cols };
-        matmul(w, x, n, out, &mut self.mm).map_err(BackendError::from)
+        matmul(w, x, n, self.order, out, &mut self.mm).map_err(BackendError::from)
     }
 
     fn forward_on_pool(&mut self) -> Result<(), BackendError> {
@@ -281,7 +289,7 @@ impl Ops for CpuExecutor<'_> {
         for run in &self.runs {
             let rows = run.start * q_dim..(run.start + run.len) * q_dim;
             let (keys, values) = self.kv[run.seq].layer(il);
-            attention(&qv[rows.clone()], keys, values, run.pos0, &shape, &mut o[rows]);
+            attention(&qv[rows.clone()], keys, values, run.pos0, &shape, self.order, &mut o[rows]);
         }
         self.put(q, qv);
         self.put(out, o);

@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::SumOrder;
 use crate::gguf::GgmlType;
 use crate::quant::{self, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
@@ -23,18 +24,23 @@ pub struct MatmulScratch {
     transposed: Vec<f32>,
 }
 
-/// out[t][r] = Σ_c w[r][c] · x[t][c] for `n_tokens` rows of `x` (each `cols` long).
+/// out[t][r] = Σ_c w[r][c] · x[t][c] for `n_tokens` rows of `x` (each `cols` long), summed in
+/// `order`.
 pub fn matmul(
     w: QMatrix,
     x: &[f32],
     n_tokens: usize,
+    order: SumOrder,
     out: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), QuantError> {
     debug_assert_eq!(x.len(), n_tokens * w.cols);
     debug_assert_eq!(out.len(), n_tokens * w.rows);
     let dot_ty = quant::vec_dot_type(w.ty)?;
-    let plan = quant::row_plan(w.ty, n_tokens)?;
+    // A plan for one token has no batch kernel: every token takes the single-token sums (the
+    // tile and many-row kernels below give those bit for bit).
+    let plan_tokens = if order == SumOrder::BatchInvariant { 1 } else { n_tokens };
+    let plan = quant::row_plan(w.ty, plan_tokens)?;
     // Batches widen Q4_0/Q5_0 rows to Q8_0 once per row (the same sums, bit for bit).
     let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
     let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
@@ -208,7 +214,7 @@ mod tests {
                 let x: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 104729 % 997) as f32 / 997.0) - 0.45).collect();
                 let mut out = vec![f32::NAN; n_tokens * rows];
                 let w = QMatrix { ty, data: &wq, rows, cols };
-                matmul(w, &x, n_tokens, &mut out, &mut MatmulScratch::default()).unwrap();
+                matmul(w, &x, n_tokens, SumOrder::LlamaCpp, &mut out, &mut MatmulScratch::default()).unwrap();
                 let mut num = 0.0f64;
                 let mut den = 0.0f64;
                 for t in 0..n_tokens {

@@ -6,9 +6,11 @@ mod kv_cache;
 mod matmul;
 pub mod ops;
 pub mod sample;
+mod sum_order;
 pub mod vec;
 
 pub use attention::{attention, AttentionShape, TILED_MIN_QUERIES};
 pub use executor::{default_threads, CpuDevice, CpuExecutor};
 pub use kv_cache::{available_memory, KvCache};
 pub use matmul::{matmul, MatmulScratch, QMatrix};
+pub use sum_order::SumOrder;

@@ -7,7 +7,7 @@ use rand::Rng;
 use super::{out, F32_TOL};
 use crate::tools::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, to_f16};
 use crate::tools::parity::{Arg, Case, Sizes};
-use rocmforge::backend::cpu::{attention, AttentionShape, TILED_MIN_QUERIES};
+use rocmforge::backend::cpu::{attention, AttentionShape, SumOrder, TILED_MIN_QUERIES};
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
 fn heads(sizes: Sizes) -> Vec<(usize, usize)> {
@@ -188,7 +188,7 @@ fn prefill(
     let scale = 1.0 / (d as f32).sqrt();
     let shape = AttentionShape { n_head, n_head_kv, head_dim: d, window: (window > 0).then_some(window), scale };
     let mut reference = vec![0.0f32; q.len()];
-    attention(&q, &to_f16(&k), &to_f16(&v), pos0, &shape, &mut reference);
+    attention(&q, &to_f16(&k), &to_f16(&v), pos0, &shape, SumOrder::LlamaCpp, &mut reference);
     // Below TILED_MIN_QUERIES rows the CPU rounds Q to f16 and accumulates V in f16, as
     // llama.cpp's CPU flash attention does; the GPU stays in f32.
     let tolerance = if n_tokens < TILED_MIN_QUERIES { 2e-3 } else { F32_TOL };
