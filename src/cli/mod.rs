@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_kernels;
+mod bench_serve;
 mod compile;
 mod devices;
 mod generate;
@@ -37,6 +38,8 @@ enum Command {
     Perplexity(perplexity::Args),
     /// An OpenAI-compatible HTTP server with continuous batching.
     Serve(serve::Args),
+    /// Drive an OpenAI-compatible server with concurrent streaming clients: throughput, TTFT, ITL.
+    BenchServe(bench_serve::Args),
     /// Prompt-processing and generation speed, like llama-bench.
     Bench(bench::Args),
     /// Print a GGUF file's metadata, hyperparameters and tensors.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Perplexity(a) => perplexity::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::BenchServe(a) => bench_serve::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),

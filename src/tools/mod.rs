@@ -1,6 +1,7 @@
-//! Tooling beside the library, used only by the binary (`test-kernels`, `bench-kernels`): the
-//! kernel parity harness and the kernel benchmarks. They reach the library through its public
+//! Tooling beside the library, used only by the binary (`test-kernels`, `bench-kernels`,
+//! `bench-serve`): the kernel parity harness, the kernel benchmarks and the server load generator. They reach the library through its public
 //! API, as any other user of the kernels would.
 
 pub mod kernel_bench;
 pub mod parity;
+pub mod serve_bench;
