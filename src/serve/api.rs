@@ -146,32 +146,34 @@ impl ChatRequest {
         if self.messages.is_empty() {
             return Err(ApiError::bad_request("'messages' must hold at least one message", Some("messages")));
         }
-        let messages =
-            self.messages
-                .iter()
-                .map(|m| {
-                    let content = match &m.content {
-                        None => String::new(),
-                        Some(Content::Text(t)) => t.clone(),
-                        Some(Content::Parts(parts)) => {
-                            let mut text = String::new();
-                            for p in parts {
-                                match (p.kind.as_str(), &p.text) {
-                                    ("text", Some(t)) => text.push_str(t),
-                                    (kind, _) => return Err(ApiError::bad_request(
+        let messages = self
+            .messages
+            .iter()
+            .map(|m| {
+                let content = match &m.content {
+                    None => String::new(),
+                    Some(Content::Text(t)) => t.clone(),
+                    Some(Content::Parts(parts)) => {
+                        let mut text = String::new();
+                        for p in parts {
+                            match (p.kind.as_str(), &p.text) {
+                                ("text", Some(t)) => text.push_str(t),
+                                (kind, _) => {
+                                    return Err(ApiError::bad_request(
                                         format!(
                                             "content parts of type '{kind}' are not supported: this model reads text"
                                         ),
                                         Some("messages"),
-                                    )),
+                                    ))
                                 }
                             }
-                            text
                         }
-                    };
-                    Ok(Message { role: m.role.clone(), content })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+                        text
+                    }
+                };
+                Ok(Message { role: m.role.clone(), content })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Prompt::Chat(messages))
     }
 
