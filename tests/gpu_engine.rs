@@ -1,6 +1,7 @@
 //! The GPU executor against the CPU executor on synthetic models of each architecture: the
-//! same batch (a prompt, then single-token steps through the captured decode graph) must give
-//! the same logits up to the GPU's f32 summation order. They need a GPU, so they are ignored
+//! same batches (a prompt, then single-token steps through the captured decode graph; then
+//! batches mixing three sequences' prompts and decode tokens) must give the same logits up to
+//! the GPU's f32 summation order. They need a GPU, so they are ignored
 //! (with that reason printed) unless asked for: `--include-ignored` on a GPU machine
 //! (scripts/gpu-engine.sh does), where a missing GPU or bundle is then a failure.
 
@@ -40,6 +41,35 @@ fn run(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
     out
 }
 
+/// Batches mixing sequences, as a server's scheduler builds them: two prompts in one batch,
+/// then steps of a decode token from each running sequence plus a third sequence's prompt.
+fn run_mixed(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
+    let tok = |i: u32| (i * 11 + 1) % n_vocab;
+    // 35 tokens: past the mat-vec's limit, so the GEMM computes this batch; the steps after
+    // take the per-token mat-vec.
+    let mut first = Batch::sequence(&(0..30).map(tok).collect::<Vec<_>>(), 0, 0, 29);
+    for (i, t) in (20..25).map(tok).enumerate() {
+        first.push(t, i, 1, i == 4);
+    }
+    e.forward(&first).unwrap();
+    let mut out = e.logits(0..2).unwrap();
+    for step in 0..4u32 {
+        let mut b = Batch::new();
+        b.push(tok(40 + step), e.seq_len(0), 0, true);
+        b.push(tok(50 + step), e.seq_len(1), 1, true);
+        if step == 1 {
+            for (i, t) in (60..67).map(tok).enumerate() {
+                b.push(t, i, 2, i == 6);
+            }
+        } else if step > 1 {
+            b.push(tok(70 + step), e.seq_len(2), 2, true);
+        }
+        e.forward(&b).unwrap();
+        out.extend(e.logits(0..e.n_outputs()).unwrap());
+    }
+    out
+}
+
 fn gpu_matches_cpu(s: Synth) {
     let kernels = gpu_kernels();
     let m = model(&s);
@@ -52,6 +82,13 @@ fn gpu_matches_cpu(s: Synth) {
     // The CPU quantizes activations to 8 bits for its dot products (the GPU does not), and
     // random weights amplify that through the layers: 1.6-2.1 % on the H200.
     assert!(e < 3e-2, "{}: relative error {e}", s.arch);
+
+    let want = run_mixed(&mut CpuExecutor::new(&m, &cpu, 64, 3).unwrap(), s.n_vocab as u32);
+    let got = run_mixed(&mut GpuExecutor::new(&m, &gm, 64, 3).unwrap(), s.n_vocab as u32);
+    assert_eq!(got.len(), want.len());
+    let e = rel_err(&got, &want);
+    eprintln!("{} {:?}: batches of 3 sequences, GPU vs CPU logits, relative error {e:.2e}", s.arch, s.matrix_type);
+    assert!(e < 3e-2, "{}: batches of several sequences: relative error {e}", s.arch);
 }
 
 fn synth(arch: &'static str, ty: GgmlType) -> Synth {

@@ -1,8 +1,11 @@
 //! The decoder graph on a GPU: `Ops` through the generated launchers, over activation buffers
 //! allocated once for the largest batch, and a KV cache in device memory sized up front. Only
 //! token ids and positions go to the device per batch, and only sampled ids, or the logits a
-//! caller asks for, come back. A single-token step of one sequence is captured as a graph the
-//! first time and replayed after that (ids and positions are read from device memory).
+//! caller asks for, come back. A batch is computed in passes of up to `UBATCH` tokens that may
+//! hold several sequences' runs: the projections and the per-token ops take the whole pass at
+//! once, the KV store and attention go run by run. A pass of one token of one sequence is
+//! captured as a graph the first time and replayed after that (ids and positions are read from
+//! device memory).
 
 use std::ops::Range;
 use std::rc::Rc;
@@ -24,6 +27,9 @@ use crate::model::{Model, ModelConfig};
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
 /// default ubatch).
 pub const UBATCH: usize = 512;
+/// Passes of up to this many tokens take the integer mat-vec once per token (each matrix stays
+/// in L2 between the launches) rather than dequantizing every weight for the GEMM.
+const MATVEC_MAX_TOKENS: usize = 16;
 /// Keys per workgroup of decode attention.
 const SPLIT_LEN: usize = 256;
 const N_ACTS: usize = 13;
@@ -41,10 +47,11 @@ pub struct GpuExecutor<'m> {
     pos: DeviceBuffer<i32>,
     part_o: DeviceBuffer<f32>,
     part_ml: DeviceBuffer<f32>,
-    /// An activation quantized to q8_1 for the mat-vecs, and which one it is (Q, K and V, or
-    /// gate and up, read the same): cleared by every op that writes an activation.
+    /// An activation quantized to q8_1 for the mat-vecs, and which one it is and for how many
+    /// tokens (Q, K and V, or gate and up, read the same): cleared by every op that writes an
+    /// activation.
     xq: DeviceBuffer<BlockQ8_1>,
-    xq_of: Option<Act>,
+    xq_of: Option<(Act, usize)>,
     /// f16 activations and dequantized weights of the prefill GEMM.
     a16: DeviceBuffer<f16>,
     w16: DeviceBuffer<f16>,
@@ -54,8 +61,10 @@ pub struct GpuExecutor<'m> {
     logits: DeviceBuffer<f32>,
     sampled: DeviceBuffer<i32>,
     sampler: DeviceSampler,
-    /// The run being computed (one sequence's consecutive tokens, at most `UBATCH`).
-    run: Run,
+    /// The runs of the pass being computed (`start` counts from the pass's first token), and
+    /// its token count (at most `UBATCH`).
+    pass: Vec<Run>,
+    pass_len: usize,
     decode_graphs: Vec<Option<GraphHandle>>,
 }
 
@@ -117,7 +126,8 @@ impl<'m> GpuExecutor<'m> {
             logits: f32s(UBATCH * c.n_vocab)?,
             sampled: DeviceBuffer::uninit(&gpu, UBATCH)?,
             sampler: DeviceSampler::new(&gpu_model.kernels, c.n_vocab, UBATCH)?,
-            run: Run { seq: 0, pos0: 0, start: 0, len: 0 },
+            pass: Vec::new(),
+            pass_len: 0,
             decode_graphs: vec![None; n_seq],
         })
     }
@@ -135,39 +145,24 @@ impl<'m> GpuExecutor<'m> {
     }
 
     fn n(&self) -> u32 {
-        self.run.len as u32
+        self.pass_len as u32
     }
 
-    /// Computes one run through the graph (captured as a graph for single-token steps), then
-    /// gathers the hidden states of its tokens that want logits into `hidden`.
-    fn forward_run(&mut self, batch: &Batch, run: Run) -> Result<(), BackendError> {
-        let toks = &batch.tokens()[run.start..run.start + run.len];
+    /// Computes batch tokens `window` (runs clipped to it) through the graph (captured as a
+    /// graph for one token of one sequence), then gathers the hidden states of its tokens that
+    /// want logits into `hidden`.
+    fn forward_pass(&mut self, batch: &Batch, runs: &[Run], window: Range<usize>) -> Result<(), BackendError> {
+        let toks = &batch.tokens()[window.clone()];
         let ids: Vec<i32> = toks.iter().map(|t| t.token as i32).collect();
         let pos: Vec<i32> = toks.iter().map(|t| t.pos as i32).collect();
         self.ids.upload_at(0, &ids)?;
         self.pos.upload_at(0, &pos)?;
-        self.run = run;
+        self.pass = clip_runs(runs, &window);
+        self.pass_len = window.len();
         self.xq_of = None;
-        let model = self.model;
-        if run.len == 1 {
-            let graph = match self.decode_graphs[run.seq] {
-                Some(g) => g,
-                None => {
-                    let gpu = Rc::clone(self.gpu());
-                    gpu.begin_capture(self.stream)?;
-                    let recorded = graph::forward(self, &model.config, &model.weights);
-                    let g = gpu.end_capture(self.stream)?;
-                    if let Err(e) = recorded {
-                        let _ = gpu.destroy_graph(g);
-                        return Err(e);
-                    }
-                    self.decode_graphs[run.seq] = Some(g);
-                    g
-                }
-            };
-            self.gpu().launch_graph(graph, self.stream)?;
-        } else {
-            graph::forward(self, &model.config, &model.weights)?;
+        match self.pass[..] {
+            [run] if run.len == 1 => self.replay_decode(run.seq)?,
+            _ => graph::forward(self, &self.model.config, &self.model.weights)?,
         }
         let embd = self.cfg().n_embd;
         for (i, _) in toks.iter().enumerate().filter(|(_, t)| t.logits) {
@@ -178,36 +173,56 @@ impl<'m> GpuExecutor<'m> {
         Ok(())
     }
 
+    /// One token of sequence `seq`: its graph, captured on first use.
+    fn replay_decode(&mut self, seq: usize) -> Result<(), BackendError> {
+        let graph = match self.decode_graphs[seq] {
+            Some(g) => g,
+            None => {
+                let (gpu, model) = (Rc::clone(self.gpu()), self.model);
+                gpu.begin_capture(self.stream)?;
+                let recorded = graph::forward(self, &model.config, &model.weights);
+                let g = gpu.end_capture(self.stream)?;
+                if let Err(e) = recorded {
+                    let _ = gpu.destroy_graph(g);
+                    return Err(e);
+                }
+                self.decode_graphs[seq] = Some(g);
+                g
+            }
+        };
+        Ok(self.gpu().launch_graph(graph, self.stream)?)
+    }
+
     /// Forgets `xq` if it holds one of `acts`, which an op is about to write.
     fn wrote(&mut self, acts: &[Act]) {
-        if self.xq_of.is_some_and(|a| acts.contains(&a)) {
+        if self.xq_of.is_some_and(|(a, _)| acts.contains(&a)) {
             self.xq_of = None;
         }
     }
 
-    /// `x` (one token) quantized to q8_1 in `xq`, unless it already is.
-    fn quantize(&mut self, x: Act, cols: usize) -> Result<(), BackendError> {
-        if self.xq_of != Some(x) {
+    /// The first `n` tokens of `x` quantized to q8_1 in `xq`, unless they already are.
+    fn quantize(&mut self, x: Act, cols: usize, n: usize) -> Result<(), BackendError> {
+        if self.xq_of != Some((x, n)) {
             let kern = self.kern();
             let args = quantize_q8_1::Args {
                 xq: self.xq.view_mut(),
                 x: self.acts[slot(x)].view(),
                 n_cols: cols as i32,
-                n_rows: 1,
+                n_rows: n as i32,
             };
             kern.quantize.launch(self.stream, args)?;
-            self.xq_of = Some(x);
+            self.xq_of = Some((x, n));
         }
         Ok(())
     }
 
-    /// out = x Wᵀ for the run's tokens: the integer mat-vec over `x` quantized to q8_1 for one
-    /// token, else the matrix-unit GEMM.
+    /// out = x Wᵀ for the pass's tokens: the integer mat-vec per token over `x` quantized to
+    /// q8_1 for small passes, else the matrix-unit GEMM.
     fn project(&mut self, out: Act, w: &GpuMatrix, x: Act) -> Result<(), BackendError> {
         let (kern, s, n) = (self.kern(), self.stream, self.n());
-        if n == 1 {
-            self.quantize(x, w.cols)?;
-            return Ok(matvec(kern, s, self.acts[slot(out)].view_mut(), w, self.xq.view())?);
+        if n as usize <= MATVEC_MAX_TOKENS {
+            self.quantize(x, w.cols, n as usize)?;
+            return Ok(matvec_tokens(kern, s, &mut self.acts[slot(out)], w, &self.xq, n as usize)?);
         }
         let [y, x] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
         Ok(gemm(kern, s, y.view_mut(), x.view(), w, n, &mut self.a16, &mut self.w16)?)
@@ -220,9 +235,9 @@ impl<'m> GpuExecutor<'m> {
         let x = Act::Xn; // free once the forward pass is done
         self.acts[slot(x)].copy_from(s, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
         self.xq_of = None;
-        if rows.len() == 1 {
-            self.quantize(x, c.n_embd)?;
-            matvec(kern, s, self.logits.view_mut(), head, self.xq.view())?;
+        if rows.len() <= MATVEC_MAX_TOKENS {
+            self.quantize(x, c.n_embd, rows.len())?;
+            matvec_tokens(kern, s, &mut self.logits, head, &self.xq, rows.len())?;
         } else {
             let (y, x) = (self.logits.view_mut(), self.acts[slot(x)].view());
             gemm(kern, s, y, x, head, rows.len() as u32, &mut self.a16, &mut self.w16)?;
@@ -255,12 +270,11 @@ impl Executor for GpuExecutor<'_> {
         let runs = batch.runs(lens.len(), self.n_ctx, c.n_vocab, |s| lens[s])?;
         self.grow_hidden(batch.logit_rows().len())?;
         self.n_outputs = 0;
-        for run in runs {
-            for start in (0..run.len).step_by(UBATCH) {
-                let len = UBATCH.min(run.len - start);
-                let piece = Run { seq: run.seq, pos0: run.pos0 + start, start: run.start + start, len };
-                self.forward_run(batch, piece)?;
-                self.seq_len[run.seq] = piece.pos0 + len;
+        for start in (0..batch.len()).step_by(UBATCH) {
+            let window = start..(start + UBATCH).min(batch.len());
+            self.forward_pass(batch, &runs, window)?;
+            for run in &self.pass {
+                self.seq_len[run.seq] = run.pos0 + run.len;
             }
         }
         Ok(())
@@ -387,7 +401,7 @@ impl Ops for GpuExecutor<'_> {
         };
         kern.rmsnorm_add.launch(self.stream, args)?;
         // The norm's output comes quantized for the mat-vecs that read it next.
-        self.xq_of = Some(out);
+        self.xq_of = Some((out, n as usize));
         Ok(())
     }
 
@@ -407,69 +421,78 @@ impl Ops for GpuExecutor<'_> {
 
     fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
         self.wrote(&[q, k]);
-        let (c, kern, n) = (self.cfg(), self.kern(), self.n());
+        let (c, kern) = (self.cfg(), self.kern());
         let (base, freq_scale) = c.rope_for_layer(il);
-        let (kc, vc) = &mut self.kv[il][self.run.seq];
-        let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
-        let args = rope_kv::Args {
-            q: qb.view_mut(),
-            k_cache: kc.view_mut(),
-            v_cache: vc.view_mut(),
-            k: kb.view(),
-            v: vb.view(),
-            pos: self.pos.view(),
-            factors: self.gpu_model.rope_freqs.as_ref().map(DeviceBuffer::view),
-            n_head: c.n_head as i32,
-            n_head_kv: c.n_head_kv as i32,
-            n_rot: c.rope.n_rot as i32,
-            n_ctx: self.n_ctx as i32,
-            theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
-            freq_scale,
-            n_heads_all: (c.n_head + c.n_head_kv) as u32,
-            n_tokens: n,
-        };
-        Ok(kern.rope_kv.launch(self.stream, args)?)
+        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        for run in self.pass.clone() {
+            let (kc, vc) = &mut self.kv[il][run.seq];
+            let [qb, kb, vb] =
+                self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
+            let tokens = run.start..run.start + run.len;
+            let args = rope_kv::Args {
+                q: qb.slice_mut(tokens.start * q_dim..tokens.end * q_dim),
+                k_cache: kc.view_mut(),
+                v_cache: vc.view_mut(),
+                k: kb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
+                v: vb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
+                pos: self.pos.slice(tokens.clone()),
+                factors: self.gpu_model.rope_freqs.as_ref().map(DeviceBuffer::view),
+                n_head: c.n_head as i32,
+                n_head_kv: c.n_head_kv as i32,
+                n_rot: c.rope.n_rot as i32,
+                n_ctx: self.n_ctx as i32,
+                theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
+                freq_scale,
+                n_heads_all: (c.n_head + c.n_head_kv) as u32,
+                n_tokens: run.len as u32,
+            };
+            kern.rope_kv.launch(self.stream, args)?;
+        }
+        Ok(())
     }
 
     fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
         self.wrote(&[out]);
-        let (c, kern, s, n) = (self.cfg(), self.kern(), self.stream, self.n());
+        let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
-        let (kc, vc) = &self.kv[il][self.run.seq];
-        let (n_head, n_head_kv) = (c.n_head as i32, c.n_head_kv as i32);
-        let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
-        if n == 1 {
-            let args = DecodeAttention {
-                out: o.view_mut(),
-                part_o: &mut self.part_o,
-                part_ml: &mut self.part_ml,
-                q: qb.view(),
-                k_cache: kc.view(),
-                v_cache: vc.view(),
-                q_pos: self.pos.view(),
-                n_head: c.n_head,
-                n_head_kv: c.n_head_kv,
-                window,
-                scale: c.attn_scale,
-                split_len: SPLIT_LEN,
-                n_ctx: self.n_ctx,
-                n_splits: self.n_ctx.div_ceil(SPLIT_LEN),
-            };
-            decode_attention(&kern.attn_decode, &kern.attn_reduce, s, args)?;
-        } else {
-            let args = attn_prefill::Args {
-                out: o.view_mut(),
-                q: qb.view(),
-                k_cache: kc.view(),
-                v_cache: vc.view(),
-                n_tokens: n as i32,
-                n_head_kv,
-                n_head,
-                pos0: self.run.pos0 as i32,
-                window,
-                scale: c.attn_scale,
-            };
-            kern.attn_prefill.launch(s, args)?;
+        let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
+        for run in self.pass.clone() {
+            let (kc, vc) = &self.kv[il][run.seq];
+            let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
+            let rows = run.start * q_dim..(run.start + run.len) * q_dim;
+            if run.len == 1 {
+                let args = DecodeAttention {
+                    out: o.slice_mut(rows.clone()),
+                    part_o: &mut self.part_o,
+                    part_ml: &mut self.part_ml,
+                    q: qb.slice(rows),
+                    k_cache: kc.view(),
+                    v_cache: vc.view(),
+                    q_pos: self.pos.slice(run.start..run.start + 1),
+                    n_head: c.n_head,
+                    n_head_kv: c.n_head_kv,
+                    window,
+                    scale: c.attn_scale,
+                    split_len: SPLIT_LEN,
+                    n_ctx: self.n_ctx,
+                    n_splits: self.n_ctx.div_ceil(SPLIT_LEN),
+                };
+                decode_attention(&kern.attn_decode, &kern.attn_reduce, s, args)?;
+            } else {
+                let args = attn_prefill::Args {
+                    out: o.slice_mut(rows.clone()),
+                    q: qb.slice(rows),
+                    k_cache: kc.view(),
+                    v_cache: vc.view(),
+                    n_tokens: run.len as i32,
+                    n_head_kv,
+                    n_head,
+                    pos0: run.pos0 as i32,
+                    window,
+                    scale: c.attn_scale,
+                };
+                kern.attn_prefill.launch(s, args)?;
+            }
         }
         Ok(())
     }
@@ -479,17 +502,25 @@ impl Ops for GpuExecutor<'_> {
         let (kern, s, n) = (self.kern(), self.stream, self.n());
         let l = &self.gpu_model.layers[il];
         let (n_rows, n_cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
-        if n == 1 {
-            self.quantize(x, l.ffn_gate.cols)?;
-            let (y, xq) = (self.acts[slot(out)].view_mut(), self.xq.view());
+        if n as usize <= MATVEC_MAX_TOKENS {
+            self.quantize(x, l.ffn_gate.cols, n as usize)?;
+            let y = &mut self.acts[slot(out)];
+            let blocks = l.ffn_gate.cols / 32;
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
             let fused =
                 with_blocks!(&l.ffn_gate.blocks, |gate| match (l.ffn_up.blocks.typed(), kern.matvec_glu.get()) {
                     (Some(up), Ok(fused)) => {
-                        fused.launch(
-                            s,
-                            matvec_glu::Args { y, w_gate: gate.view(), w_up: up.view(), xq, n_cols, n_rows },
-                        )?;
+                        for t in 0..n as usize {
+                            let args = matvec_glu::Args {
+                                y: y.slice_mut(t * n_rows as usize..(t + 1) * n_rows as usize),
+                                w_gate: gate.view(),
+                                w_up: up.view(),
+                                xq: self.xq.slice(t * blocks..(t + 1) * blocks),
+                                n_cols,
+                                n_rows,
+                            };
+                            fused.launch(s, args)?;
+                        }
                         true
                     }
                     _ => false,
@@ -506,16 +537,32 @@ impl Ops for GpuExecutor<'_> {
     }
 }
 
-/// y = W·x for one token, with x quantized to q8_1 in `xq`: the integer mat-vec.
-fn matvec(
+/// y[t] = W·x[t] for `n` tokens, with x quantized to q8_1 in `xq`: the integer mat-vec, one
+/// launch per token.
+fn matvec_tokens(
     kern: &DecoderKernels,
     s: StreamHandle,
-    y: ViewMut<'_, f32>,
+    y: &mut DeviceBuffer<f32>,
     w: &GpuMatrix,
-    xq: View<'_, BlockQ8_1>,
+    xq: &DeviceBuffer<BlockQ8_1>,
+    n: usize,
 ) -> Result<(), LaunchError> {
     let (n_cols, n_rows) = (w.cols as i32, w.rows as i32);
-    with_blocks!(&w.blocks, |b| kern.matvec.get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows }))
+    let blocks = w.cols / 32;
+    with_blocks!(&w.blocks, |b| {
+        let kernel = kern.matvec.get()?;
+        for t in 0..n {
+            let args = matvec::Args {
+                y: y.slice_mut(t * w.rows..(t + 1) * w.rows),
+                w: b.view(),
+                xq: xq.slice(t * blocks..(t + 1) * blocks),
+                n_cols,
+                n_rows,
+            };
+            kernel.launch(s, args)?;
+        }
+        Ok(())
+    })
 }
 
 /// y = x Wᵀ for `n` tokens: x converted to f16 in `a16`, W dequantized to f16 in `w16`, then
@@ -537,6 +584,16 @@ fn gemm(
     let out = w16.view_mut();
     with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
     kern.gemm.launch(s, gemm_f16::Args { c: y, a: a16.view(), w: w16.view(), m: n as i32, n: rows, k: cols })
+}
+
+/// `runs` (batch order) clipped to the batch tokens `window`, their `start`s counted from it.
+fn clip_runs(runs: &[Run], window: &Range<usize>) -> Vec<Run> {
+    runs.iter()
+        .filter_map(|r| {
+            let (a, b) = (r.start.max(window.start), (r.start + r.len).min(window.end));
+            (a < b).then(|| Run { seq: r.seq, pos0: r.pos0 + (a - r.start), start: a - window.start, len: b - a })
+        })
+        .collect()
 }
 
 /// The activations, in `Act` order.
