@@ -300,3 +300,32 @@ fn overload_gets_429_and_sigterm_lets_streams_finish() {
     };
     assert!(status.success(), "the server exited with {status} after SIGTERM");
 }
+
+/// A model that cannot load ends the server with the reason, not a hang or a panic.
+#[test]
+fn a_model_that_fails_to_load_ends_the_server_with_the_reason() {
+    let dir = std::env::temp_dir().join(format!("rocmforge-serve-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("not-a-model.gguf");
+    std::fs::write(&bad, b"GGUF but not really").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+        .args(["serve", "-m", bad.to_str().unwrap(), "--port", "0"])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the server should fail: {stderr}");
+    assert!(stderr.contains("loading the model failed"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let model = common::test_model();
+    for (args, needle) in [(&["--parallel", "0"][..], "at least 1"), (&["-c", "3", "--parallel", "4"], "raise -c")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rocmforge"))
+            .args(["serve", "-m", model.to_str().unwrap(), "--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && !stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
