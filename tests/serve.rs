@@ -223,6 +223,20 @@ fn concurrent_clients_get_the_answers_they_get_alone() {
     assert!(server.metric("rocmforge_time_to_first_token_seconds_count") >= (2 * CLIENTS) as f64);
 }
 
+/// A prompt longer than the step's token budget is computed over several steps (some with no
+/// output row), and its answer is the one it gets in one piece.
+#[test]
+fn a_prompt_split_over_steps_gets_the_same_answer() {
+    let prompt = "The history of the river begins in the mountains, where snow melts each spring and \
+                  runs down through forests of pine and birch toward the valley towns below.";
+    let whole = Server::start(&["--parallel", "2", "-c", "1024"]).post("/v1/completions", &completion(prompt, 8)).1;
+    let split =
+        Server::start(&["--parallel", "2", "-c", "1024", "-b", "7"]).post("/v1/completions", &completion(prompt, 8)).1;
+    assert!(whole["usage"]["prompt_tokens"].as_u64().unwrap() > 20, "{whole}");
+    assert_eq!(split["usage"]["completion_tokens"], 8, "{split}");
+    assert_eq!(whole["choices"][0]["text"], split["choices"][0]["text"]);
+}
+
 #[test]
 fn a_client_that_leaves_mid_stream_frees_its_sequence() {
     let server = Server::start(&["--parallel", "2", "-c", "4096"]);

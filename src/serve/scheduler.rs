@@ -357,6 +357,9 @@ impl<'e> Scheduler<'e> {
     /// needs nothing else, else from the logits on the host (penalties, log-probabilities, or
     /// sampling settings that differ between rows).
     fn sample(&mut self, outputs: &[usize]) -> Result<Vec<u32>, crate::backend::BackendError> {
+        if outputs.is_empty() {
+            return Ok(Vec::new()); // only pieces of prompts longer than the budget
+        }
         let mut by_slot: Vec<Option<&mut Sequence>> = self.slots.iter_mut().map(|s| s.seq.as_mut()).collect();
         let mut rows: Vec<&mut Sequence> = outputs
             .iter()
