@@ -316,41 +316,65 @@ impl Reply {
         } else {
             Vec::new()
         };
-        let state = (self, rx, 0usize, 0usize, false);
-        let rest = stream::unfold(state, |(reply, mut rx, done, tokens, ended)| async move {
-            if ended {
+        let state = Streaming { reply: self, rx, finished: 0, completion_tokens: 0, ended: false };
+        let rest = stream::unfold(state, |mut st| async move {
+            if st.ended {
                 return None;
             }
-            let (chunks, done, tokens, ended) = match rx.recv().await {
-                Some(Event::Delta { choice, text, logprobs }) => (
-                    vec![reply.body(vec![reply.choice(choice, &text, &logprobs, None, true)], None, true)],
-                    done,
-                    tokens,
-                    false,
-                ),
-                Some(Event::Done { choice, finish, completion_tokens }) => {
-                    let mut chunks =
-                        vec![reply.body(vec![reply.choice(choice, "", &[], Some(finish), true)], None, true)];
-                    let (done, tokens) = (done + 1, tokens + completion_tokens);
-                    if done == reply.n && reply.include_usage {
-                        chunks.push(reply.body(Vec::new(), Some(reply.usage(tokens)), true));
-                    }
-                    (chunks, done, tokens, done == reply.n)
-                }
-                Some(Event::Failed(why)) => {
-                    (vec![ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).body()], done, tokens, true)
-                }
-                _ => (Vec::new(), done, tokens, true),
-            };
-            let mut events: Vec<SseEvent> = chunks.iter().map(|c| SseEvent::default().data(c.to_string())).collect();
-            if ended {
+            let mut events: Vec<SseEvent> = st.next_chunks().await.iter().map(sse_data).collect();
+            if st.ended {
                 events.push(SseEvent::default().data("[DONE]"));
             }
-            Some((stream::iter(events.into_iter().map(Ok)), (reply, rx, done, tokens, ended)))
+            Some((stream::iter(events.into_iter().map(Ok)), st))
         });
-        let opening = opening.into_iter().map(|c| Ok(SseEvent::default().data(c.to_string())));
-        stream::iter(opening).chain(rest.flatten())
+        stream::iter(opening.iter().map(sse_data).map(Ok).collect::<Vec<_>>()).chain(rest.flatten())
     }
+}
+
+/// A streamed answer in progress.
+struct Streaming {
+    reply: Reply,
+    rx: tmpsc::UnboundedReceiver<Event>,
+    finished: usize,
+    completion_tokens: usize,
+    ended: bool,
+}
+
+impl Streaming {
+    /// The chunks the scheduler's next event gives; `ended` once the last choice is done or the
+    /// request failed.
+    async fn next_chunks(&mut self) -> Vec<Value> {
+        let r = &self.reply;
+        match self.rx.recv().await {
+            Some(Event::Delta { choice, text, logprobs }) => {
+                vec![r.body(vec![r.choice(choice, &text, &logprobs, None, true)], None, true)]
+            }
+            Some(Event::Done { choice, finish, completion_tokens }) => {
+                self.finished += 1;
+                self.completion_tokens += completion_tokens;
+                let mut chunks = vec![r.body(vec![r.choice(choice, "", &[], Some(finish), true)], None, true)];
+                if self.finished == r.n {
+                    self.ended = true;
+                    if r.include_usage {
+                        chunks.push(r.body(Vec::new(), Some(r.usage(self.completion_tokens)), true));
+                    }
+                }
+                chunks
+            }
+            Some(Event::Failed(why)) => {
+                self.ended = true;
+                vec![ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, why).body()]
+            }
+            Some(Event::Accepted { .. } | Event::Rejected(_)) | None => {
+                self.ended = true;
+                Vec::new()
+            }
+        }
+    }
+}
+
+fn sse_data(chunk: &Value) -> SseEvent {
+    SseEvent::default().data(chunk.to_string())
 }
 
 fn unix_now() -> u64 {
