@@ -274,6 +274,8 @@ fn a_client_that_leaves_mid_stream_frees_its_sequence() {
 #[test]
 fn overload_gets_429_and_sigterm_lets_streams_finish() {
     let mut server = Server::start(&["--parallel", "2", "--max-queue", "2", "-c", "2048"]);
+    let (status, err) = server.post("/v1/completions", &json!({ "prompt": "hi", "n": 3 }));
+    assert_eq!((status, err["error"]["param"].as_str()), (400, Some("n")), "more choices than the queue holds: {err}");
     const TOKENS: u64 = 40;
     let body = json!({ "prompt": "Count slowly:", "max_tokens": TOKENS, "ignore_eos": true, "stream": true,
                        "stream_options": {"include_usage": true} })

@@ -154,6 +154,10 @@ impl AppState {
             }
         }
         let n = params.n as u64;
+        if n > app.max_queue as u64 {
+            let why = format!("'n' is {n} but the server queues at most {} sequences (--max-queue)", app.max_queue);
+            return Err(ApiError::bad_request(why, Some("n")));
+        }
         let reserved =
             app.metrics.waiting.fetch_update(Relaxed, Relaxed, |w| (w + n <= app.max_queue as u64).then_some(w + n));
         if reserved.is_err() {
