@@ -223,6 +223,24 @@ fn concurrent_clients_get_the_answers_they_get_alone() {
     assert!(server.metric("rocmforge_time_to_first_token_seconds_count") >= (2 * CLIENTS) as f64);
 }
 
+/// A request sharing a prefix with an earlier one reuses that part of its slot's KV cache, and
+/// gets the answer it gets computed from scratch.
+#[test]
+fn a_shared_prefix_is_reused_and_changes_nothing() {
+    let server = Server::start(&["--parallel", "2", "-c", "2048"]);
+    let system = "You are a careful assistant. Answer in one sentence, and never mention the weather. ";
+    let first = json!({ "prompt": format!("{system}Question: what is a river?"), "max_tokens": 6, "temperature": 0 });
+    assert_eq!(server.post("/v1/completions", &first).0, 200);
+    assert_eq!(server.metric("rocmforge_prompt_tokens_cached_total"), 0.0);
+    let prompt = format!("{system}Question: what is a mountain?");
+    let reused = server.post("/v1/completions", &json!({ "prompt": prompt, "max_tokens": 6, "temperature": 0 })).1;
+    let cached = server.metric("rocmforge_prompt_tokens_cached_total");
+    assert!(cached >= 15.0, "only {cached} prompt tokens came from the cache");
+    let fresh = server.post("/v1/completions", &completion(&prompt, 6)).1;
+    assert_eq!(server.metric("rocmforge_prompt_tokens_cached_total"), cached, "cache_prompt: false reused the cache");
+    assert_eq!(reused["choices"][0]["text"], fresh["choices"][0]["text"]);
+}
+
 /// A prompt longer than the step's token budget is computed over several steps (some with no
 /// output row), and its answer is the one it gets in one piece.
 #[test]

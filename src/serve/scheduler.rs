@@ -255,10 +255,11 @@ impl<'e> Scheduler<'e> {
 
     /// Moves waiting choices into free slots, each into the one whose cache shares most of its prompt.
     fn admit(&mut self) {
-        while let Some(free) = self.slots.iter().position(|s| s.seq.is_none()) {
+        while self.slots.iter().any(|s| s.seq.is_none()) {
             let Some((req, choice)) = self.waiting.pop_front() else { break };
             self.metrics.waiting.fetch_sub(1, Relaxed);
-            let (slot, reused) = if req.params.cache_prompt { self.best_slot(&req.ids) } else { (free, 0) };
+            let (slot, reused) =
+                if req.params.cache_prompt { self.best_slot(&req.ids) } else { (self.emptiest_slot(), 0) };
             self.clock += 1;
             self.exec.truncate(slot, reused);
             let s = &mut self.slots[slot];
@@ -299,6 +300,12 @@ impl<'e> Scheduler<'e> {
             .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
             .map(|(i, n, _)| (i, n))
             .expect("admit calls this with a free slot")
+    }
+
+    /// The free slot holding the fewest cached tokens, for a request that will not reuse them.
+    fn emptiest_slot(&self) -> usize {
+        let free = self.slots.iter().enumerate().filter(|(_, s)| s.seq.is_none());
+        free.min_by_key(|(_, s)| s.cached.len()).map(|(i, _)| i).expect("admit calls this with a free slot")
     }
 
     /// One forward pass over every running sequence, then a token for each that asked for one.
