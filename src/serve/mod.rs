@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::backend::DeviceSpec;
 use crate::engine::{Engine, EngineError};
 use metrics::Metrics;
-pub use scheduler::Limits;
+use scheduler::Limits;
 use scheduler::{Job, Scheduler};
 
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub enum ServeError {
 
 /// Where the model is: what `/health` and the handlers answer from.
 #[derive(Debug, Clone)]
-pub enum Readiness {
+pub(crate) enum Readiness {
     Loading,
     Ready,
     Failed(String),
