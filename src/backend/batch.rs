@@ -3,6 +3,8 @@
 //! are wanted. Prompt processing, decoding and, later, a server's continuous batching all go
 //! through this one type.
 
+use std::ops::Range;
+
 use super::BackendError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,8 +113,18 @@ impl Batch {
     }
 }
 
+/// `runs` (batch order) clipped to the batch tokens `window` (a pass over part of a batch), their `start`s counted from it.
+pub fn clip_runs(runs: &[Run], window: &Range<usize>) -> Vec<Run> {
+    runs.iter()
+        .filter_map(|r| {
+            let (a, b) = (r.start.max(window.start), (r.start + r.len).min(window.end));
+            (a < b).then(|| Run { seq: r.seq, pos0: r.pos0 + (a - r.start), start: a - window.start, len: b - a })
+        })
+        .collect()
+}
+
 /// `rows` of a batch's `n_outputs` output rows, or the error naming what was asked.
-pub(crate) fn check_output_rows(rows: &std::ops::Range<usize>, n_outputs: usize) -> Result<(), BackendError> {
+pub(crate) fn check_output_rows(rows: &Range<usize>, n_outputs: usize) -> Result<(), BackendError> {
     if rows.start > rows.end || rows.end > n_outputs {
         return Err(BackendError::BadBatch(format!(
             "logits of rows {rows:?} asked for, the last batch has {n_outputs} output rows"
@@ -145,5 +157,13 @@ mod tests {
         assert!(matches!(b.runs(2, 6, 100, |s| if s == 0 { 4 } else { 0 }), Err(BackendError::ContextFull { .. })));
         assert!(matches!(b.runs(2, 16, 5, |s| if s == 0 { 4 } else { 0 }), Err(BackendError::BadToken { .. })));
         assert!(Batch::new().runs(1, 16, 100, |_| 0).is_err());
+        assert_eq!(
+            clip_runs(&runs, &(2..5)),
+            [
+                Run { seq: 0, pos0: 6, start: 0, len: 1 },
+                Run { seq: 1, pos0: 0, start: 1, len: 1 },
+                Run { seq: 0, pos0: 7, start: 2, len: 1 }
+            ]
+        );
     }
 }

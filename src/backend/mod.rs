@@ -14,7 +14,7 @@ pub mod hip;
 use std::ops::Range;
 
 pub(crate) use batch::check_output_rows;
-pub use batch::{Batch, BatchToken, Run};
+pub use batch::{clip_runs, Batch, BatchToken, Run};
 pub use device::DeviceSpec;
 
 use crate::quant::QuantError;

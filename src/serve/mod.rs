@@ -105,34 +105,26 @@ fn run_engine(
     jobs: mpsc::Receiver<Job>,
     ready: watch::Sender<Readiness>,
 ) -> Result<(), ServeError> {
-    let loaded = Engine::load_on(&opts.model, opts.threads, opts.device).and_then(|mut engine| {
-        if let Some(t) = &opts.chat_template {
-            engine.set_chat_template(t.clone());
-        }
-        let limits = limits(opts, &engine)?;
-        Ok((engine, limits))
-    });
-    let (engine, limits) = match loaded {
-        Ok(x) => x,
-        Err(e) => {
-            let why = e.to_string();
-            let _ = ready.send(Readiness::Failed(why.clone()));
-            return Err(ServeError::Load(why));
-        }
+    let failed = |why: String| {
+        let _ = ready.send(Readiness::Failed(why.clone()));
+        ServeError::Load(why)
     };
-    let scheduler = match Scheduler::new(&engine, limits, metrics) {
-        Ok(s) => s,
-        Err(e) => {
-            let why = e.to_string();
-            let _ = ready.send(Readiness::Failed(why.clone()));
-            return Err(ServeError::Load(why));
-        }
-    };
-    tracing::info!("{}; {} slots of {} positions", engine.device_note, limits.parallel, limits.n_ctx);
+    let (engine, limits) = load(opts).map_err(|e| failed(e.to_string()))?;
+    let scheduler = Scheduler::new(&engine, limits, metrics).map_err(|e| failed(e.to_string()))?;
     eprintln!("{}; {} sequences of {} positions each", engine.device_note, limits.parallel, limits.n_ctx);
     let _ = ready.send(Readiness::Ready);
     scheduler.run(jobs);
     Ok(())
+}
+
+/// The model on its device, with the chat template asked for, and each slot's share of the context.
+fn load(opts: &ServeOptions) -> Result<(Engine, Limits), EngineError> {
+    let mut engine = Engine::load_on(&opts.model, opts.threads, opts.device)?;
+    if let Some(t) = &opts.chat_template {
+        engine.set_chat_template(t.clone());
+    }
+    let limits = limits(opts, &engine)?;
+    Ok((engine, limits))
 }
 
 /// Each slot's share of the context (llama-server divides `-c` among `--parallel` the same way).

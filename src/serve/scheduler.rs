@@ -323,8 +323,10 @@ impl<'e> Scheduler<'e> {
             }
             Err(e) => {
                 tracing::error!("a step of {} tokens failed: {e}", batch.len());
-                for t in batch.tokens() {
-                    self.fail(t.seq, &e.to_string());
+                let mut seqs: Vec<usize> = batch.tokens().iter().map(|t| t.seq).collect();
+                seqs.dedup(); // a sequence's tokens are consecutive in the batch
+                for seq in seqs {
+                    self.fail(seq, &e.to_string());
                 }
             }
         }

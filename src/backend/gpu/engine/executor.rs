@@ -12,16 +12,16 @@ use std::rc::Rc;
 
 use super::attention::{decode_attention, DecodeAttention};
 use super::kernels::DecoderKernels;
+use super::projection::{gemm, matvec_tokens};
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu, quantize_q8_1, rmsnorm,
-    rmsnorm_add, rope_kv, to_f16, with_blocks,
+    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
 };
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
-use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
+use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, Run};
 use crate::model::{Model, ModelConfig};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
@@ -535,65 +535,6 @@ impl Ops for GpuExecutor<'_> {
         let args = glu::Args { out: y.view_mut(), gate: g.view(), up: u.view(), n: n as i32 * n_rows };
         Ok(kern.glu.launch(s, args)?)
     }
-}
-
-/// y[t] = W·x[t] for `n` tokens, with x quantized to q8_1 in `xq`: the integer mat-vec, one
-/// launch per token.
-fn matvec_tokens(
-    kern: &DecoderKernels,
-    s: StreamHandle,
-    y: &mut DeviceBuffer<f32>,
-    w: &GpuMatrix,
-    xq: &DeviceBuffer<BlockQ8_1>,
-    n: usize,
-) -> Result<(), LaunchError> {
-    let (n_cols, n_rows) = (w.cols as i32, w.rows as i32);
-    let blocks = w.cols / 32;
-    with_blocks!(&w.blocks, |b| {
-        let kernel = kern.matvec.get()?;
-        for t in 0..n {
-            let args = matvec::Args {
-                y: y.slice_mut(t * w.rows..(t + 1) * w.rows),
-                w: b.view(),
-                xq: xq.slice(t * blocks..(t + 1) * blocks),
-                n_cols,
-                n_rows,
-            };
-            kernel.launch(s, args)?;
-        }
-        Ok(())
-    })
-}
-
-/// y = x Wᵀ for `n` tokens: x converted to f16 in `a16`, W dequantized to f16 in `w16`, then
-/// the matrix-unit GEMM.
-#[allow(clippy::too_many_arguments)]
-fn gemm(
-    kern: &DecoderKernels,
-    s: StreamHandle,
-    y: ViewMut<'_, f32>,
-    x: View<'_, f32>,
-    w: &GpuMatrix,
-    n: u32,
-    a16: &mut DeviceBuffer<f16>,
-    w16: &mut DeviceBuffer<f16>,
-) -> Result<(), LaunchError> {
-    let (rows, cols) = (w.rows as i32, w.cols as i32);
-    kern.to_f16.launch(s, to_f16::Args { out: a16.view_mut(), x, n: i64::from(n) * i64::from(cols) })?;
-    let n_sub = (w.rows * w.cols / 32) as i64;
-    let out = w16.view_mut();
-    with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
-    kern.gemm.launch(s, gemm_f16::Args { c: y, a: a16.view(), w: w16.view(), m: n as i32, n: rows, k: cols })
-}
-
-/// `runs` (batch order) clipped to the batch tokens `window`, their `start`s counted from it.
-fn clip_runs(runs: &[Run], window: &Range<usize>) -> Vec<Run> {
-    runs.iter()
-        .filter_map(|r| {
-            let (a, b) = (r.start.max(window.start), (r.start + r.len).min(window.end));
-            (a < b).then(|| Run { seq: r.seq, pos0: r.pos0 + (a - r.start), start: a - window.start, len: b - a })
-        })
-        .collect()
 }
 
 /// The activations, in `Act` order.

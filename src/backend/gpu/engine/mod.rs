@@ -1,10 +1,11 @@
 //! Running a model on a GPU: its weights uploaded once (`weights`) with the kernels the graph
 //! launches resolved for its shape (`kernels`), and executors holding each set of sequences'
-//! KV cache and work buffers (`executor`).
+//! KV cache and work buffers (`executor`, projecting through `projection`).
 
 mod attention;
 mod executor;
 mod kernels;
+mod projection;
 mod sampling;
 mod weights;
 
