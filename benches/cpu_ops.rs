@@ -4,7 +4,8 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use half::f16;
-use rocmforge::backend::cpu::{attention, matmul, AttentionShape, MatmulScratch, QMatrix, SumOrder};
+use rocmforge::backend::cpu::{attention, matmul, AttentionShape, KvRows, MatmulScratch, QMatrix, SumOrder};
+use rocmforge::backend::KV_BLOCK;
 use rocmforge::gguf::GgmlType;
 use rocmforge::quant;
 
@@ -54,12 +55,14 @@ fn bench_attention(c: &mut Criterion) {
     let (n_head, n_head_kv, hd, n_pos) = (4, 1, 256, 512);
     let kv: Vec<f16> = values(n_pos * n_head_kv * hd, 1).iter().map(|&v| f16::from_f32(v)).collect();
     let shape = AttentionShape { n_head, n_head_kv, head_dim: hd, window: None, scale: 1.0 };
+    let table: Vec<u32> = (0..n_pos.div_ceil(KV_BLOCK) as u32).collect();
+    let rows = KvRows { keys: &kv, values: &kv, table: &table, kv_dim: n_head_kv * hd };
     let mut g = c.benchmark_group("attention");
     for n_q in [1usize, 64] {
         let q = values(n_q * n_head * hd, 2);
         let mut out = vec![0.0; q.len()];
         g.bench_function(BenchmarkId::new("gemma3_512ctx", n_q), |b| {
-            b.iter(|| attention(&q, &kv, &kv, n_pos - n_q, &shape, SumOrder::LlamaCpp, &mut out))
+            b.iter(|| attention(&q, rows, n_pos - n_q, &shape, SumOrder::LlamaCpp, &mut out))
         });
     }
     g.finish();

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{rel_err, Synth};
-use rocmforge::backend::cpu::{CpuDevice, CpuExecutor};
-use rocmforge::backend::{Batch, Executor};
+use rocmforge::backend::cpu::{CpuDevice, CpuExecutor, SumOrder};
+use rocmforge::backend::{Batch, Executor, KvUsage, KV_BLOCK};
 use rocmforge::gguf::GgmlType;
 use rocmforge::model::Model;
 
@@ -101,6 +101,41 @@ fn two_sequences_in_one_batch_equal_each_alone() {
     let n = m.config.n_vocab;
     assert!(rel_err(&logits[..n], &alone(&a)) < 1e-6);
     assert!(rel_err(&logits[n..], &alone(&b)) < 1e-6);
+}
+
+/// A prefix shared from another sequence's KV blocks (`share_prefix`) gives what computing it
+/// again gives, for both sequences, as they go on writing: the sharer into a copy of the block
+/// it shares in part, the owner into its own. Batch-invariant sums make the two ways bitwise
+/// comparable.
+#[test]
+fn a_shared_prefix_equals_the_prefix_computed_again() {
+    let (m, cpu) = (model(&Synth::tiny("llama")), cpu());
+    let n = m.config.n_vocab;
+    let tok = |i: u32| (i * 13 + 2) % n as u32;
+    let (a, b, c): (Vec<u32>, Vec<u32>, Vec<u32>) =
+        ((0..37).map(tok).collect(), (50..55).map(tok).collect(), (60..63).map(tok).collect());
+    let shared = KV_BLOCK + 5; // a block and a piece of the next
+    let new_exec = || CpuExecutor::new(&m, &cpu, 64, 2).unwrap().summing(SumOrder::BatchInvariant);
+
+    let mut e = new_exec();
+    e.forward(&Batch::sequence(&a, 0, 0, a.len() - 1)).unwrap();
+    e.share_prefix(0, 1, shared);
+    assert_eq!(e.seq_len(1), shared);
+    assert_eq!(e.kv_blocks().table(1), &e.kv_blocks().table(0)[..2]);
+    let mut both = Batch::sequence(&b, shared, 1, b.len() - 1);
+    for (i, &t) in c.iter().enumerate() {
+        both.push(t, a.len() + i, 0, i == c.len() - 1);
+    }
+    e.forward(&both).unwrap();
+    let got = e.logits(0..2).unwrap();
+    // The sharer copied the block it shares in part; the first block is still shared.
+    assert_eq!(e.kv_blocks().table(1)[0], e.kv_blocks().table(0)[0]);
+    assert_ne!(e.kv_blocks().table(1)[1], e.kv_blocks().table(0)[1]);
+    assert_eq!(e.kv_blocks().usage(|_| true), KvUsage { running: 4, cached: 0, free: 4 });
+
+    let alone = |tokens: Vec<u32>| new_exec().forward_last(&tokens).unwrap();
+    assert_eq!(got[..n], alone([&a[..shared], &b].concat())[..], "the sharer");
+    assert_eq!(got[n..], alone([&a[..], &c].concat())[..], "the owner");
 }
 
 #[test]

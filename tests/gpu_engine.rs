@@ -42,7 +42,9 @@ fn run(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
 }
 
 /// Batches mixing sequences, as a server's scheduler builds them: two prompts in one batch,
-/// then steps of a decode token from each running sequence plus a third sequence's prompt.
+/// then steps of a decode token from each running sequence plus a third sequence's prompt,
+/// which is then replaced by a prefix shared from the first (its KV blocks, in part copied
+/// as both sequences write on).
 fn run_mixed(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
     let tok = |i: u32| (i * 11 + 1) % n_vocab;
     // 35 tokens: past the mat-vec's limit, so the GEMM computes this batch; the steps after
@@ -62,6 +64,9 @@ fn run_mixed(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
                 b.push(t, i, 2, i == 6);
             }
         } else if step > 1 {
+            if step == 2 {
+                e.share_prefix(0, 2, 21);
+            }
             b.push(tok(70 + step), e.seq_len(2), 2, true);
         }
         e.forward(&b).unwrap();

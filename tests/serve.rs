@@ -88,6 +88,27 @@ impl Server {
             .unwrap()
     }
 
+    /// Starts a streaming completion and reads until `n` events have come; the stream stays
+    /// open until the returned connection is dropped (the client leaves).
+    fn start_stream(&self, body: &Value, n: usize) -> TcpStream {
+        let mut s = self.connect();
+        let body = body.to_string();
+        let req = format!(
+            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut seen = String::new();
+        let mut buf = [0u8; 4096];
+        while seen.matches("data: ").count() < n {
+            let got = s.read(&mut buf).unwrap();
+            assert!(got > 0, "the stream ended early: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..got]));
+            assert!(seen.len() < 12 || seen.starts_with("HTTP/1.1 200"), "the stream was refused: {seen}");
+        }
+        s
+    }
+
     fn terminate(&self) {
         let ok = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success();
         assert!(ok, "kill -TERM failed");
@@ -241,6 +262,25 @@ fn a_shared_prefix_is_reused_and_changes_nothing() {
     assert_eq!(reused["choices"][0]["text"], fresh["choices"][0]["text"]);
 }
 
+/// A prompt prefix that a running request holds is shared with a new request (its KV blocks,
+/// not computed again), and the new request gets the answer it gets computed from scratch.
+#[test]
+fn a_running_requests_prefix_is_shared_and_changes_nothing() {
+    let server = Server::start(&["--parallel", "2", "-c", "2048"]);
+    let system = "You are a careful assistant. Answer in one sentence, and never mention the weather. ";
+    let long = json!({ "prompt": format!("{system}Tell me a long story."), "max_tokens": 900, "ignore_eos": true,
+                       "stream": true, "temperature": 0 });
+    let _running = server.start_stream(&long, 3);
+    let used = server.metric("rocmforge_kv_blocks_used");
+    let prompt = format!("{system}Question: what is a mountain?");
+    let shared = server.post("/v1/completions", &json!({ "prompt": prompt, "max_tokens": 6, "temperature": 0 })).1;
+    let cached = server.metric("rocmforge_prompt_tokens_cached_total");
+    assert!(cached >= 15.0, "only {cached} prompt tokens came from the running request's blocks");
+    let fresh = server.post("/v1/completions", &completion(&prompt, 6)).1;
+    assert_eq!(shared["choices"][0]["text"], fresh["choices"][0]["text"]);
+    assert!(server.metric("rocmforge_kv_blocks_used") >= used, "the running request lost its blocks");
+}
+
 /// A prompt longer than the step's token budget is computed over several steps (some with no
 /// output row), and its answer is the one it gets in one piece.
 #[test]
@@ -260,24 +300,11 @@ fn a_client_that_leaves_mid_stream_frees_its_sequence() {
     let server = Server::start(&["--parallel", "2", "-c", "4096"]);
     let body = json!({ "prompt": "Tell me a long story.", "max_tokens": 1500, "ignore_eos": true, "stream": true });
     {
-        let mut s = server.connect();
-        let body = body.to_string();
-        let req = format!(
-            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        s.write_all(req.as_bytes()).unwrap();
-        let mut seen = String::new();
-        let mut buf = [0u8; 4096];
-        while seen.matches("data: ").count() < 3 {
-            let n = s.read(&mut buf).unwrap();
-            assert!(n > 0, "the stream ended early: {seen}");
-            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-        assert!(server.metric("rocmforge_kv_cells_used") > 0.0);
+        let _stream = server.start_stream(&body, 3);
+        assert!(server.metric("rocmforge_kv_blocks_used") > 0.0);
     } // the client leaves
     let t0 = Instant::now();
-    while server.metric("rocmforge_requests_running") > 0.0 || server.metric("rocmforge_kv_cells_used") > 0.0 {
+    while server.metric("rocmforge_requests_running") > 0.0 || server.metric("rocmforge_kv_blocks_used") > 0.0 {
         assert!(t0.elapsed() < Duration::from_secs(30), "the abandoned sequence still runs");
         std::thread::sleep(Duration::from_millis(50));
     }

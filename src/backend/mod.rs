@@ -10,12 +10,14 @@ pub mod device;
 pub mod gpu;
 pub mod graph;
 pub mod hip;
+pub mod kv_blocks;
 
 use std::ops::Range;
 
 pub(crate) use batch::check_output_rows;
 pub use batch::{clip_runs, Batch, BatchToken, Run};
 pub use device::DeviceSpec;
+pub use kv_blocks::{KvBlocks, KvUsage, KV_BLOCK};
 
 use crate::quant::QuantError;
 use cpu::sample::{argmax, pick, SamplerConfig};
@@ -72,10 +74,18 @@ pub trait Executor {
         let n_vocab = logits.len() / draws.len().max(1);
         Ok(logits.chunks_exact(n_vocab.max(1)).zip(draws).map(|(row, &r)| pick(row, cfg, r)).collect())
     }
+    /// The paged KV cache's tables: which blocks hold each sequence's positions.
+    fn kv_blocks(&self) -> &KvBlocks;
     /// Positions sequence `seq` holds; its next token goes there.
-    fn seq_len(&self, seq: usize) -> usize;
+    fn seq_len(&self, seq: usize) -> usize {
+        self.kv_blocks().len(seq)
+    }
     /// Forgets sequence `seq` from position `len` on.
     fn truncate(&mut self, seq: usize, len: usize);
+    /// Makes sequence `dst` hold sequence `src`'s first `len` positions by sharing their KV
+    /// blocks, without computing them again (llama.cpp's `llama_memory_seq_cp`); what `dst`
+    /// held is forgotten.
+    fn share_prefix(&mut self, src: usize, dst: usize, len: usize);
     /// Positions each sequence can hold.
     fn n_ctx(&self) -> usize;
     /// The device, for reports.

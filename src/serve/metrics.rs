@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::backend::{KvUsage, KV_BLOCK};
+
 /// Upper bounds (seconds) of the latency histograms' buckets.
 const BUCKETS: [f64; 14] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -41,16 +43,6 @@ impl Histogram {
     }
 }
 
-/// KV cache occupancy, in positions (cells) of all sequence slots together.
-#[derive(Default, Clone, Copy)]
-pub struct KvCells {
-    /// Held by running sequences.
-    pub used: u64,
-    /// Held by idle slots for prefix reuse; given up as soon as a request needs the slot.
-    pub cached: u64,
-    pub total: u64,
-}
-
 #[derive(Default)]
 pub struct Metrics {
     responses: Mutex<BTreeMap<(String, u16), u64>>,
@@ -61,7 +53,7 @@ pub struct Metrics {
     pub cancelled: AtomicU64,
     pub waiting: AtomicU64,
     pub running: AtomicU64,
-    kv: Mutex<KvCells>,
+    kv: Mutex<KvUsage>,
     pub time_to_first_token: Histogram,
     pub inter_token_latency: Histogram,
 }
@@ -72,11 +64,11 @@ impl Metrics {
         *r.entry((path.to_owned(), status)).or_default() += 1;
     }
 
-    pub fn set_kv(&self, kv: KvCells) {
+    pub fn set_kv(&self, kv: KvUsage) {
         *self.kv.lock().unwrap_or_else(|p| p.into_inner()) = kv;
     }
 
-    pub fn kv(&self) -> KvCells {
+    pub fn kv(&self) -> KvUsage {
         *self.kv.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -110,14 +102,20 @@ impl Metrics {
         );
         gauge(&mut out, "rocmforge_requests_running", "Sequences being computed.", self.running.load(Relaxed));
         let kv = self.kv();
-        gauge(&mut out, "rocmforge_kv_cells_used", "KV positions held by running sequences.", kv.used);
-        gauge(&mut out, "rocmforge_kv_cells_cached", "KV positions kept by idle slots for prefix reuse.", kv.cached);
+        gauge(&mut out, "rocmforge_kv_block_positions", "Positions per KV cache block.", KV_BLOCK as u64);
         gauge(
             &mut out,
-            "rocmforge_kv_cells_free",
-            "KV positions neither used nor cached.",
-            kv.total - kv.used - kv.cached,
+            "rocmforge_kv_blocks_used",
+            "KV cache blocks held by running sequences (a shared block counts once).",
+            kv.running as u64,
         );
+        gauge(
+            &mut out,
+            "rocmforge_kv_blocks_cached",
+            "KV cache blocks held only by idle slots, kept for prefix reuse.",
+            kv.cached as u64,
+        );
+        gauge(&mut out, "rocmforge_kv_blocks_free", "KV cache blocks neither used nor cached.", kv.free as u64);
         self.time_to_first_token.render(
             &mut out,
             "rocmforge_time_to_first_token_seconds",
@@ -143,7 +141,7 @@ mod tests {
         m.time_to_first_token.observe(Duration::from_millis(300));
         m.time_to_first_token.observe(Duration::from_secs(60));
         m.response("/v1/completions", 429);
-        m.set_kv(KvCells { used: 5, cached: 7, total: 100 });
+        m.set_kv(KvUsage { running: 5, cached: 7, free: 88 });
         let text = m.render();
         for line in [
             "rocmforge_time_to_first_token_seconds_bucket{le=\"0.005\"} 1",
@@ -152,7 +150,7 @@ mod tests {
             "rocmforge_time_to_first_token_seconds_bucket{le=\"+Inf\"} 3",
             "rocmforge_time_to_first_token_seconds_count 3",
             "rocmforge_requests_total{path=\"/v1/completions\",status=\"429\"} 1",
-            "rocmforge_kv_cells_free 88",
+            "rocmforge_kv_blocks_free 88",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

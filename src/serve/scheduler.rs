@@ -4,9 +4,12 @@
 //! Sequences join as soon as a slot is free and leave as soon as they finish or their client
 //! leaves; nothing else waits for them.
 //!
-//! Each of the `--parallel` slots is one executor sequence with its own KV region. A slot keeps
-//! the tokens whose KV it holds after its request ends, and a new request goes to the free slot
-//! sharing the longest prefix with its prompt: that prefix is not computed again.
+//! Each of the `--parallel` slots is one executor sequence, whose KV entries are blocks of the
+//! executor's paged cache. A slot keeps the tokens whose KV it holds after its request ends. A
+//! new request reuses the longest prefix of its prompt held by any slot, not computing it
+//! again: in place when that slot is free, else by sharing the running slot's blocks
+//! (`Executor::share_prefix`), so requests with a common system prompt running side by side
+//! compute and store it once.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
@@ -18,7 +21,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use super::api::{Params, Prompt};
 use super::error::ApiError;
-use super::metrics::{KvCells, Metrics};
+use super::metrics::Metrics;
 use super::stop::StopMatcher;
 use crate::backend::{Batch, Executor};
 use crate::engine::{Engine, EngineError, Sampler, SamplerConfig, TextStream};
@@ -258,12 +261,20 @@ impl<'e> Scheduler<'e> {
         while self.slots.iter().any(|s| s.seq.is_none()) {
             let Some((req, choice)) = self.waiting.pop_front() else { break };
             self.metrics.waiting.fetch_sub(1, Relaxed);
-            let (slot, reused) =
-                if req.params.cache_prompt { self.best_slot(&req.ids) } else { (self.emptiest_slot(), 0) };
+            let Placement { slot, share_from, reused } =
+                if req.params.cache_prompt { self.place(&req.ids) } else { Placement::fresh(self.emptiest_slot()) };
             self.clock += 1;
-            self.exec.truncate(slot, reused);
+            match share_from {
+                Some(src) => {
+                    self.exec.share_prefix(src, slot, reused);
+                    self.slots[slot].cached = self.slots[src].cached[..reused].to_vec();
+                }
+                None => {
+                    self.exec.truncate(slot, reused);
+                    self.slots[slot].cached.truncate(reused);
+                }
+            }
             let s = &mut self.slots[slot];
-            s.cached.truncate(reused);
             s.last_used = self.clock;
             let mut cfg = req.params.sampler.clone();
             cfg.seed = cfg.seed.wrapping_add(choice as u64);
@@ -287,19 +298,28 @@ impl<'e> Scheduler<'e> {
         }
     }
 
-    /// The free slot whose cached tokens share the longest prefix with `ids` (the least recently
-    /// used among equals), and how many of its tokens can be kept: at least the prompt's last
-    /// token is computed again, for its logits.
-    fn best_slot(&self, ids: &[u32]) -> (usize, usize) {
-        let common = |cached: &[u32]| cached.iter().zip(ids).take_while(|(a, b)| a == b).count();
-        self.slots
+    /// Where a prompt `ids` goes: the free slot whose cached tokens share the longest prefix
+    /// with it (the least recently used among equals), unless a running slot shares a longer
+    /// one, which the emptiest free slot then takes over. At least the prompt's last token is
+    /// computed again, for its logits.
+    fn place(&self, ids: &[u32]) -> Placement {
+        let common = |s: &Slot| s.cached.iter().zip(ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+        let (free, kept) = self
+            .slots
             .iter()
             .enumerate()
             .filter(|(_, s)| s.seq.is_none())
-            .map(|(i, s)| (i, common(&s.cached).min(ids.len() - 1), s.last_used))
+            .map(|(i, s)| (i, common(s), s.last_used))
             .max_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)))
             .map(|(i, n, _)| (i, n))
-            .expect("admit calls this with a free slot")
+            .expect("admit calls this with a free slot");
+        let running = self.slots.iter().enumerate().filter(|(_, s)| s.seq.is_some()).map(|(i, s)| (i, common(s)));
+        match running.max_by_key(|&(_, n)| n) {
+            Some((src, shared)) if shared > kept => {
+                Placement { slot: self.emptiest_slot(), share_from: Some(src), reused: shared }
+            }
+            _ => Placement { slot: free, share_from: None, reused: kept },
+        }
     }
 
     /// The free slot holding the fewest cached tokens, for a request that will not reuse them.
@@ -476,16 +496,22 @@ impl<'e> Scheduler<'e> {
     }
 
     fn publish_kv(&self) {
-        let (mut used, mut cached) = (0, 0);
-        for s in &self.slots {
-            if s.seq.is_some() {
-                used += s.cached.len() as u64;
-            } else {
-                cached += s.cached.len() as u64;
-            }
-        }
-        let total = (self.limits.parallel * self.limits.n_ctx) as u64;
-        self.metrics.set_kv(KvCells { used, cached, total });
+        let usage = self.exec.kv_blocks().usage(|seq| self.slots[seq].seq.is_some());
+        self.metrics.set_kv(usage);
+    }
+}
+
+/// A slot for a new request, and the prefix of its prompt it starts with.
+struct Placement {
+    slot: usize,
+    /// The running slot whose KV blocks the prefix is shared from; `None`: the slot's own.
+    share_from: Option<usize>,
+    reused: usize,
+}
+
+impl Placement {
+    fn fresh(slot: usize) -> Self {
+        Placement { slot, share_from: None, reused: 0 }
     }
 }
 

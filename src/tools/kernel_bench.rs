@@ -8,7 +8,7 @@
 
 use std::rc::Rc;
 
-use crate::tools::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
+use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
@@ -17,6 +17,7 @@ use rocmforge::backend::gpu::launchers::{
 use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
 };
+use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::SamplerConfig;
 use rocmforge::quant::blocks::*;
 
@@ -124,6 +125,13 @@ fn weight_copies<W: QuantBlock>(
     (0..ROTATION_BYTES.div_ceil(per_launch)).map(|_| filled(gpu, &blocks)).collect()
 }
 
+/// The block table of a cache of `n_pos` positions (a multiple of the block) that fills its
+/// pool, its blocks shuffled as in a server's pool.
+fn paged_table(gpu: &Rc<dyn Gpu>, n_pos: usize) -> Result<DeviceBuffer<i32>, LaunchError> {
+    let table = block_table(&mut rng("bench table"), n_pos, n_pos.div_ceil(KV_BLOCK));
+    filled(gpu, &table.iter().map(|&b| b as i32).collect::<Vec<_>>())
+}
+
 /// x quantized to q8_1 on the device, as the mat-vecs read it.
 fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
     let x = f32s(k.gpu(), "bench x", cols)?;
@@ -208,6 +216,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let n_splits = kv_len.div_ceil(split_len);
     let kv_dim = n_head_kv * d;
     let (kc, vc) = (f16s(g, "bench k", kv_len * kv_dim)?, f16s(g, "bench v", kv_len * kv_dim)?);
+    let table = paged_table(g, kv_len)?;
     let q = f32s(g, "bench q", n_head * d)?;
     let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
     let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
@@ -226,6 +235,8 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
             q: q.view(),
             k_cache: kc.view(),
             v_cache: vc.view(),
+            kv_table: table.view(),
+            kv_rows: kv_len,
             q_pos: q_pos.view(),
             n_head,
             n_head_kv,
@@ -244,6 +255,7 @@ fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, La
     let (n_head, n_head_kv) = (32usize, 8usize);
     let kv_dim = n_head_kv * d;
     let (kc, vc) = (f16s(g, "bench k", tokens * kv_dim)?, f16s(g, "bench v", tokens * kv_dim)?);
+    let table = paged_table(g, tokens)?;
     let q = f32s(g, "bench q", tokens * n_head * d)?;
     let mut out = DeviceBuffer::<f32>::uninit(g, tokens * n_head * d)?;
     // Causal: about half of the score matrix, two matrix products (QK^T, PV).
@@ -257,12 +269,14 @@ fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, La
             q: q.view(),
             k_cache: kc.view(),
             v_cache: vc.view(),
+            kv_table: table.view(),
             n_tokens: tokens as i32,
             n_head_kv: n_head_kv as i32,
             n_head: n_head as i32,
             pos0: 0,
             window: 0,
             scale,
+            kv_rows: tokens as i32,
         };
         kernel.launch(s, args)
     })

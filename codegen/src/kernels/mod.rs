@@ -10,7 +10,6 @@ mod dequant;
 mod embed;
 mod gemm_f16;
 mod glu;
-mod kv_append;
 mod matvec;
 mod matvec_glu;
 mod quantize_q8_1;
@@ -27,6 +26,18 @@ use crate::catalog::{Axis, Family};
 use crate::quant::Quant;
 use crate::variant::{AxisValue, Variant};
 use crate::Vendor;
+
+/// Positions per block of the paged KV cache: the runtime's block tables
+/// (`backend::kv_blocks`) and the kernels that read them share this one value.
+pub const KV_BLOCK: u32 = 16;
+
+/// The extent of a block table that covers `positions` positions.
+pub fn kv_table_extent(positions: &str) -> String {
+    format!("({positions} + {}) / {KV_BLOCK}", KV_BLOCK - 1)
+}
+
+/// The extent of one layer's key (or value) block pool: `kv_rows` rows of the KV width.
+pub const KV_POOL_EXTENT: &str = "kv_rows * n_head_kv * head_dim";
 
 /// Head sizes of the models we run (64: llama 3.2 1B; 128: llama 8B, qwen2, mistral; 256: gemma3).
 pub const HEAD_DIMS: [u32; 3] = [64, 128, 256];
@@ -59,7 +70,6 @@ pub fn catalog() -> Vec<Family> {
         matvec_glu::family(),
         dequant::family(),
         gemm_f16::family(),
-        kv_append::family(),
         attn_decode::family(),
         attn_decode_reduce::family(),
         attn_prefill::family(),
@@ -82,6 +92,7 @@ pub struct Ctx {
     pub wave: u32,
     pub threads: u32,
     pub nvidia: bool,
+    pub kv_block: u32,
 }
 
 impl Ctx {
@@ -94,6 +105,7 @@ impl Ctx {
             wave: v.target.wave_size(),
             threads: v.threads,
             nvidia: v.target.vendor() == Vendor::Nvidia,
+            kv_block: KV_BLOCK,
         }
     }
 }

@@ -1,7 +1,7 @@
 use askama::Template;
 
 use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Scalar};
-use crate::kernels::{head_dim_axis, rope::mode_axis, Ctx};
+use crate::kernels::{head_dim_axis, kv_table_extent, rope::mode_axis, Ctx, KV_POOL_EXTENT};
 use crate::variant::Variant;
 
 #[derive(Template)]
@@ -16,11 +16,12 @@ pub fn family() -> Family {
     Family {
         name: "rope_kv",
         template: "rope_kv.hip.j2",
-        summary: "rope on Q in place, and on K stored with V into the f16 cache at pos[t] (one launch)",
+        summary: "rope on Q in place, and on K stored with V into the paged f16 cache at pos[t] (one launch)",
         params: vec![
             output("q", Elem::F32, "n_tokens * n_head * head_dim"),
-            output("k_cache", Elem::F16, "n_ctx * n_head_kv * head_dim"),
-            output("v_cache", Elem::F16, "n_ctx * n_head_kv * head_dim"),
+            output("k_cache", Elem::F16, KV_POOL_EXTENT),
+            output("v_cache", Elem::F16, KV_POOL_EXTENT),
+            input("kv_table", Elem::I32, kv_table_extent("n_ctx")),
             input("k", Elem::F32, "n_tokens * n_head_kv * head_dim"),
             input("v", Elem::F32, "n_tokens * n_head_kv * head_dim"),
             input("pos", Elem::I32, "n_tokens"),
@@ -29,6 +30,7 @@ pub fn family() -> Family {
             scalar("n_head_kv", Scalar::I32),
             scalar("n_rot", Scalar::I32),
             scalar("n_ctx", Scalar::I32),
+            scalar("kv_rows", Scalar::I32),
             scalar("theta_scale", Scalar::F32),
             scalar("freq_scale", Scalar::F32),
         ],
@@ -38,7 +40,7 @@ pub fn family() -> Family {
             grid: [Grid::Dim("n_heads_all"), Grid::Dim("n_tokens"), Grid::One],
             dims: &["n_heads_all", "n_tokens"],
         },
-        reference: "backend::cpu::ops::rope + backend::cpu::kv_cache::KvCache::store",
+        reference: "backend::cpu::ops::rope + backend::cpu::KvCache::store",
         allow_scratch: false,
         render: |v: &Variant| {
             Source { ctx: Ctx::new("rope_kv.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }

@@ -10,6 +10,7 @@
 use half::f16;
 use rayon::prelude::*;
 
+use super::kv_cache::KvRows;
 use super::{vec, SumOrder};
 
 /// ggml's `GGML_FA_TILE_Q`: from this many query rows on, its tiled f32 kernel runs.
@@ -26,25 +27,18 @@ pub struct AttentionShape {
 }
 
 /// out[t] = softmax(q[t]·Kᵀ · scale) · V for query rows at positions `pos0 + t`.
-/// `keys`/`values` are the layer's cache rows (`kv_dim` each) and must hold positions up to the
-/// last query. `SumOrder::BatchInvariant` takes the few-rows path whatever the number of rows.
-pub fn attention(
-    q: &[f32],
-    keys: &[f16],
-    values: &[f16],
-    pos0: usize,
-    s: &AttentionShape,
-    order: SumOrder,
-    out: &mut [f32],
-) {
+/// `kv` is the sequence's view of the layer's cache and must hold positions up to the last
+/// query. `SumOrder::BatchInvariant` takes the few-rows path whatever the number of rows.
+pub fn attention(q: &[f32], kv: KvRows, pos0: usize, s: &AttentionShape, order: SumOrder, out: &mut [f32]) {
     let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     let n_q = q.len() / (s.n_head * hd);
     if n_q >= TILED_MIN_QUERIES && order == SumOrder::LlamaCpp {
         // Every query reads the same rows: widen the cache to f32 once, not once per query.
         let n_pos = pos0 + n_q;
-        let to_f32 = |c: &[f16]| c[..n_pos * kv_dim].iter().map(|v| v.to_f32()).collect::<Vec<f32>>();
-        let (k32, v32) = (to_f32(keys), to_f32(values));
+        let widen =
+            |rows: &mut dyn Iterator<Item = &[f16]>| -> Vec<f32> { rows.flatten().map(|v| v.to_f32()).collect() };
+        let (k32, v32) = (widen(&mut (0..n_pos).map(|p| kv.key(p))), widen(&mut (0..n_pos).map(|p| kv.value(p))));
         out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
             let (t, h) = (i / s.n_head, i % s.n_head);
             let pos = pos0 + t;
@@ -62,8 +56,8 @@ pub fn attention(
         let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
         let kv_off = (h / group) * hd;
         let qh = &q[i * hd..(i + 1) * hd];
-        let k_rows = (first..=pos).map(|p| &keys[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
-        let v_rows = (first..=pos).map(|p| &values[p * kv_dim + kv_off..p * kv_dim + kv_off + hd]);
+        let k_rows = (first..=pos).map(|p| &kv.key(p)[kv_off..kv_off + hd]);
+        let v_rows = (first..=pos).map(|p| &kv.value(p)[kv_off..kv_off + hd]);
         head_f16_online(qh, k_rows, v_rows, s.scale, out_h);
     });
 }
@@ -124,6 +118,7 @@ fn head_f16_online<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::kv_blocks::KV_BLOCK;
 
     fn f16s(v: &[f32]) -> Vec<f16> {
         v.iter().map(|&x| f16::from_f32(x)).collect()
@@ -147,7 +142,8 @@ mod tests {
         (0..hd).map(|d| keys.clone().zip(&e).map(|(p, w)| w / z * v[p * kv_dim + off + d] as f64).sum()).collect()
     }
 
-    /// Both paths (few rows: f16 accumulation; many rows: f32) against f64, with GQA and windows.
+    /// Both paths (few rows: f16 accumulation; many rows: f32) against f64, with GQA and windows,
+    /// the cache's blocks in scrambled order.
     #[test]
     fn gqa_and_window_match_naive_on_both_paths() {
         let (n_head, n_head_kv, hd) = (8, 2, 64);
@@ -162,11 +158,24 @@ mod tests {
             let (kh, vh) = (f16s(&k), f16s(&v));
             let (kr, vr): (Vec<f32>, Vec<f32>) =
                 (kh.iter().map(|x| x.to_f32()).collect(), vh.iter().map(|x| x.to_f32()).collect());
+            // Logical block b lives in physical block n_blocks - 1 - b.
+            let n_blocks = n_pos.div_ceil(KV_BLOCK);
+            let table: Vec<u32> = (0..n_blocks as u32).rev().collect();
+            let scatter = |c: &[f16]| {
+                let mut out = vec![f16::NAN; n_blocks * KV_BLOCK * kv_dim];
+                for (p, row) in c.chunks_exact(kv_dim).enumerate() {
+                    let r = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+                    out[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(row);
+                }
+                out
+            };
+            let (kp, vp) = (scatter(&kh), scatter(&vh));
+            let kv = KvRows { keys: &kp, values: &vp, table: &table, kv_dim };
             for window in [None, Some(5)] {
                 let q = rnd(n * n_head * hd, 3);
                 let mut out = vec![f32::NAN; q.len()];
                 let shape = AttentionShape { n_head, n_head_kv, head_dim: hd, window, scale: 1.0 };
-                attention(&q, &kh, &vh, pos0, &shape, SumOrder::LlamaCpp, &mut out);
+                attention(&q, kv, pos0, &shape, SumOrder::LlamaCpp, &mut out);
                 for t in 0..n {
                     for h in 0..n_head {
                         let pos = pos0 + t;

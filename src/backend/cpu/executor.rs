@@ -8,6 +8,7 @@ use super::kv_cache::KvCache;
 use super::matmul::{matmul, MatmulScratch, QMatrix};
 use super::{ops, vec, SumOrder};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
+use crate::backend::kv_blocks::KvBlocks;
 use crate::backend::{check_output_rows, BackendError, Batch, Executor, Run};
 use crate::model::{Activation, Matrix, Model};
 
@@ -53,7 +54,7 @@ fn slot(a: Act) -> usize {
 pub struct CpuExecutor<'m> {
     model: &'m Model,
     device: &'m CpuDevice,
-    kv: Vec<KvCache>,
+    kv: KvCache,
     mm: MatmulScratch,
     order: SumOrder,
     acts: [Vec<f32>; N_ACTS],
@@ -66,7 +67,7 @@ pub struct CpuExecutor<'m> {
 impl<'m> CpuExecutor<'m> {
     pub fn new(model: &'m Model, device: &'m CpuDevice, n_ctx: usize, n_seq: usize) -> Result<Self, BackendError> {
         let c = &model.config;
-        let kv = (0..n_seq).map(|_| KvCache::new(c.n_layer, n_ctx, c.kv_dim())).collect::<Result<_, _>>()?;
+        let kv = KvCache::new(c.n_layer, n_ctx, c.kv_dim(), n_seq)?;
         Ok(CpuExecutor {
             model,
             device,
@@ -84,10 +85,6 @@ impl<'m> CpuExecutor<'m> {
     pub fn summing(mut self, order: SumOrder) -> Self {
         self.order = order;
         self
-    }
-
-    pub fn kv_cache(&self, seq: usize) -> &KvCache {
-        &self.kv[seq]
     }
 
     fn width(&self, a: Act) -> usize {
@@ -141,7 +138,7 @@ impl<'m> CpuExecutor<'m> {
         let xn = self.act(Act::Xn);
         self.hidden = self.batch.logit_rows().iter().flat_map(|&r| xn[r * embd..(r + 1) * embd].to_vec()).collect();
         for run in &self.runs {
-            self.kv[run.seq].commit(run.pos0 + run.len);
+            self.kv.blocks_mut().commit(run.seq, run.pos0 + run.len);
         }
         Ok(())
     }
@@ -150,8 +147,11 @@ impl<'m> CpuExecutor<'m> {
 impl Executor for CpuExecutor<'_> {
     fn forward(&mut self, batch: &Batch) -> Result<(), BackendError> {
         let c = &self.model.config;
-        let kv = &self.kv;
-        self.runs = batch.runs(kv.len(), self.n_ctx(), c.n_vocab, |s| kv[s].len())?;
+        let blocks = self.kv.blocks();
+        self.runs = batch.runs(blocks.n_seq(), self.n_ctx(), c.n_vocab, |s| blocks.len(s))?;
+        for run in &self.runs {
+            self.kv.prepare(run.seq, run.pos0, run.len)?;
+        }
         self.batch = batch.clone();
         let device = self.device;
         device.install(|| self.forward_on_pool())
@@ -178,16 +178,20 @@ impl Executor for CpuExecutor<'_> {
         Ok(logits)
     }
 
-    fn seq_len(&self, seq: usize) -> usize {
-        self.kv[seq].len()
+    fn kv_blocks(&self) -> &KvBlocks {
+        self.kv.blocks()
     }
 
     fn truncate(&mut self, seq: usize, len: usize) {
-        self.kv[seq].truncate(len);
+        self.kv.blocks_mut().truncate(seq, len);
+    }
+
+    fn share_prefix(&mut self, src: usize, dst: usize, len: usize) {
+        self.kv.blocks_mut().share(src, dst, len);
     }
 
     fn n_ctx(&self) -> usize {
-        self.kv.first().map_or(0, KvCache::n_ctx)
+        self.kv.n_ctx()
     }
 
     fn describe(&self) -> String {
@@ -265,7 +269,7 @@ impl Ops for CpuExecutor<'_> {
         }
         for run in &self.runs {
             let rows = run.start * kv_dim..(run.start + run.len) * kv_dim;
-            self.kv[run.seq].store(il, run.pos0, &kv[rows.clone()], &self.acts[slot(v)][rows]);
+            self.kv.store(il, run.seq, run.pos0, &kv[rows.clone()], &self.acts[slot(v)][rows]);
         }
         self.put(q, qv);
         self.put(k, kv);
@@ -288,8 +292,8 @@ impl Ops for CpuExecutor<'_> {
         let mut o = self.take(out);
         for run in &self.runs {
             let rows = run.start * q_dim..(run.start + run.len) * q_dim;
-            let (keys, values) = self.kv[run.seq].layer(il);
-            attention(&qv[rows.clone()], keys, values, run.pos0, &shape, self.order, &mut o[rows]);
+            let kv = self.kv.rows(il, run.seq);
+            attention(&qv[rows.clone()], kv, run.pos0, &shape, self.order, &mut o[rows]);
         }
         self.put(q, qv);
         self.put(out, o);

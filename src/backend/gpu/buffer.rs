@@ -89,6 +89,22 @@ impl<T: DeviceElem> DeviceBuffer<T> {
         self.gpu.copy_within_device(stream, (self.raw(), dst_at * e), (src.raw(), src_at * e), len * e)
     }
 
+    /// Enqueues a copy of elements `src_at..src_at + len` to `dst_at..` within this buffer on
+    /// `stream`; the two ranges must not overlap.
+    pub fn copy_within(
+        &mut self,
+        stream: StreamHandle,
+        src_at: usize,
+        dst_at: usize,
+        len: usize,
+    ) -> Result<(), GpuError> {
+        let e = size_of::<T>();
+        if src_at.abs_diff(dst_at) < len {
+            return Err(GpuError::Overlap { src_at, dst_at, len });
+        }
+        self.gpu.copy_within_device(stream, (self.raw(), dst_at * e), (self.raw(), src_at * e), len * e)
+    }
+
     /// Copies `data` in (synchronously) at element `at`.
     pub fn upload_at(&mut self, at: usize, data: &[T]) -> Result<(), GpuError> {
         self.gpu.upload(&self.elements(at, data.len())?, bytemuck::cast_slice(data))

@@ -32,6 +32,8 @@ pub enum GpuError {
     MissingKernel(String),
     #[error("a {bytes}-byte copy does not fit a {capacity}-byte buffer")]
     Size { bytes: usize, capacity: usize },
+    #[error("a copy of {len} elements from {src_at} to {dst_at} overlaps itself")]
+    Overlap { src_at: usize, dst_at: usize, len: usize },
 }
 
 /// An untyped device allocation; freed by the device that made it (`DeviceBuffer` does that

@@ -6,6 +6,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rocmforge_codegen::Quant;
 
+use rocmforge::backend::KV_BLOCK;
 use rocmforge::gguf::GgmlType;
 
 /// A generator seeded by `label`, so a case sees the same data on every run.
@@ -99,4 +100,30 @@ pub fn quant_blocks(rng: &mut SmallRng, q: Quant, n: usize) -> Vec<u8> {
         }
     }
     out
+}
+
+/// A block table for `n_pos` positions of a paged KV cache whose pool holds `n_blocks` blocks
+/// (at least those the positions need): blocks in shuffled order, as a pool hands them out
+/// once sequences have come and gone.
+pub fn block_table(rng: &mut SmallRng, n_pos: usize, n_blocks: usize) -> Vec<u32> {
+    use rand::seq::SliceRandom;
+    let mut blocks: Vec<u32> = (0..n_blocks as u32).collect();
+    blocks.shuffle(rng);
+    blocks.truncate(n_pos.div_ceil(KV_BLOCK));
+    blocks
+}
+
+/// The pool of `n_blocks` blocks holding the cache rows `logical` (`width` values each) where
+/// `table` puts them; the rows no position maps to hold `fill`.
+pub fn paged(logical: &[f32], width: usize, table: &[u32], n_blocks: usize, fill: f32) -> Vec<f32> {
+    let mut pool = vec![fill; n_blocks * KV_BLOCK * width];
+    for (p, row) in logical.chunks_exact(width).enumerate() {
+        let r = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+        pool[r * width..(r + 1) * width].copy_from_slice(row);
+    }
+    pool
+}
+
+pub fn table_bytes(table: &[u32]) -> Vec<u8> {
+    table.iter().flat_map(|v| (*v as i32).to_le_bytes()).collect()
 }

@@ -7,12 +7,13 @@
 use std::rc::Rc;
 
 use super::cases::{dequantized, mat_vec, q8_1, softmax_partial};
-use super::inputs::{nonzero, quant_blocks, rng, round_f16, to_f16, typed_blocks};
+use super::inputs::{block_table, nonzero, paged, quant_blocks, rng, round_f16, to_f16, typed_blocks};
 use super::{normalized_error, Outcome};
 use rocmforge::backend::cpu::ops;
 use rocmforge::backend::gpu::engine::{self, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
 use rocmforge::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
+use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::{self, SamplerConfig};
 use rocmforge::model::RopeKind;
 use rocmforge::quant::blocks::BlockQ4K;
@@ -144,8 +145,14 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let values = round_f16(&nonzero(&mut r, kv_len * kv_dim));
     let q = nonzero(&mut r, n_head * d);
     let scale = 1.0 / (d as f32).sqrt();
-    let (k16, v16) = (to_f16(&keys), to_f16(&values));
     let want = exact_decode(&q, &keys, &values, n_head, n_head_kv, d, scale);
+    // Paged, blocks shuffled among spares full of NaN.
+    let n_blocks = kv_len.div_ceil(KV_BLOCK) + 5;
+    let table = block_table(&mut r, kv_len, n_blocks);
+    let pool = |c: &[f32]| to_f16(&paged(c, kv_dim, &table, n_blocks, f32::NAN));
+    let (k16, v16) = (pool(&keys), pool(&values));
+    let rows: Vec<i32> = table.iter().map(|&b| b as i32).collect();
+    let kv_table = DeviceBuffer::from_slice(gpu(k), &rows)?;
 
     // Sized for a longer context, as a captured decode graph is: the splits past kv_len are empty.
     let n_splits = kv_len.div_ceil(split_len) + 3;
@@ -164,6 +171,8 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
         q: qd.view(),
         k_cache: kc.view(),
         v_cache: vc.view(),
+        kv_table: kv_table.view(),
+        kv_rows: n_blocks * KV_BLOCK,
         q_pos: q_pos.view(),
         n_head,
         n_head_kv,

@@ -12,8 +12,12 @@ pub struct DecodeAttention<'a> {
     pub part_o: &'a mut DeviceBuffer<f32>,
     pub part_ml: &'a mut DeviceBuffer<f32>,
     pub q: View<'a, f32>,
+    /// The block pools, and the sequence's block table (`backend::kv_blocks`).
     pub k_cache: View<'a, f16>,
     pub v_cache: View<'a, f16>,
+    pub kv_table: View<'a, i32>,
+    /// Rows of each pool.
+    pub kv_rows: usize,
     pub q_pos: View<'a, i32>,
     pub n_head: usize,
     pub n_head_kv: usize,
@@ -39,6 +43,7 @@ pub fn decode_attention(
         q: a.q,
         k_cache: a.k_cache,
         v_cache: a.v_cache,
+        kv_table: a.kv_table,
         q_pos: a.q_pos,
         n_head_kv: a.n_head_kv as i32,
         n_head: a.n_head as i32,
@@ -46,6 +51,7 @@ pub fn decode_attention(
         scale: a.scale,
         split_len: a.split_len as i32,
         n_ctx: a.n_ctx as i32,
+        kv_rows: a.kv_rows as i32,
         n_splits: a.n_splits as u32,
     };
     decode.launch(s, args)?;

@@ -1,5 +1,6 @@
 //! The decoder graph on a GPU: `Ops` through the generated launchers, over activation buffers
-//! allocated once for the largest batch, and a KV cache in device memory sized up front. Only
+//! allocated once for the largest batch, and a paged KV cache in device memory sized up front
+//! (`backend::kv_blocks`: the sequences' block tables live on the device too). Only
 //! token ids and positions go to the device per batch, and only sampled ids, or the logits a
 //! caller asks for, come back. A batch is computed in passes of up to `UBATCH` tokens that may
 //! hold several sequences' runs: the projections and the per-token ops take the whole pass at
@@ -21,7 +22,7 @@ use crate::backend::gpu::launchers::{
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
-use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, Run};
+use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run, KV_BLOCK};
 use crate::model::{Model, ModelConfig};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
@@ -39,9 +40,11 @@ pub struct GpuExecutor<'m> {
     gpu_model: &'m GpuModel,
     stream: StreamHandle,
     n_ctx: usize,
-    /// Per layer, per sequence: keys and values, [n_ctx][kv_dim] f16.
-    kv: Vec<Vec<(DeviceBuffer<f16>, DeviceBuffer<f16>)>>,
-    seq_len: Vec<usize>,
+    /// Per layer: the block pools of keys and values, rows of kv_dim f16.
+    kv: Vec<(DeviceBuffer<f16>, DeviceBuffer<f16>)>,
+    blocks: KvBlocks,
+    /// Per sequence: its block table on the device, and what was last uploaded there.
+    tables: Vec<(DeviceBuffer<i32>, Vec<u32>)>,
     acts: Vec<DeviceBuffer<f32>>,
     ids: DeviceBuffer<i32>,
     pos: DeviceBuffer<i32>,
@@ -78,29 +81,29 @@ impl<'m> GpuExecutor<'m> {
             )));
         }
         let gpu = Rc::clone(gpu_model.kernels.gpu());
-        let kv_bytes = (2 * c.n_layer * n_seq) as u64 * (n_ctx as u64 * c.kv_dim() as u64 * 2);
+        let kv_rows = KvBlocks::pool_blocks(n_seq, n_ctx).and_then(|b| b.checked_mul(KV_BLOCK)).unwrap_or(usize::MAX);
+        let kv_bytes = (2 * c.n_layer as u64).saturating_mul(kv_rows as u64).saturating_mul(c.kv_dim() as u64 * 2);
         let (free, _) = gpu.memory()?;
-        let scratch_bytes = scratch_bytes(c);
-        if kv_bytes + scratch_bytes > free {
+        let needed = kv_bytes.saturating_add(scratch_bytes(c));
+        if needed > free {
             return Err(BackendError::OutOfMemory {
                 what: format!("the GPU's KV cache of {n_ctx} positions × {n_seq} sequences and its work buffers"),
-                needed: kv_bytes + scratch_bytes,
+                needed,
                 available: free,
             });
         }
+        if kv_rows.saturating_mul(c.kv_dim()) > u32::MAX as usize {
+            return Err(BackendError::Unsupported(format!(
+                "a KV cache of {n_ctx} positions × {n_seq} sequences: the kernels address a layer's cache with 32-bit offsets"
+            )));
+        }
         let f32s = |n: usize| DeviceBuffer::<f32>::uninit(&gpu, n);
-        let kv = (0..c.n_layer)
-            .map(|_| {
-                (0..n_seq)
-                    .map(|_| {
-                        Ok((
-                            DeviceBuffer::<f16>::uninit(&gpu, n_ctx * c.kv_dim())?,
-                            DeviceBuffer::<f16>::uninit(&gpu, n_ctx * c.kv_dim())?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, BackendError>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let blocks = KvBlocks::new(n_seq, n_ctx);
+        let pool = || DeviceBuffer::<f16>::uninit(&gpu, kv_rows * c.kv_dim());
+        let kv = (0..c.n_layer).map(|_| Ok((pool()?, pool()?))).collect::<Result<Vec<_>, BackendError>>()?;
+        let tables = (0..n_seq)
+            .map(|_| Ok((DeviceBuffer::<i32>::uninit(&gpu, blocks.blocks_per_seq())?, Vec::new())))
+            .collect::<Result<Vec<_>, BackendError>>()?;
         let acts = (0..N_ACTS).map(|i| f32s(UBATCH * act_width(c, ACTS[i]))).collect::<Result<Vec<_>, _>>()?;
         let n_splits = n_ctx.div_ceil(SPLIT_LEN);
         let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
@@ -111,7 +114,8 @@ impl<'m> GpuExecutor<'m> {
             stream,
             n_ctx,
             kv,
-            seq_len: vec![0; n_seq],
+            blocks,
+            tables,
             acts,
             ids: DeviceBuffer::uninit(&gpu, UBATCH)?,
             pos: DeviceBuffer::uninit(&gpu, UBATCH)?,
@@ -142,6 +146,11 @@ impl<'m> GpuExecutor<'m> {
 
     fn cfg(&self) -> &'m ModelConfig {
         &self.model.config
+    }
+
+    /// Rows of each layer's key and value block pools.
+    fn kv_rows(&self) -> i32 {
+        (self.blocks.n_blocks() * KV_BLOCK) as i32
     }
 
     fn n(&self) -> u32 {
@@ -245,6 +254,33 @@ impl<'m> GpuExecutor<'m> {
         Ok(())
     }
 
+    /// Makes room for `run` in the block pool: blocks added to its sequence's table, and the
+    /// blocks it shares where it writes copied (in every layer) before the write.
+    fn make_room(&mut self, run: &Run) -> Result<(), BackendError> {
+        let elems = KV_BLOCK * self.cfg().kv_dim();
+        for copy in self.blocks.prepare(run.seq, run.pos0, run.len)? {
+            let (from, to) = (copy.from as usize * elems, copy.to as usize * elems);
+            for (k, v) in &mut self.kv {
+                k.copy_within(self.stream, from, to, elems)?;
+                v.copy_within(self.stream, from, to, elems)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Uploads the block tables that changed since their last upload.
+    fn upload_tables(&mut self) -> Result<(), BackendError> {
+        for (seq, (device, uploaded)) in self.tables.iter_mut().enumerate() {
+            let table = self.blocks.table(seq);
+            if uploaded[..] != *table {
+                let rows: Vec<i32> = table.iter().map(|&b| b as i32).collect();
+                device.upload_at(0, &rows)?;
+                *uploaded = table.to_vec();
+            }
+        }
+        Ok(())
+    }
+
     fn grow_hidden(&mut self, n_outputs: usize) -> Result<(), BackendError> {
         let need = n_outputs.max(1) * self.cfg().n_embd;
         if self.hidden.len() < need {
@@ -265,16 +301,19 @@ impl Drop for GpuExecutor<'_> {
 
 impl Executor for GpuExecutor<'_> {
     fn forward(&mut self, batch: &Batch) -> Result<(), BackendError> {
-        let c = self.cfg();
-        let lens = &self.seq_len;
-        let runs = batch.runs(lens.len(), self.n_ctx, c.n_vocab, |s| lens[s])?;
+        let (c, blocks) = (self.cfg(), &self.blocks);
+        let runs = batch.runs(blocks.n_seq(), self.n_ctx, c.n_vocab, |s| blocks.len(s))?;
+        for run in &runs {
+            self.make_room(run)?;
+        }
+        self.upload_tables()?;
         self.grow_hidden(batch.logit_rows().len())?;
         self.n_outputs = 0;
         for start in (0..batch.len()).step_by(UBATCH) {
             let window = start..(start + UBATCH).min(batch.len());
             self.forward_pass(batch, &runs, window)?;
             for run in &self.pass {
-                self.seq_len[run.seq] = run.pos0 + run.len;
+                self.blocks.commit(run.seq, run.pos0 + run.len);
             }
         }
         Ok(())
@@ -344,12 +383,16 @@ impl Executor for GpuExecutor<'_> {
         Ok(ids)
     }
 
-    fn seq_len(&self, seq: usize) -> usize {
-        self.seq_len[seq]
+    fn kv_blocks(&self) -> &KvBlocks {
+        &self.blocks
     }
 
     fn truncate(&mut self, seq: usize, len: usize) {
-        self.seq_len[seq] = self.seq_len[seq].min(len);
+        self.blocks.truncate(seq, len);
+    }
+
+    fn share_prefix(&mut self, src: usize, dst: usize, len: usize) {
+        self.blocks.share(src, dst, len);
     }
 
     fn n_ctx(&self) -> usize {
@@ -424,8 +467,9 @@ impl Ops for GpuExecutor<'_> {
         let (c, kern) = (self.cfg(), self.kern());
         let (base, freq_scale) = c.rope_for_layer(il);
         let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
+        let kv_rows = self.kv_rows();
         for run in self.pass.clone() {
-            let (kc, vc) = &mut self.kv[il][run.seq];
+            let (kc, vc) = &mut self.kv[il];
             let [qb, kb, vb] =
                 self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
             let tokens = run.start..run.start + run.len;
@@ -433,6 +477,7 @@ impl Ops for GpuExecutor<'_> {
                 q: qb.slice_mut(tokens.start * q_dim..tokens.end * q_dim),
                 k_cache: kc.view_mut(),
                 v_cache: vc.view_mut(),
+                kv_table: self.tables[run.seq].0.view(),
                 k: kb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
                 v: vb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
                 pos: self.pos.slice(tokens.clone()),
@@ -441,6 +486,7 @@ impl Ops for GpuExecutor<'_> {
                 n_head_kv: c.n_head_kv as i32,
                 n_rot: c.rope.n_rot as i32,
                 n_ctx: self.n_ctx as i32,
+                kv_rows,
                 theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
                 freq_scale,
                 n_heads_all: (c.n_head + c.n_head_kv) as u32,
@@ -456,8 +502,10 @@ impl Ops for GpuExecutor<'_> {
         let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
+        let kv_rows = self.kv_rows();
         for run in self.pass.clone() {
-            let (kc, vc) = &self.kv[il][run.seq];
+            let (kc, vc) = &self.kv[il];
+            let kv_table = self.tables[run.seq].0.view();
             let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
             let rows = run.start * q_dim..(run.start + run.len) * q_dim;
             if run.len == 1 {
@@ -468,6 +516,8 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
+                    kv_table,
+                    kv_rows: kv_rows as usize,
                     q_pos: self.pos.slice(run.start..run.start + 1),
                     n_head: c.n_head,
                     n_head_kv: c.n_head_kv,
@@ -484,12 +534,14 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
+                    kv_table,
                     n_tokens: run.len as i32,
                     n_head_kv,
                     n_head,
                     pos0: run.pos0 as i32,
                     window,
                     scale: c.attn_scale,
+                    kv_rows,
                 };
                 kern.attn_prefill.launch(s, args)?;
             }

@@ -1,13 +1,18 @@
 //! Attention cases: the decode split kernels against their definition (per-split running max,
-//! sum and unnormalised output, in f64), prefill against the CPU engine's `attention`.
+//! sum and unnormalised output, in f64), prefill against the CPU engine's `attention`. The
+//! caches are paged: their blocks lie shuffled in a pool with spare blocks full of NaN, which a
+//! kernel that reads past its table would carry into its output.
 
 use rand::rngs::SmallRng;
 use rand::Rng;
 
 use super::{out, F32_TOL};
-use crate::tools::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, to_f16};
+use crate::tools::parity::inputs::{
+    block_table, f16_bytes, f32_bytes, i32_bytes, nonzero, paged, rng, round_f16, table_bytes, to_f16,
+};
 use crate::tools::parity::{Arg, Case, Sizes};
-use rocmforge::backend::cpu::{attention, AttentionShape, SumOrder, TILED_MIN_QUERIES};
+use rocmforge::backend::cpu::{attention, AttentionShape, KvRows, SumOrder, TILED_MIN_QUERIES};
+use rocmforge::backend::KV_BLOCK;
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
 fn heads(sizes: Sizes) -> Vec<(usize, usize)> {
@@ -25,7 +30,13 @@ fn visible(pos: usize, window: usize) -> std::ops::RangeInclusive<usize> {
     first..=pos
 }
 
-/// (kv_len, split_len, window) for each head configuration.
+/// A paged pool for a cache of `n_pos` positions: its blocks' table (with spare blocks in the
+/// pool) and the pool's row count.
+fn pool(r: &mut SmallRng, n_pos: usize) -> (Vec<u32>, usize) {
+    let n_blocks = n_pos.div_ceil(KV_BLOCK) + 3;
+    (block_table(r, n_pos, n_blocks), n_blocks)
+}
+
 /// One head's online-softmax state over cache positions `keys`, in f64: the running max m of
 /// the scores q·k·scale, the sum l of exp(score − m), and the unnormalised output Σ exp(score − m)·v.
 /// `col` is the head's first column in rows of `kv_dim`. An empty `keys` gives (−inf, 0, zeros).
@@ -49,6 +60,7 @@ pub fn softmax_partial(
     (m, weights.iter().sum(), o)
 }
 
+/// (kv_len, split_len, window) for each head configuration.
 pub fn decode_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
     let runs = sizes.pick(
         &[(1029, 256, 0), (1029, 256, 300)],
@@ -78,6 +90,7 @@ fn decode(
     let kv_dim = n_head_kv * d;
     let (k, v) = (cache(&mut r, kv_len, kv_dim), cache(&mut r, kv_len, kv_dim));
     let q = nonzero(&mut r, n_head * d);
+    let (table, n_blocks) = pool(&mut r, kv_len);
     let scale = 1.0 / (d as f32).sqrt();
     let n_splits = kv_len.div_ceil(split_len);
     let (mut part_o, mut part_ml) = (vec![0.0f32; n_head * n_splits * d], vec![0.0f32; n_head * n_splits * 2]);
@@ -102,8 +115,9 @@ fn decode(
             ("part_o", out(part_o, F32_TOL)),
             ("part_ml", out(part_ml, F32_TOL)),
             ("q", Arg::Input(f32_bytes(&q))),
-            ("k_cache", Arg::Input(f16_bytes(&k))),
-            ("v_cache", Arg::Input(f16_bytes(&v))),
+            ("k_cache", Arg::Input(f16_bytes(&paged(&k, kv_dim, &table, n_blocks, f32::NAN)))),
+            ("v_cache", Arg::Input(f16_bytes(&paged(&v, kv_dim, &table, n_blocks, f32::NAN)))),
+            ("kv_table", Arg::Input(table_bytes(&table))),
             ("q_pos", Arg::Input(i32_bytes(&[kv_len as i32 - 1]))),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_head", Arg::I32(n_head as i32)),
@@ -111,6 +125,7 @@ fn decode(
             ("scale", Arg::F32(scale)),
             ("split_len", Arg::I32(split_len as i32)),
             ("n_ctx", Arg::I32(kv_len as i32)),
+            ("kv_rows", Arg::I32((n_blocks * KV_BLOCK) as i32)),
         ],
         dims: vec![("n_splits", n_splits as u64)],
     }
@@ -185,10 +200,14 @@ fn prefill(
     let n_pos = pos0 + n_tokens;
     let (k, v) = (cache(&mut r, n_pos, kv_dim), cache(&mut r, n_pos, kv_dim));
     let q = nonzero(&mut r, n_tokens * n_head * d);
+    let (table, n_blocks) = pool(&mut r, n_pos);
+    let (kp, vp) = (paged(&k, kv_dim, &table, n_blocks, f32::NAN), paged(&v, kv_dim, &table, n_blocks, f32::NAN));
     let scale = 1.0 / (d as f32).sqrt();
     let shape = AttentionShape { n_head, n_head_kv, head_dim: d, window: (window > 0).then_some(window), scale };
     let mut reference = vec![0.0f32; q.len()];
-    attention(&q, &to_f16(&k), &to_f16(&v), pos0, &shape, SumOrder::LlamaCpp, &mut reference);
+    let (k16, v16) = (to_f16(&kp), to_f16(&vp));
+    let kv = KvRows { keys: &k16, values: &v16, table: &table, kv_dim };
+    attention(&q, kv, pos0, &shape, SumOrder::LlamaCpp, &mut reference);
     // Below TILED_MIN_QUERIES rows the CPU rounds Q to f16 and accumulates V in f16, as
     // llama.cpp's CPU flash attention does; the GPU stays in f32.
     let tolerance = if n_tokens < TILED_MIN_QUERIES { 2e-3 } else { F32_TOL };
@@ -197,14 +216,16 @@ fn prefill(
         args: vec![
             ("out", out(reference, tolerance)),
             ("q", Arg::Input(f32_bytes(&q))),
-            ("k_cache", Arg::Input(f16_bytes(&k))),
-            ("v_cache", Arg::Input(f16_bytes(&v))),
+            ("k_cache", Arg::Input(f16_bytes(&kp))),
+            ("v_cache", Arg::Input(f16_bytes(&vp))),
+            ("kv_table", Arg::Input(table_bytes(&table))),
             ("n_tokens", Arg::I32(n_tokens as i32)),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_head", Arg::I32(n_head as i32)),
             ("pos0", Arg::I32(pos0 as i32)),
             ("window", Arg::I32(window as i32)),
             ("scale", Arg::F32(scale)),
+            ("kv_rows", Arg::I32((n_blocks * KV_BLOCK) as i32)),
         ],
         dims: vec![],
     }

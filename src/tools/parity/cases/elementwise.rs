@@ -6,9 +6,12 @@ use rand::Rng;
 
 use super::{out, F16_TOL, F32_TOL};
 use crate::tools::parity::cases::q8_1;
-use crate::tools::parity::inputs::{f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16};
+use crate::tools::parity::inputs::{
+    block_table, f16_bytes, f32_bytes, i32_bytes, nonzero, rng, round_f16, table_bytes,
+};
 use crate::tools::parity::{q8_1_values, Arg, Case, Dtype};
 use rocmforge::backend::cpu::{ops, vec};
+use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::{self, SamplerConfig};
 use rocmforge::model::RopeKind;
 use rocmforge_codegen::Variant;
@@ -134,34 +137,6 @@ pub fn softmax(label: &str, rows: usize, n: usize, scale: f32) -> Case {
     }
 }
 
-pub fn kv_append(label: &str, kv_dim: usize, n_tokens: usize, pos0: usize, n_ctx: usize) -> Case {
-    let mut r = rng(label);
-    let (k_old, v_old) = (round_f16(&nonzero(&mut r, n_ctx * kv_dim)), round_f16(&nonzero(&mut r, n_ctx * kv_dim)));
-    let (k, v) = (nonzero(&mut r, n_tokens * kv_dim), nonzero(&mut r, n_tokens * kv_dim));
-    let stored = |old: &[f32], new: &[f32]| {
-        let mut c = old.to_vec();
-        c[pos0 * kv_dim..(pos0 + n_tokens) * kv_dim].copy_from_slice(&round_f16(new));
-        c
-    };
-    let positions: Vec<i32> = (pos0..pos0 + n_tokens).map(|p| p as i32).collect();
-    // Exact: the rows are rounded to f16 once, the other positions must be left alone.
-    let cache =
-        |old: &[f32], reference| Arg::InOut { initial: f16_bytes(old), reference, dtype: Dtype::F16, tolerance: 0.0 };
-    Case {
-        label: label.into(),
-        args: vec![
-            ("k_cache", cache(&k_old, stored(&k_old, &k))),
-            ("v_cache", cache(&v_old, stored(&v_old, &v))),
-            ("k", Arg::Input(f32_bytes(&k))),
-            ("v", Arg::Input(f32_bytes(&v))),
-            ("pos", Arg::Input(i32_bytes(&positions))),
-            ("kv_dim", Arg::I32(kv_dim as i32)),
-            ("n_ctx", Arg::I32(n_ctx as i32)),
-        ],
-        dims: vec![("n_tokens", n_tokens as u64)],
-    }
-}
-
 pub fn argmax(label: &str, rows: usize, n: usize, tie: bool) -> Case {
     let mut r: SmallRng = rng(label);
     let mut x = nonzero(&mut r, rows * n);
@@ -248,7 +223,11 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
     let mut r = rng(label);
     let q = nonzero(&mut r, tokens * n_head * head_dim);
     let (k, v) = (nonzero(&mut r, tokens * kv_dim), nonzero(&mut r, tokens * kv_dim));
-    let (k_old, v_old) = (round_f16(&nonzero(&mut r, n_ctx * kv_dim)), round_f16(&nonzero(&mut r, n_ctx * kv_dim)));
+    // The cache is paged: the sequence's blocks lie shuffled in a pool with two spare blocks.
+    let n_blocks = n_ctx.div_ceil(KV_BLOCK) + 2;
+    let table = block_table(&mut r, n_ctx, n_blocks);
+    let kv_rows = n_blocks * KV_BLOCK;
+    let (k_old, v_old) = (round_f16(&nonzero(&mut r, kv_rows * kv_dim)), round_f16(&nonzero(&mut r, kv_rows * kv_dim)));
     let rotate = |x: &[f32], width: usize| {
         let mut y = x.to_vec();
         for (t, token) in y.chunks_exact_mut(width).enumerate() {
@@ -259,7 +238,11 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
     };
     let stored = |old: &[f32], new: &[f32]| {
         let mut c = old.to_vec();
-        c[pos0 * kv_dim..(pos0 + tokens) * kv_dim].copy_from_slice(&round_f16(new));
+        for (t, row) in round_f16(new).chunks_exact(kv_dim).enumerate() {
+            let p = pos0 + t;
+            let at = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+            c[at * kv_dim..(at + 1) * kv_dim].copy_from_slice(row);
+        }
         c
     };
     let cache = |old: &[f32], reference| Arg::InOut {
@@ -282,6 +265,7 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
             ),
             ("k_cache", cache(&k_old, stored(&k_old, &rotate(&k, kv_dim)))),
             ("v_cache", cache(&v_old, stored(&v_old, &v))),
+            ("kv_table", Arg::Input(table_bytes(&table))),
             ("k", Arg::Input(f32_bytes(&k))),
             ("v", Arg::Input(f32_bytes(&v))),
             ("pos", Arg::Input(i32_bytes(&positions))),
@@ -290,6 +274,7 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_rot", Arg::I32(n_rot as i32)),
             ("n_ctx", Arg::I32(n_ctx as i32)),
+            ("kv_rows", Arg::I32(kv_rows as i32)),
             ("theta_scale", Arg::F32(theta_scale)),
             ("freq_scale", Arg::F32(freq_scale)),
         ],

@@ -10,9 +10,7 @@ use rocmforge_codegen::Variant;
 use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
-use elementwise::{
-    add_rows, argmax, glu, kv_append, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk,
-};
+use elementwise::{add_rows, argmax, glu, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk};
 use matmul::{dequant, embed, gemm, matvec, matvec_glu, quantize_q8_1};
 pub(crate) use matmul::{dequantized, mat_vec, q8_1};
 use rocmforge::engine::sampler::SamplerConfig;
@@ -130,19 +128,6 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .pick(&[(17, 257, 256)], &[(1, 4097, 64), (7, 7, 32), (17, 257, 4096), (512, 2048, 2048), (4097, 7, 128)])
             .into_iter()
             .map(|(m, n, k)| gemm(&label(format!("{m}x{n}x{k}")), m, n, k))
-            .collect(),
-        "kv_append" => sizes
-            .pick(&[(3, 519, 5)], &[(1, 519, 0), (17, 1024, 5), (512, 256, 3)])
-            .into_iter()
-            .map(|(tokens, kv_dim, pos0)| {
-                kv_append(
-                    &label(format!("{tokens} tokens of {kv_dim} at {pos0}")),
-                    kv_dim,
-                    tokens,
-                    pos0,
-                    pos0 + tokens + 3,
-                )
-            })
             .collect(),
         "argmax" => {
             let mut cases: Vec<Case> = sizes
