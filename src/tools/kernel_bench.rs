@@ -221,7 +221,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
     let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
     let mut out = DeviceBuffer::<f32>::uninit(g, n_head * d)?;
-    let q_pos = DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?;
+    let (q_pos, q_seq) = (DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?, DeviceBuffer::from_slice(g, &[0])?);
     let bytes = (2 * kv_len * kv_dim * 2) as f64;
     let scale = 1.0 / (d as f32).sqrt();
     let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}");
@@ -235,9 +235,12 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
             q: q.view(),
             k_cache: kc.view(),
             v_cache: vc.view(),
-            kv_table: table.view(),
+            kv_tables: table.view(),
             kv_rows: kv_len,
+            n_seq: 1,
+            table_stride: table.len(),
             q_pos: q_pos.view(),
+            q_seq: q_seq.view(),
             n_head,
             n_head_kv,
             window: 0,

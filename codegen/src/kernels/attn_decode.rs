@@ -1,7 +1,7 @@
 use askama::Template;
 
 use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
-use crate::kernels::{head_dim_axis, kv_table_extent, Ctx, KV_POOL_EXTENT};
+use crate::kernels::{head_dim_axis, Ctx, KV_POOL_EXTENT, KV_TABLES_EXTENT};
 use crate::variant::Variant;
 
 #[derive(Template)]
@@ -15,15 +15,16 @@ pub fn family() -> Family {
     Family {
         name: "attn_decode",
         template: "attn_decode.hip.j2",
-        summary: "one-token attention over the paged f16 KV cache, split-K: unnormalised partials per split",
+        summary: "attention of query tokens, each of its own sequence, over the paged f16 KV cache, split-K: unnormalised partials per split",
         params: vec![
-            output("part_o", Elem::F32, "n_head * n_splits * head_dim"),
-            output("part_ml", Elem::F32, "n_head * n_splits * 2"),
-            input("q", Elem::F32, "n_head * head_dim"),
+            output("part_o", Elem::F32, "n_tokens * n_head * n_splits * head_dim"),
+            output("part_ml", Elem::F32, "n_tokens * n_head * n_splits * 2"),
+            input("q", Elem::F32, "n_tokens * n_head * head_dim"),
             input("k_cache", Elem::F16, KV_POOL_EXTENT),
             input("v_cache", Elem::F16, KV_POOL_EXTENT),
-            input("kv_table", Elem::I32, kv_table_extent("n_ctx")),
-            input("q_pos", Elem::I32, "1"),
+            input("kv_tables", Elem::I32, KV_TABLES_EXTENT),
+            input("q_pos", Elem::I32, "n_tokens"),
+            input("q_seq", Elem::I32, "n_tokens"),
             scalar("n_head_kv", Scalar::I32),
             scalar("n_head", Scalar::I32),
             scalar("window", Scalar::I32),
@@ -31,12 +32,14 @@ pub fn family() -> Family {
             scalar("split_len", Scalar::I32),
             scalar("n_ctx", Scalar::I32),
             scalar("kv_rows", Scalar::I32),
+            scalar("n_seq", Scalar::I32),
+            scalar("table_stride", Scalar::I32),
         ],
         axes: vec![head_dim_axis()],
         launch: Launch {
             threads: 256,
-            grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::One],
-            dims: &["n_splits"],
+            grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::Dim("n_tokens")],
+            dims: &["n_splits", "n_tokens"],
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,

@@ -36,6 +36,9 @@ pub fn kv_table_extent(positions: &str) -> String {
     format!("({positions} + {}) / {KV_BLOCK}", KV_BLOCK - 1)
 }
 
+/// The extent of the block tables of `n_seq` sequences, `table_stride` entries apart.
+pub const KV_TABLES_EXTENT: &str = "n_seq * table_stride";
+
 /// The extent of one layer's key (or value) block pool: `kv_rows` rows of the KV width.
 pub const KV_POOL_EXTENT: &str = "kv_rows * n_head_kv * head_dim";
 

@@ -1,7 +1,7 @@
 use askama::Template;
 
 use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Scalar};
-use crate::kernels::{head_dim_axis, kv_table_extent, rope::mode_axis, Ctx, KV_POOL_EXTENT};
+use crate::kernels::{head_dim_axis, rope::mode_axis, Ctx, KV_POOL_EXTENT, KV_TABLES_EXTENT};
 use crate::variant::Variant;
 
 #[derive(Template)]
@@ -16,21 +16,24 @@ pub fn family() -> Family {
     Family {
         name: "rope_kv",
         template: "rope_kv.hip.j2",
-        summary: "rope on Q in place, and on K stored with V into the paged f16 cache at pos[t] (one launch)",
+        summary: "rope on Q in place, and on K stored with V into the paged f16 cache at pos[t] of sequence seq[t] (one launch)",
         params: vec![
             output("q", Elem::F32, "n_tokens * n_head * head_dim"),
             output("k_cache", Elem::F16, KV_POOL_EXTENT),
             output("v_cache", Elem::F16, KV_POOL_EXTENT),
-            input("kv_table", Elem::I32, kv_table_extent("n_ctx")),
+            input("kv_tables", Elem::I32, KV_TABLES_EXTENT),
             input("k", Elem::F32, "n_tokens * n_head_kv * head_dim"),
             input("v", Elem::F32, "n_tokens * n_head_kv * head_dim"),
             input("pos", Elem::I32, "n_tokens"),
+            input("seq", Elem::I32, "n_tokens"),
             optional_input("factors", Elem::F32, "n_rot / 2"),
             scalar("n_head", Scalar::I32),
             scalar("n_head_kv", Scalar::I32),
             scalar("n_rot", Scalar::I32),
             scalar("n_ctx", Scalar::I32),
             scalar("kv_rows", Scalar::I32),
+            scalar("n_seq", Scalar::I32),
+            scalar("table_stride", Scalar::I32),
             scalar("theta_scale", Scalar::F32),
             scalar("freq_scale", Scalar::F32),
         ],

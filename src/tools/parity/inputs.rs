@@ -117,11 +117,16 @@ pub fn block_table(rng: &mut SmallRng, n_pos: usize, n_blocks: usize) -> Vec<u32
 /// `table` puts them; the rows no position maps to hold `fill`.
 pub fn paged(logical: &[f32], width: usize, table: &[u32], n_blocks: usize, fill: f32) -> Vec<f32> {
     let mut pool = vec![fill; n_blocks * KV_BLOCK * width];
+    scatter(&mut pool, logical, width, table);
+    pool
+}
+
+/// Writes the cache rows `logical` into `pool` where `table` puts them.
+pub fn scatter(pool: &mut [f32], logical: &[f32], width: usize, table: &[u32]) {
     for (p, row) in logical.chunks_exact(width).enumerate() {
         let r = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
         pool[r * width..(r + 1) * width].copy_from_slice(row);
     }
-    pool
 }
 
 pub fn table_bytes(table: &[u32]) -> Vec<u8> {

@@ -163,6 +163,7 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let (kc, vc) = (DeviceBuffer::from_slice(gpu(k), &k16)?, DeviceBuffer::from_slice(gpu(k), &v16)?);
     let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
     let q_pos = DeviceBuffer::from_slice(gpu(k), &[kv_len as i32 - 1])?;
+    let q_seq = DeviceBuffer::from_slice(gpu(k), &[0])?;
     let s = StreamHandle::DEFAULT;
     let args = DecodeAttention {
         out: out.view_mut(),
@@ -171,9 +172,12 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
         q: qd.view(),
         k_cache: kc.view(),
         v_cache: vc.view(),
-        kv_table: kv_table.view(),
+        kv_tables: kv_table.view(),
         kv_rows: n_blocks * KV_BLOCK,
+        n_seq: 1,
+        table_stride: rows.len(),
         q_pos: q_pos.view(),
+        q_seq: q_seq.view(),
         n_head,
         n_head_kv,
         window: 0,

@@ -43,11 +43,15 @@ pub struct GpuExecutor<'m> {
     /// Per layer: the block pools of keys and values, rows of kv_dim f16.
     kv: Vec<(DeviceBuffer<f16>, DeviceBuffer<f16>)>,
     blocks: KvBlocks,
-    /// Per sequence: its block table on the device, and what was last uploaded there.
-    tables: Vec<(DeviceBuffer<i32>, Vec<u32>)>,
+    /// The sequences' block tables on the device, `blocks_per_seq` entries apart, and what was
+    /// last uploaded of each.
+    tables: DeviceBuffer<i32>,
+    uploaded: Vec<Vec<u32>>,
     acts: Vec<DeviceBuffer<f32>>,
     ids: DeviceBuffer<i32>,
     pos: DeviceBuffer<i32>,
+    /// The sequence of each token of the pass.
+    seqs: DeviceBuffer<i32>,
     part_o: DeviceBuffer<f32>,
     part_ml: DeviceBuffer<f32>,
     /// An activation quantized to q8_1 for the mat-vecs, and which one it is and for how many
@@ -101,9 +105,7 @@ impl<'m> GpuExecutor<'m> {
         let blocks = KvBlocks::new(n_seq, n_ctx);
         let pool = || DeviceBuffer::<f16>::uninit(&gpu, kv_rows * c.kv_dim());
         let kv = (0..c.n_layer).map(|_| Ok((pool()?, pool()?))).collect::<Result<Vec<_>, BackendError>>()?;
-        let tables = (0..n_seq)
-            .map(|_| Ok((DeviceBuffer::<i32>::uninit(&gpu, blocks.blocks_per_seq())?, Vec::new())))
-            .collect::<Result<Vec<_>, BackendError>>()?;
+        let tables = DeviceBuffer::<i32>::uninit(&gpu, blocks.n_blocks().max(1))?;
         let acts = (0..N_ACTS).map(|i| f32s(UBATCH * act_width(c, ACTS[i]))).collect::<Result<Vec<_>, _>>()?;
         let n_splits = n_ctx.div_ceil(SPLIT_LEN);
         let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
@@ -116,11 +118,13 @@ impl<'m> GpuExecutor<'m> {
             kv,
             blocks,
             tables,
+            uploaded: vec![Vec::new(); n_seq],
             acts,
             ids: DeviceBuffer::uninit(&gpu, UBATCH)?,
             pos: DeviceBuffer::uninit(&gpu, UBATCH)?,
-            part_o: f32s(c.n_head * n_splits * c.head_dim)?,
-            part_ml: f32s(c.n_head * n_splits * 2)?,
+            seqs: DeviceBuffer::uninit(&gpu, UBATCH)?,
+            part_o: f32s(decode_max(n_seq) * c.n_head * n_splits * c.head_dim)?,
+            part_ml: f32s(decode_max(n_seq) * c.n_head * n_splits * 2)?,
             xq: DeviceBuffer::uninit(&gpu, UBATCH * max_cols / 32)?,
             xq_of: None,
             a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
@@ -148,9 +152,11 @@ impl<'m> GpuExecutor<'m> {
         &self.model.config
     }
 
-    /// Rows of each layer's key and value block pools.
-    fn kv_rows(&self) -> i32 {
-        (self.blocks.n_blocks() * KV_BLOCK) as i32
+    /// The paged cache's shape as the kernels take it: rows of each layer's key and value
+    /// pools, sequences, and the distance between two sequences' block tables.
+    fn kv_geometry(&self) -> (i32, i32, i32) {
+        let b = &self.blocks;
+        ((b.n_blocks() * KV_BLOCK) as i32, b.n_seq() as i32, b.blocks_per_seq() as i32)
     }
 
     fn n(&self) -> u32 {
@@ -166,6 +172,8 @@ impl<'m> GpuExecutor<'m> {
         let pos: Vec<i32> = toks.iter().map(|t| t.pos as i32).collect();
         self.ids.upload_at(0, &ids)?;
         self.pos.upload_at(0, &pos)?;
+        let seqs: Vec<i32> = toks.iter().map(|t| t.seq as i32).collect();
+        self.seqs.upload_at(0, &seqs)?;
         self.pass = clip_runs(runs, &window);
         self.pass_len = window.len();
         self.xq_of = None;
@@ -270,11 +278,12 @@ impl<'m> GpuExecutor<'m> {
 
     /// Uploads the block tables that changed since their last upload.
     fn upload_tables(&mut self) -> Result<(), BackendError> {
-        for (seq, (device, uploaded)) in self.tables.iter_mut().enumerate() {
+        let stride = self.blocks.blocks_per_seq();
+        for (seq, uploaded) in self.uploaded.iter_mut().enumerate() {
             let table = self.blocks.table(seq);
             if uploaded[..] != *table {
                 let rows: Vec<i32> = table.iter().map(|&b| b as i32).collect();
-                device.upload_at(0, &rows)?;
+                self.tables.upload_at(seq * stride, &rows)?;
                 *uploaded = table.to_vec();
             }
         }
@@ -464,37 +473,34 @@ impl Ops for GpuExecutor<'_> {
 
     fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
         self.wrote(&[q, k]);
-        let (c, kern) = (self.cfg(), self.kern());
+        let (c, kern, n) = (self.cfg(), self.kern(), self.n());
         let (base, freq_scale) = c.rope_for_layer(il);
-        let (q_dim, kv_dim) = (c.q_dim(), c.kv_dim());
-        let kv_rows = self.kv_rows();
-        for run in self.pass.clone() {
-            let (kc, vc) = &mut self.kv[il];
-            let [qb, kb, vb] =
-                self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
-            let tokens = run.start..run.start + run.len;
-            let args = rope_kv::Args {
-                q: qb.slice_mut(tokens.start * q_dim..tokens.end * q_dim),
-                k_cache: kc.view_mut(),
-                v_cache: vc.view_mut(),
-                kv_table: self.tables[run.seq].0.view(),
-                k: kb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
-                v: vb.slice(tokens.start * kv_dim..tokens.end * kv_dim),
-                pos: self.pos.slice(tokens.clone()),
-                factors: self.gpu_model.rope_freqs.as_ref().map(DeviceBuffer::view),
-                n_head: c.n_head as i32,
-                n_head_kv: c.n_head_kv as i32,
-                n_rot: c.rope.n_rot as i32,
-                n_ctx: self.n_ctx as i32,
-                kv_rows,
-                theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
-                freq_scale,
-                n_heads_all: (c.n_head + c.n_head_kv) as u32,
-                n_tokens: run.len as u32,
-            };
-            kern.rope_kv.launch(self.stream, args)?;
-        }
-        Ok(())
+        let (kv_rows, n_seq, table_stride) = self.kv_geometry();
+        let (kc, vc) = &mut self.kv[il];
+        let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
+        let args = rope_kv::Args {
+            q: qb.view_mut(),
+            k_cache: kc.view_mut(),
+            v_cache: vc.view_mut(),
+            kv_tables: self.tables.view(),
+            k: kb.view(),
+            v: vb.view(),
+            pos: self.pos.view(),
+            seq: self.seqs.view(),
+            factors: self.gpu_model.rope_freqs.as_ref().map(DeviceBuffer::view),
+            n_head: c.n_head as i32,
+            n_head_kv: c.n_head_kv as i32,
+            n_rot: c.rope.n_rot as i32,
+            n_ctx: self.n_ctx as i32,
+            kv_rows,
+            n_seq,
+            table_stride,
+            theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
+            freq_scale,
+            n_heads_all: (c.n_head + c.n_head_kv) as u32,
+            n_tokens: n,
+        };
+        Ok(kern.rope_kv.launch(self.stream, args)?)
     }
 
     fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
@@ -502,13 +508,15 @@ impl Ops for GpuExecutor<'_> {
         let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
-        let kv_rows = self.kv_rows();
-        for run in self.pass.clone() {
+        let (kv_rows, n_seq, table_stride) = self.kv_geometry();
+        let stride = table_stride as usize;
+        for group in attention_groups(&self.pass, decode_max(n_seq as usize)) {
             let (kc, vc) = &self.kv[il];
-            let kv_table = self.tables[run.seq].0.view();
             let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
-            let rows = run.start * q_dim..(run.start + run.len) * q_dim;
-            if run.len == 1 {
+            let rows = group.start * q_dim..(group.start + group.len) * q_dim;
+            if group.decode {
+                // One token each of `group.len` sequences: one launch pair for them all.
+                let tokens = group.start..group.start + group.len;
                 let args = DecodeAttention {
                     out: o.slice_mut(rows.clone()),
                     part_o: &mut self.part_o,
@@ -516,9 +524,12 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
-                    kv_table,
+                    kv_tables: self.tables.view(),
                     kv_rows: kv_rows as usize,
-                    q_pos: self.pos.slice(run.start..run.start + 1),
+                    q_pos: self.pos.slice(tokens.clone()),
+                    q_seq: self.seqs.slice(tokens),
+                    n_seq: n_seq as usize,
+                    table_stride: stride,
                     n_head: c.n_head,
                     n_head_kv: c.n_head_kv,
                     window,
@@ -534,11 +545,11 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
-                    kv_table,
-                    n_tokens: run.len as i32,
+                    kv_table: self.tables.slice(group.seq * stride..(group.seq + 1) * stride),
+                    n_tokens: group.len as i32,
                     n_head_kv,
                     n_head,
-                    pos0: run.pos0 as i32,
+                    pos0: group.pos0 as i32,
                     window,
                     scale: c.attn_scale,
                     kv_rows,
@@ -589,6 +600,38 @@ impl Ops for GpuExecutor<'_> {
     }
 }
 
+/// Consecutive tokens of a pass that attention takes in one launch: a stretch of runs of one
+/// token each (decode: each its own sequence), or one longer run (a prompt).
+#[derive(Debug, PartialEq, Eq)]
+struct AttentionGroup {
+    start: usize,
+    len: usize,
+    decode: bool,
+    /// For a prompt: its sequence and first position.
+    seq: usize,
+    pos0: usize,
+}
+
+/// The pass's runs as attention launches, at most `decode_max` tokens to a decode launch.
+fn attention_groups(runs: &[Run], decode_max: usize) -> Vec<AttentionGroup> {
+    let mut groups: Vec<AttentionGroup> = Vec::new();
+    for r in runs {
+        match groups.last_mut() {
+            Some(g) if g.decode && r.len == 1 && g.start + g.len == r.start && g.len < decode_max => g.len += 1,
+            _ => {
+                groups.push(AttentionGroup { start: r.start, len: r.len, decode: r.len == 1, seq: r.seq, pos0: r.pos0 })
+            }
+        }
+    }
+    groups
+}
+
+/// Tokens one decode attention launch takes, which its partials are sized for: a decode step
+/// holds a token of each sequence.
+fn decode_max(n_seq: usize) -> usize {
+    n_seq.clamp(1, UBATCH)
+}
+
 /// The activations, in `Act` order.
 const ACTS: [Act; N_ACTS] = [
     Act::X,
@@ -631,4 +674,18 @@ fn scratch_bytes(c: &ModelConfig) -> u64 {
     let acts: usize = ACTS.iter().map(|&a| UBATCH * act_width(c, a)).sum();
     let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
     (4 * acts + 2 * UBATCH * max_cols + 2 * largest_matrix(c) + 4 * UBATCH * c.n_vocab) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_token_runs_share_a_decode_launch_up_to_its_size() {
+        let run = |seq, pos0, start, len| Run { seq, pos0, start, len };
+        let runs = [run(3, 9, 0, 1), run(1, 4, 1, 1), run(0, 7, 2, 1), run(2, 0, 3, 5), run(4, 2, 8, 1)];
+        let groups = attention_groups(&runs, 2);
+        let g = |start, len, decode, seq, pos0| AttentionGroup { start, len, decode, seq, pos0 };
+        assert_eq!(groups, [g(0, 2, true, 3, 9), g(2, 1, true, 0, 7), g(3, 5, false, 2, 0), g(8, 1, true, 4, 2)]);
+    }
 }

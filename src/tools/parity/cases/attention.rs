@@ -8,7 +8,7 @@ use rand::Rng;
 
 use super::{out, F32_TOL};
 use crate::tools::parity::inputs::{
-    block_table, f16_bytes, f32_bytes, i32_bytes, nonzero, paged, rng, round_f16, table_bytes, to_f16,
+    block_table, f16_bytes, f32_bytes, i32_bytes, nonzero, paged, rng, round_f16, scatter, table_bytes, to_f16,
 };
 use crate::tools::parity::{Arg, Case, Sizes};
 use rocmforge::backend::cpu::{attention, AttentionShape, KvRows, SumOrder, TILED_MIN_QUERIES};
@@ -60,74 +60,107 @@ pub fn softmax_partial(
     (m, weights.iter().sum(), o)
 }
 
-/// (kv_len, split_len, window) for each head configuration.
+/// (kv_len, split_len, window) for each head configuration, one query token; and tokens of
+/// three sequences in one launch.
 pub fn decode_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
     let runs = sizes.pick(
         &[(1029, 256, 0), (1029, 256, 300)],
         &[(1, 64, 0), (17, 64, 0), (512, 128, 0), (4096, 256, 0), (4096, 256, 1000), (1029, 256, 300)],
     );
-    heads(sizes)
+    let mut cases: Vec<Case> = heads(sizes)
         .into_iter()
         .flat_map(|(n_head, n_head_kv)| {
             runs.iter().map(move |&(kv_len, split_len, window)| {
                 let label = format!("{key} heads {n_head}/{n_head_kv} kv {kv_len} split {split_len} window {window}");
-                decode(&label, d, n_head, n_head_kv, kv_len, split_len, window)
+                decode(&label, d, n_head, n_head_kv, &[kv_len], split_len, window)
             })
         })
-        .collect()
+        .collect();
+    let kv_lens = [700, 17, 1029];
+    let label = format!("{key} heads 8/2 3 sequences kv {kv_lens:?} split 256");
+    cases.push(decode(&label, d, 8, 2, &kv_lens, 256, 0));
+    cases
 }
 
+/// Token t queries the last position of sequence n - 1 - t, which holds `kv_lens[t]` positions.
 fn decode(
     label: &str,
     d: usize,
     n_head: usize,
     n_head_kv: usize,
-    kv_len: usize,
+    kv_lens: &[usize],
     split_len: usize,
     window: usize,
 ) -> Case {
     let mut r = rng(label);
-    let kv_dim = n_head_kv * d;
-    let (k, v) = (cache(&mut r, kv_len, kv_dim), cache(&mut r, kv_len, kv_dim));
-    let q = nonzero(&mut r, n_head * d);
-    let (table, n_blocks) = pool(&mut r, kv_len);
+    let (kv_dim, n) = (n_head_kv * d, kv_lens.len());
+    let seq_of = |t: usize| n - 1 - t;
+    let caches: Vec<(Vec<f32>, Vec<f32>)> =
+        kv_lens.iter().map(|&len| (cache(&mut r, len, kv_dim), cache(&mut r, len, kv_dim))).collect();
+    let q = nonzero(&mut r, n * n_head * d);
+    // One pool for all: the sequences' blocks shuffled among three spares full of NaN.
+    let blocks: Vec<usize> = kv_lens.iter().map(|l| l.div_ceil(KV_BLOCK)).collect();
+    let n_blocks = blocks.iter().sum::<usize>() + 3;
+    let all = block_table(&mut r, n_blocks * KV_BLOCK, n_blocks);
+    let stride = *blocks.iter().max().expect("a token");
+    let mut tables = vec![u32::MAX; n * stride];
+    let (mut k_pool, mut v_pool) =
+        (vec![f32::NAN; n_blocks * KV_BLOCK * kv_dim], vec![f32::NAN; n_blocks * KV_BLOCK * kv_dim]);
+    let mut next = all.iter().copied();
+    for (t, (k, v)) in caches.iter().enumerate() {
+        let table: Vec<u32> = next.by_ref().take(blocks[t]).collect();
+        scatter(&mut k_pool, k, kv_dim, &table);
+        scatter(&mut v_pool, v, kv_dim, &table);
+        tables[seq_of(t) * stride..seq_of(t) * stride + table.len()].copy_from_slice(&table);
+    }
     let scale = 1.0 / (d as f32).sqrt();
-    let n_splits = kv_len.div_ceil(split_len);
-    let (mut part_o, mut part_ml) = (vec![0.0f32; n_head * n_splits * d], vec![0.0f32; n_head * n_splits * 2]);
-    let seen = visible(kv_len - 1, window);
-    for h in 0..n_head {
-        let col = (h / (n_head / n_head_kv)) * d;
-        for s in 0..n_splits {
-            let keys: Vec<usize> =
-                (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
-            let (m, l, o) = softmax_partial(&q[h * d..(h + 1) * d], &k, &v, kv_dim, col, &keys, scale);
-            let slot = h * n_splits + s;
-            part_ml[slot * 2] = m as f32;
-            part_ml[slot * 2 + 1] = l as f32;
-            for (dst, src) in part_o[slot * d..(slot + 1) * d].iter_mut().zip(o) {
-                *dst = src as f32;
+    let n_ctx = *kv_lens.iter().max().expect("a token");
+    let n_splits = n_ctx.div_ceil(split_len);
+    let parts = n * n_head * n_splits;
+    let (mut part_o, mut part_ml) = (vec![0.0f32; parts * d], vec![0.0f32; parts * 2]);
+    for (t, &kv_len) in kv_lens.iter().enumerate() {
+        let (k, v) = &caches[t];
+        let seen = visible(kv_len - 1, window);
+        for h in 0..n_head {
+            let col = (h / (n_head / n_head_kv)) * d;
+            let qh = &q[(t * n_head + h) * d..(t * n_head + h + 1) * d];
+            for s in 0..n_splits {
+                let keys: Vec<usize> =
+                    (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
+                let (m, l, o) = softmax_partial(qh, k, v, kv_dim, col, &keys, scale);
+                let slot = (t * n_head + h) * n_splits + s;
+                part_ml[slot * 2] = m as f32;
+                part_ml[slot * 2 + 1] = l as f32;
+                for (dst, src) in part_o[slot * d..(slot + 1) * d].iter_mut().zip(o) {
+                    *dst = src as f32;
+                }
             }
         }
     }
+    let positions: Vec<i32> = kv_lens.iter().map(|&l| l as i32 - 1).collect();
+    let seqs: Vec<i32> = (0..n).map(|t| seq_of(t) as i32).collect();
     Case {
         label: label.into(),
         args: vec![
             ("part_o", out(part_o, F32_TOL)),
             ("part_ml", out(part_ml, F32_TOL)),
             ("q", Arg::Input(f32_bytes(&q))),
-            ("k_cache", Arg::Input(f16_bytes(&paged(&k, kv_dim, &table, n_blocks, f32::NAN)))),
-            ("v_cache", Arg::Input(f16_bytes(&paged(&v, kv_dim, &table, n_blocks, f32::NAN)))),
-            ("kv_table", Arg::Input(table_bytes(&table))),
-            ("q_pos", Arg::Input(i32_bytes(&[kv_len as i32 - 1]))),
+            ("k_cache", Arg::Input(f16_bytes(&k_pool))),
+            ("v_cache", Arg::Input(f16_bytes(&v_pool))),
+            ("kv_tables", Arg::Input(table_bytes(&tables))),
+            ("q_pos", Arg::Input(i32_bytes(&positions))),
+            ("q_seq", Arg::Input(i32_bytes(&seqs))),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_head", Arg::I32(n_head as i32)),
             ("window", Arg::I32(window as i32)),
             ("scale", Arg::F32(scale)),
             ("split_len", Arg::I32(split_len as i32)),
-            ("n_ctx", Arg::I32(kv_len as i32)),
+            ("n_ctx", Arg::I32(n_ctx as i32)),
             ("kv_rows", Arg::I32((n_blocks * KV_BLOCK) as i32)),
+            ("n_seq", Arg::I32(n as i32)),
+            ("table_stride", Arg::I32(stride as i32)),
         ],
-        dims: vec![("n_splits", n_splits as u64)],
+        dims: vec![("n_splits", n_splits as u64), ("n_tokens", n as u64)],
     }
 }
 

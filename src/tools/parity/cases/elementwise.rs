@@ -212,20 +212,24 @@ pub fn to_f16(label: &str, n: usize) -> Case {
     }
 }
 
-/// Q rotated in place; K rotated and stored with V in f16 at `tokens` positions from `pos0`.
+/// Q rotated in place; K rotated and stored with V in f16, tokens alternating between two
+/// sequences: the even ones at positions from `pos0` of sequence 1, the odd ones from 0 of
+/// sequence 0.
 pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_head: usize, n_head_kv: usize) -> Case {
     let head_dim = variant.int("head_dim") as usize;
     let kind = if variant.word("mode") == "neox" { RopeKind::Neox } else { RopeKind::Normal };
-    let positions: Vec<i32> = (pos0..pos0 + tokens).map(|p| p as i32).collect();
+    let positions: Vec<i32> = (0..tokens).map(|t| (t / 2 + if t % 2 == 0 { pos0 } else { 0 }) as i32).collect();
+    let seqs: Vec<i32> = (0..tokens).map(|t| 1 - (t % 2) as i32).collect();
     let (n_rot, base, freq_scale) = (head_dim - 16, 10_000.0f32, 0.5f32);
     let theta_scale = base.powf(-2.0 / n_rot as f32);
     let (kv_dim, n_ctx) = (n_head_kv * head_dim, pos0 + tokens + 2);
     let mut r = rng(label);
     let q = nonzero(&mut r, tokens * n_head * head_dim);
     let (k, v) = (nonzero(&mut r, tokens * kv_dim), nonzero(&mut r, tokens * kv_dim));
-    // The cache is paged: the sequence's blocks lie shuffled in a pool with two spare blocks.
-    let n_blocks = n_ctx.div_ceil(KV_BLOCK) + 2;
-    let table = block_table(&mut r, n_ctx, n_blocks);
+    // The cache is paged: the sequences' blocks lie shuffled in a pool with two spare blocks.
+    let stride = n_ctx.div_ceil(KV_BLOCK);
+    let n_blocks = 2 * stride + 2;
+    let tables = block_table(&mut r, 2 * stride * KV_BLOCK, n_blocks);
     let kv_rows = n_blocks * KV_BLOCK;
     let (k_old, v_old) = (round_f16(&nonzero(&mut r, kv_rows * kv_dim)), round_f16(&nonzero(&mut r, kv_rows * kv_dim)));
     let rotate = |x: &[f32], width: usize| {
@@ -239,8 +243,8 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
     let stored = |old: &[f32], new: &[f32]| {
         let mut c = old.to_vec();
         for (t, row) in round_f16(new).chunks_exact(kv_dim).enumerate() {
-            let p = pos0 + t;
-            let at = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+            let (p, s) = (positions[t] as usize, seqs[t] as usize);
+            let at = tables[s * stride + p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
             c[at * kv_dim..(at + 1) * kv_dim].copy_from_slice(row);
         }
         c
@@ -265,16 +269,19 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
             ),
             ("k_cache", cache(&k_old, stored(&k_old, &rotate(&k, kv_dim)))),
             ("v_cache", cache(&v_old, stored(&v_old, &v))),
-            ("kv_table", Arg::Input(table_bytes(&table))),
+            ("kv_tables", Arg::Input(table_bytes(&tables))),
             ("k", Arg::Input(f32_bytes(&k))),
             ("v", Arg::Input(f32_bytes(&v))),
             ("pos", Arg::Input(i32_bytes(&positions))),
+            ("seq", Arg::Input(i32_bytes(&seqs))),
             ("factors", Arg::Null),
             ("n_head", Arg::I32(n_head as i32)),
             ("n_head_kv", Arg::I32(n_head_kv as i32)),
             ("n_rot", Arg::I32(n_rot as i32)),
             ("n_ctx", Arg::I32(n_ctx as i32)),
             ("kv_rows", Arg::I32(kv_rows as i32)),
+            ("n_seq", Arg::I32(2)),
+            ("table_stride", Arg::I32(stride as i32)),
             ("theta_scale", Arg::F32(theta_scale)),
             ("freq_scale", Arg::F32(freq_scale)),
         ],
