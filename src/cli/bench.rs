@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use anyhow::Context;
 use rocmforge::engine::bench::BenchTest;
 use serde_json::json;
@@ -7,18 +5,13 @@ use serde_json::json;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    device: super::DeviceArg,
-    #[arg(short, long)]
-    model: Option<PathBuf>,
+    model: super::ModelArgs,
     /// Prompt sizes, comma-separated (pp tests).
     #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
     n_prompt: Vec<usize>,
     /// Generation lengths, comma-separated (tg tests).
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     n_gen: Vec<usize>,
-    /// Worker threads.
-    #[arg(short, long, default_value_t = 0)]
-    threads: usize,
     /// Repetitions per test.
     #[arg(short, long, default_value_t = 5)]
     repetitions: usize,
@@ -28,8 +21,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let path = super::model_path(a.model.clone())?;
-    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
+    let path = a.model.path()?;
+    let engine = a.model.load()?;
     let backend = if engine.on_gpu() { "GPU" } else { "CPU" };
     let tests: Vec<BenchTest> = a
         .n_prompt

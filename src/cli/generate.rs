@@ -9,10 +9,7 @@ use serde_json::json;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    device: super::DeviceArg,
-    /// GGUF model file (default: Gemma 3 270M Q4_K_M, fetched on first use).
-    #[arg(short, long)]
-    model: Option<PathBuf>,
+    model: super::ModelArgs,
     /// Prompt text.
     #[arg(short, long, required_unless_present = "file")]
     prompt: Option<String>,
@@ -44,9 +41,6 @@ pub struct Args {
     repeat_last_n: usize,
     #[arg(short, long, default_value_t = 0)]
     seed: u64,
-    /// Worker threads (0: all cores).
-    #[arg(short, long, default_value_t = 0)]
-    threads: usize,
     /// Wrap the prompt in the model's chat template.
     #[arg(long)]
     chat: bool,
@@ -72,7 +66,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     // Before the model loads: a bad value should not cost the load.
     sampler.validate().map_err(anyhow::Error::msg)?;
-    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
+    let engine = a.model.load()?;
     let raw = match (&a.prompt, &a.file) {
         (Some(p), _) => p.clone(),
         (None, Some(f)) => {

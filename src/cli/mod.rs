@@ -94,24 +94,33 @@ fn default_model() -> anyhow::Result<PathBuf> {
         .context("fetching the default model (gemma3-270m-q4_k_m); pass -m FILE to use a local GGUF")
 }
 
-/// Loads the model on `device` and says on stderr which device runs it.
-fn load_engine(
-    model: Option<PathBuf>,
-    threads: usize,
-    device: rocmforge::backend::DeviceSpec,
-) -> anyhow::Result<rocmforge::engine::Engine> {
-    let path = model_path(model)?;
-    let engine = rocmforge::engine::Engine::load_on(&path, threads, device)
-        .with_context(|| format!("loading {} on {device}", path.display()))?;
-    eprintln!("{}", engine.device_note);
-    Ok(engine)
-}
-
-/// `--device`, shared by the commands that run a model.
-#[derive(clap::Args, Clone, Copy)]
-pub struct DeviceArg {
+/// `-m`, `--device` and `-t`: what the commands that run a model share.
+#[derive(clap::Args, Clone)]
+pub struct ModelArgs {
+    /// GGUF model file (default: Gemma 3 270M Q4_K_M, fetched on first use).
+    #[arg(short, long)]
+    pub model: Option<PathBuf>,
     /// cpu, cuda[:N], hip[:N], or auto: the first GPU whose kernel bundle is present or can be
     /// compiled, else the CPU.
     #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<rocmforge::backend::DeviceSpec>())]
     pub device: rocmforge::backend::DeviceSpec,
+    /// CPU worker threads (0: all cores).
+    #[arg(short, long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl ModelArgs {
+    /// The model file: `-m`, or the default model (fetched on first use).
+    pub fn path(&self) -> anyhow::Result<PathBuf> {
+        model_path(self.model.clone())
+    }
+
+    /// Loads the model on the device and says on stderr which device runs it.
+    pub fn load(&self) -> anyhow::Result<rocmforge::engine::Engine> {
+        let (path, device) = (self.path()?, self.device);
+        let engine = rocmforge::engine::Engine::load_on(&path, self.threads, device)
+            .with_context(|| format!("loading {} on {device}", path.display()))?;
+        eprintln!("{}", engine.device_note);
+        Ok(engine)
+    }
 }

@@ -7,17 +7,13 @@ use anyhow::Context;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    device: super::DeviceArg,
-    #[arg(short, long)]
-    model: Option<PathBuf>,
+    model: super::ModelArgs,
     /// Text file to score (not needed with --kl-divergence, which scores the base file's tokens).
     #[arg(short, long, required_unless_present = "kl_divergence")]
     file: Option<PathBuf>,
     /// Tokens per chunk.
     #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
     ctx_size: usize,
-    #[arg(short, long, default_value_t = 0)]
-    threads: usize,
     /// The base run's log-probabilities (llama-perplexity's format): written here, or read
     /// with --kl-divergence.
     #[arg(long = "kl-divergence-base")]
@@ -41,7 +37,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if text.ends_with('\n') {
         text.pop();
     }
-    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
+    let engine = a.model.load()?;
     let n_chunks = engine.perplexity_tokens(&text, a.ctx_size)?.len() / a.ctx_size;
     let mut base_out = match &a.kl_divergence_base {
         Some(p) => Some(BufWriter::new(File::create(p).with_context(|| format!("creating {}", p.display()))?)),
@@ -75,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 fn kl_divergence(a: Args) -> anyhow::Result<()> {
     let path = a.kl_divergence_base.as_ref().context("--kl-divergence needs --kl-divergence-base FILE")?;
     let mut base = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
-    let engine = super::load_engine(a.model, a.threads, a.device.device)?;
+    let engine = a.model.load()?;
     let json = a.json;
     let r = engine.kl_divergence(&mut base, |i, mean| {
         if !json {

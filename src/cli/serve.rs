@@ -6,10 +6,7 @@ use rocmforge::serve::{serve, ServeOptions};
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
-    device: super::DeviceArg,
-    /// GGUF model file (default: Gemma 3 270M Q4_K_M, fetched on first use).
-    #[arg(short, long)]
-    model: Option<PathBuf>,
+    model: super::ModelArgs,
     /// The model's id in requests and /v1/models (default: the file name without .gguf).
     #[arg(short, long)]
     alias: Option<String>,
@@ -36,9 +33,6 @@ pub struct Args {
     /// A Jinja chat template to use instead of the model's (models without one get ChatML).
     #[arg(long)]
     chat_template_file: Option<PathBuf>,
-    /// Worker threads (0: all cores).
-    #[arg(short, long, default_value_t = 0)]
-    threads: usize,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -46,12 +40,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(f) => Some(std::fs::read_to_string(f).with_context(|| format!("reading chat template {}", f.display()))?),
         None => None,
     };
-    let model = super::model_path(a.model)?;
+    let model = a.model.path()?;
     let opts = ServeOptions {
         model,
         alias: a.alias,
-        device: a.device.device,
-        threads: a.threads,
+        device: a.model.device,
+        threads: a.model.threads,
         host: a.host,
         port: a.port,
         parallel: a.parallel,
