@@ -17,6 +17,12 @@ use super::BackendError;
 /// read on a GPU.
 pub const KV_BLOCK: usize = rocmforge_codegen::kernels::KV_BLOCK as usize;
 
+/// The pool row of position `p` of the sequence whose block table is `table` (the kernels'
+/// `kv_row` in `templates/partials/kv_paged.hip.j2`).
+pub fn row_of(table: &[u32], p: usize) -> usize {
+    table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK
+}
+
 /// A block's contents to copy (in every layer, keys and values) before the sequence whose table
 /// now names `to` writes into it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

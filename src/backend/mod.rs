@@ -17,7 +17,7 @@ use std::ops::Range;
 pub(crate) use batch::check_output_rows;
 pub use batch::{clip_runs, Batch, BatchToken, Run};
 pub use device::DeviceSpec;
-pub use kv_blocks::{KvBlocks, KvUsage, KV_BLOCK};
+pub use kv_blocks::{row_of, KvBlocks, KvUsage, KV_BLOCK};
 
 use crate::quant::QuantError;
 use cpu::sample::{argmax, pick, SamplerConfig};

@@ -118,7 +118,7 @@ fn head_f16_online<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::kv_blocks::KV_BLOCK;
+    use crate::backend::kv_blocks::{row_of, KV_BLOCK};
 
     fn f16s(v: &[f32]) -> Vec<f16> {
         v.iter().map(|&x| f16::from_f32(x)).collect()
@@ -164,7 +164,7 @@ mod tests {
             let scatter = |c: &[f16]| {
                 let mut out = vec![f16::NAN; n_blocks * KV_BLOCK * kv_dim];
                 for (p, row) in c.chunks_exact(kv_dim).enumerate() {
-                    let r = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+                    let r = row_of(&table, p);
                     out[r * kv_dim..(r + 1) * kv_dim].copy_from_slice(row);
                 }
                 out

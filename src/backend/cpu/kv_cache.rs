@@ -4,7 +4,7 @@
 
 use half::f16;
 
-use crate::backend::kv_blocks::{KvBlocks, KV_BLOCK};
+use crate::backend::kv_blocks::{row_of, KvBlocks, KV_BLOCK};
 use crate::backend::BackendError;
 
 pub struct KvCache {
@@ -26,7 +26,7 @@ pub struct KvRows<'a> {
 
 impl<'a> KvRows<'a> {
     fn at(&self, p: usize) -> std::ops::Range<usize> {
-        let row = self.table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+        let row = row_of(self.table, p);
         row * self.kv_dim..(row + 1) * self.kv_dim
     }
 
@@ -108,7 +108,7 @@ impl KvCache {
         while t < n {
             let p = pos0 + t;
             let take = (KV_BLOCK - p % KV_BLOCK).min(n - t);
-            let row = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+            let row = row_of(table, p);
             let (dst, src) = (row * kv_dim..(row + take) * kv_dim, t * kv_dim..(t + take) * kv_dim);
             super::vec::to_f16(&mut self.keys[il][dst.clone()], &k[src.clone()]);
             super::vec::to_f16(&mut self.values[il][dst], &v[src]);
@@ -118,10 +118,6 @@ impl KvCache {
 
     pub fn rows(&self, il: usize, seq: usize) -> KvRows<'_> {
         KvRows { keys: &self.keys[il], values: &self.values[il], table: self.blocks.table(seq), kv_dim: self.kv_dim }
-    }
-
-    pub fn bytes(&self) -> usize {
-        2 * self.keys.len() * self.keys.first().map_or(0, Vec::len) * size_of::<f16>()
     }
 }
 

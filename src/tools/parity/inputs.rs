@@ -6,7 +6,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use rocmforge_codegen::Quant;
 
-use rocmforge::backend::KV_BLOCK;
+use rocmforge::backend::{row_of, KV_BLOCK};
 use rocmforge::gguf::GgmlType;
 
 /// A generator seeded by `label`, so a case sees the same data on every run.
@@ -124,7 +124,7 @@ pub fn paged(logical: &[f32], width: usize, table: &[u32], n_blocks: usize, fill
 /// Writes the cache rows `logical` into `pool` where `table` puts them.
 pub fn scatter(pool: &mut [f32], logical: &[f32], width: usize, table: &[u32]) {
     for (p, row) in logical.chunks_exact(width).enumerate() {
-        let r = table[p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+        let r = row_of(table, p);
         pool[r * width..(r + 1) * width].copy_from_slice(row);
     }
 }

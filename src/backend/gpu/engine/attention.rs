@@ -1,10 +1,13 @@
 //! Decode attention as one call: `attn_decode` writes each split of the keys' partial output
 //! and (max, sum) into `part_o`/`part_ml` for every query token (each of its own sequence), and
 //! `attn_decode_reduce` combines them (a token's heads are heads to it). The engine,
-//! the kernel benchmark and the typed parity check all launch the pair through here.
+//! the kernel benchmark and the typed parity check all launch the pair through here. And how the
+//! executor cuts a pass's runs into attention launches (`attention_groups`).
 
+use super::UBATCH;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce};
 use crate::backend::gpu::{f16, DeviceBuffer, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::Run;
 
 /// One decode step's attention for every head of `q_pos.len()` tokens.
 pub struct DecodeAttention<'a> {
@@ -74,4 +77,50 @@ pub fn decode_attention(
         n_head: (n_tokens * a.n_head) as u32,
     };
     reduce.launch(s, args)
+}
+
+/// Consecutive tokens of a pass that attention takes in one launch: a stretch of runs of one
+/// token each (decode: each its own sequence), or one longer run (a prompt).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct AttentionGroup {
+    pub start: usize,
+    pub len: usize,
+    pub decode: bool,
+    /// For a prompt: its sequence and first position.
+    pub seq: usize,
+    pub pos0: usize,
+}
+
+/// The pass's runs as attention launches, at most `decode_max` tokens to a decode launch.
+pub(super) fn attention_groups(runs: &[Run], decode_max: usize) -> Vec<AttentionGroup> {
+    let mut groups: Vec<AttentionGroup> = Vec::new();
+    for r in runs {
+        match groups.last_mut() {
+            Some(g) if g.decode && r.len == 1 && g.start + g.len == r.start && g.len < decode_max => g.len += 1,
+            _ => {
+                groups.push(AttentionGroup { start: r.start, len: r.len, decode: r.len == 1, seq: r.seq, pos0: r.pos0 })
+            }
+        }
+    }
+    groups
+}
+
+/// Tokens one decode attention launch takes, which its partials are sized for: a decode step
+/// holds a token of each sequence.
+pub(super) fn decode_max(n_seq: usize) -> usize {
+    n_seq.clamp(1, UBATCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_token_runs_share_a_decode_launch_up_to_its_size() {
+        let run = |seq, pos0, start, len| Run { seq, pos0, start, len };
+        let runs = [run(3, 9, 0, 1), run(1, 4, 1, 1), run(0, 7, 2, 1), run(2, 0, 3, 5), run(4, 2, 8, 1)];
+        let groups = attention_groups(&runs, 2);
+        let g = |start, len, decode, seq, pos0| AttentionGroup { start, len, decode, seq, pos0 };
+        assert_eq!(groups, [g(0, 2, true, 3, 9), g(2, 1, true, 0, 7), g(3, 5, false, 2, 0), g(8, 1, true, 4, 2)]);
+    }
 }

@@ -11,8 +11,9 @@
 use std::ops::Range;
 use std::rc::Rc;
 
-use super::attention::{decode_attention, DecodeAttention};
+use super::attention::{attention_groups, decode_attention, decode_max, DecodeAttention};
 use super::kernels::DecoderKernels;
+use super::kv_cache::GpuKvCache;
 use super::projection::{gemm, matvec_tokens};
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
@@ -22,7 +23,7 @@ use crate::backend::gpu::launchers::{
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
-use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run, KV_BLOCK};
+use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run};
 use crate::model::{Model, ModelConfig};
 
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
@@ -40,13 +41,7 @@ pub struct GpuExecutor<'m> {
     gpu_model: &'m GpuModel,
     stream: StreamHandle,
     n_ctx: usize,
-    /// Per layer: the block pools of keys and values, rows of kv_dim f16.
-    kv: Vec<(DeviceBuffer<f16>, DeviceBuffer<f16>)>,
-    blocks: KvBlocks,
-    /// The sequences' block tables on the device, `blocks_per_seq` entries apart, and what was
-    /// last uploaded of each.
-    tables: DeviceBuffer<i32>,
-    uploaded: Vec<Vec<u32>>,
+    kv: GpuKvCache,
     acts: Vec<DeviceBuffer<f32>>,
     ids: DeviceBuffer<i32>,
     pos: DeviceBuffer<i32>,
@@ -85,10 +80,8 @@ impl<'m> GpuExecutor<'m> {
             )));
         }
         let gpu = Rc::clone(gpu_model.kernels.gpu());
-        let kv_rows = KvBlocks::pool_blocks(n_seq, n_ctx).and_then(|b| b.checked_mul(KV_BLOCK)).unwrap_or(usize::MAX);
-        let kv_bytes = (2 * c.n_layer as u64).saturating_mul(kv_rows as u64).saturating_mul(c.kv_dim() as u64 * 2);
         let (free, _) = gpu.memory()?;
-        let needed = kv_bytes.saturating_add(scratch_bytes(c));
+        let needed = GpuKvCache::bytes(c.n_layer, c.kv_dim(), n_seq, n_ctx).saturating_add(scratch_bytes(c));
         if needed > free {
             return Err(BackendError::OutOfMemory {
                 what: format!("the GPU's KV cache of {n_ctx} positions × {n_seq} sequences and its work buffers"),
@@ -96,16 +89,8 @@ impl<'m> GpuExecutor<'m> {
                 available: free,
             });
         }
-        if kv_rows.saturating_mul(c.kv_dim()) > u32::MAX as usize {
-            return Err(BackendError::Unsupported(format!(
-                "a KV cache of {n_ctx} positions × {n_seq} sequences: the kernels address a layer's cache with 32-bit offsets"
-            )));
-        }
+        let kv = GpuKvCache::new(&gpu, c.n_layer, c.kv_dim(), n_seq, n_ctx)?;
         let f32s = |n: usize| DeviceBuffer::<f32>::uninit(&gpu, n);
-        let blocks = KvBlocks::new(n_seq, n_ctx);
-        let pool = || DeviceBuffer::<f16>::uninit(&gpu, kv_rows * c.kv_dim());
-        let kv = (0..c.n_layer).map(|_| Ok((pool()?, pool()?))).collect::<Result<Vec<_>, BackendError>>()?;
-        let tables = DeviceBuffer::<i32>::uninit(&gpu, blocks.n_blocks().max(1))?;
         let acts = (0..N_ACTS).map(|i| f32s(UBATCH * act_width(c, ACTS[i]))).collect::<Result<Vec<_>, _>>()?;
         let n_splits = n_ctx.div_ceil(SPLIT_LEN);
         let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
@@ -116,9 +101,6 @@ impl<'m> GpuExecutor<'m> {
             stream,
             n_ctx,
             kv,
-            blocks,
-            tables,
-            uploaded: vec![Vec::new(); n_seq],
             acts,
             ids: DeviceBuffer::uninit(&gpu, UBATCH)?,
             pos: DeviceBuffer::uninit(&gpu, UBATCH)?,
@@ -150,13 +132,6 @@ impl<'m> GpuExecutor<'m> {
 
     fn cfg(&self) -> &'m ModelConfig {
         &self.model.config
-    }
-
-    /// The paged cache's shape as the kernels take it: rows of each layer's key and value
-    /// pools, sequences, and the distance between two sequences' block tables.
-    fn kv_geometry(&self) -> (i32, i32, i32) {
-        let b = &self.blocks;
-        ((b.n_blocks() * KV_BLOCK) as i32, b.n_seq() as i32, b.blocks_per_seq() as i32)
     }
 
     fn n(&self) -> u32 {
@@ -262,34 +237,6 @@ impl<'m> GpuExecutor<'m> {
         Ok(())
     }
 
-    /// Makes room for `run` in the block pool: blocks added to its sequence's table, and the
-    /// blocks it shares where it writes copied (in every layer) before the write.
-    fn make_room(&mut self, run: &Run) -> Result<(), BackendError> {
-        let elems = KV_BLOCK * self.cfg().kv_dim();
-        for copy in self.blocks.prepare(run.seq, run.pos0, run.len)? {
-            let (from, to) = (copy.from as usize * elems, copy.to as usize * elems);
-            for (k, v) in &mut self.kv {
-                k.copy_within(self.stream, from, to, elems)?;
-                v.copy_within(self.stream, from, to, elems)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Uploads the block tables that changed since their last upload.
-    fn upload_tables(&mut self) -> Result<(), BackendError> {
-        let stride = self.blocks.blocks_per_seq();
-        for (seq, uploaded) in self.uploaded.iter_mut().enumerate() {
-            let table = self.blocks.table(seq);
-            if uploaded[..] != *table {
-                let rows: Vec<i32> = table.iter().map(|&b| b as i32).collect();
-                self.tables.upload_at(seq * stride, &rows)?;
-                *uploaded = table.to_vec();
-            }
-        }
-        Ok(())
-    }
-
     fn grow_hidden(&mut self, n_outputs: usize) -> Result<(), BackendError> {
         let need = n_outputs.max(1) * self.cfg().n_embd;
         if self.hidden.len() < need {
@@ -310,19 +257,19 @@ impl Drop for GpuExecutor<'_> {
 
 impl Executor for GpuExecutor<'_> {
     fn forward(&mut self, batch: &Batch) -> Result<(), BackendError> {
-        let (c, blocks) = (self.cfg(), &self.blocks);
+        let (c, blocks) = (self.cfg(), self.kv.blocks());
         let runs = batch.runs(blocks.n_seq(), self.n_ctx, c.n_vocab, |s| blocks.len(s))?;
         for run in &runs {
-            self.make_room(run)?;
+            self.kv.make_room(self.stream, run)?;
         }
-        self.upload_tables()?;
+        self.kv.upload_tables()?;
         self.grow_hidden(batch.logit_rows().len())?;
         self.n_outputs = 0;
         for start in (0..batch.len()).step_by(UBATCH) {
             let window = start..(start + UBATCH).min(batch.len());
             self.forward_pass(batch, &runs, window)?;
             for run in &self.pass {
-                self.blocks.commit(run.seq, run.pos0 + run.len);
+                self.kv.blocks_mut().commit(run.seq, run.pos0 + run.len);
             }
         }
         Ok(())
@@ -393,15 +340,15 @@ impl Executor for GpuExecutor<'_> {
     }
 
     fn kv_blocks(&self) -> &KvBlocks {
-        &self.blocks
+        self.kv.blocks()
     }
 
     fn truncate(&mut self, seq: usize, len: usize) {
-        self.blocks.truncate(seq, len);
+        self.kv.blocks_mut().truncate(seq, len);
     }
 
     fn share_prefix(&mut self, src: usize, dst: usize, len: usize) {
-        self.blocks.share(src, dst, len);
+        self.kv.blocks_mut().share(src, dst, len);
     }
 
     fn n_ctx(&self) -> usize {
@@ -475,14 +422,14 @@ impl Ops for GpuExecutor<'_> {
         self.wrote(&[q, k]);
         let (c, kern, n) = (self.cfg(), self.kern(), self.n());
         let (base, freq_scale) = c.rope_for_layer(il);
-        let (kv_rows, n_seq, table_stride) = self.kv_geometry();
-        let (kc, vc) = &mut self.kv[il];
+        let g = self.kv.geometry();
+        let (kc, vc, kv_tables) = self.kv.layer_mut(il);
         let [qb, kb, vb] = self.acts.get_disjoint_mut([slot(q), slot(k), slot(v)]).expect("three different buffers");
         let args = rope_kv::Args {
             q: qb.view_mut(),
             k_cache: kc.view_mut(),
             v_cache: vc.view_mut(),
-            kv_tables: self.tables.view(),
+            kv_tables: kv_tables.view(),
             k: kb.view(),
             v: vb.view(),
             pos: self.pos.view(),
@@ -492,9 +439,9 @@ impl Ops for GpuExecutor<'_> {
             n_head_kv: c.n_head_kv as i32,
             n_rot: c.rope.n_rot as i32,
             n_ctx: self.n_ctx as i32,
-            kv_rows,
-            n_seq,
-            table_stride,
+            kv_rows: g.kv_rows,
+            n_seq: g.n_seq,
+            table_stride: g.table_stride,
             theta_scale: base.powf(-2.0 / c.rope.n_rot as f32),
             freq_scale,
             n_heads_all: (c.n_head + c.n_head_kv) as u32,
@@ -508,10 +455,10 @@ impl Ops for GpuExecutor<'_> {
         let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
-        let (kv_rows, n_seq, table_stride) = self.kv_geometry();
-        let stride = table_stride as usize;
-        for group in attention_groups(&self.pass, decode_max(n_seq as usize)) {
-            let (kc, vc) = &self.kv[il];
+        let g = self.kv.geometry();
+        let stride = g.table_stride as usize;
+        for group in attention_groups(&self.pass, decode_max(g.n_seq as usize)) {
+            let (kc, vc) = self.kv.layer(il);
             let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
             let rows = group.start * q_dim..(group.start + group.len) * q_dim;
             if group.decode {
@@ -524,11 +471,11 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
-                    kv_tables: self.tables.view(),
-                    kv_rows: kv_rows as usize,
+                    kv_tables: self.kv.tables().view(),
+                    kv_rows: g.kv_rows as usize,
                     q_pos: self.pos.slice(tokens.clone()),
                     q_seq: self.seqs.slice(tokens),
-                    n_seq: n_seq as usize,
+                    n_seq: g.n_seq as usize,
                     table_stride: stride,
                     n_head: c.n_head,
                     n_head_kv: c.n_head_kv,
@@ -545,14 +492,14 @@ impl Ops for GpuExecutor<'_> {
                     q: qb.slice(rows),
                     k_cache: kc.view(),
                     v_cache: vc.view(),
-                    kv_table: self.tables.slice(group.seq * stride..(group.seq + 1) * stride),
+                    kv_table: self.kv.tables().slice(group.seq * stride..(group.seq + 1) * stride),
                     n_tokens: group.len as i32,
                     n_head_kv,
                     n_head,
                     pos0: group.pos0 as i32,
                     window,
                     scale: c.attn_scale,
-                    kv_rows,
+                    kv_rows: g.kv_rows,
                 };
                 kern.attn_prefill.launch(s, args)?;
             }
@@ -600,38 +547,6 @@ impl Ops for GpuExecutor<'_> {
     }
 }
 
-/// Consecutive tokens of a pass that attention takes in one launch: a stretch of runs of one
-/// token each (decode: each its own sequence), or one longer run (a prompt).
-#[derive(Debug, PartialEq, Eq)]
-struct AttentionGroup {
-    start: usize,
-    len: usize,
-    decode: bool,
-    /// For a prompt: its sequence and first position.
-    seq: usize,
-    pos0: usize,
-}
-
-/// The pass's runs as attention launches, at most `decode_max` tokens to a decode launch.
-fn attention_groups(runs: &[Run], decode_max: usize) -> Vec<AttentionGroup> {
-    let mut groups: Vec<AttentionGroup> = Vec::new();
-    for r in runs {
-        match groups.last_mut() {
-            Some(g) if g.decode && r.len == 1 && g.start + g.len == r.start && g.len < decode_max => g.len += 1,
-            _ => {
-                groups.push(AttentionGroup { start: r.start, len: r.len, decode: r.len == 1, seq: r.seq, pos0: r.pos0 })
-            }
-        }
-    }
-    groups
-}
-
-/// Tokens one decode attention launch takes, which its partials are sized for: a decode step
-/// holds a token of each sequence.
-fn decode_max(n_seq: usize) -> usize {
-    n_seq.clamp(1, UBATCH)
-}
-
 /// The activations, in `Act` order.
 const ACTS: [Act; N_ACTS] = [
     Act::X,
@@ -674,18 +589,4 @@ fn scratch_bytes(c: &ModelConfig) -> u64 {
     let acts: usize = ACTS.iter().map(|&a| UBATCH * act_width(c, a)).sum();
     let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
     (4 * acts + 2 * UBATCH * max_cols + 2 * largest_matrix(c) + 4 * UBATCH * c.n_vocab) as u64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_token_runs_share_a_decode_launch_up_to_its_size() {
-        let run = |seq, pos0, start, len| Run { seq, pos0, start, len };
-        let runs = [run(3, 9, 0, 1), run(1, 4, 1, 1), run(0, 7, 2, 1), run(2, 0, 3, 5), run(4, 2, 8, 1)];
-        let groups = attention_groups(&runs, 2);
-        let g = |start, len, decode, seq, pos0| AttentionGroup { start, len, decode, seq, pos0 };
-        assert_eq!(groups, [g(0, 2, true, 3, 9), g(2, 1, true, 0, 7), g(3, 5, false, 2, 0), g(8, 1, true, 4, 2)]);
-    }
 }

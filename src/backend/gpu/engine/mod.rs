@@ -1,10 +1,12 @@
 //! Running a model on a GPU: its weights uploaded once (`weights`) with the kernels the graph
 //! launches resolved for its shape (`kernels`), and executors holding each set of sequences'
-//! KV cache and work buffers (`executor`, projecting through `projection`).
+//! paged KV cache (`kv_cache`) and work buffers (`executor`, projecting through `projection`,
+//! attending through `attention`).
 
 mod attention;
 mod executor;
 mod kernels;
+mod kv_cache;
 mod projection;
 mod sampling;
 mod weights;

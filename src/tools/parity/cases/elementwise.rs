@@ -11,7 +11,7 @@ use crate::tools::parity::inputs::{
 };
 use crate::tools::parity::{q8_1_values, Arg, Case, Dtype};
 use rocmforge::backend::cpu::{ops, vec};
-use rocmforge::backend::KV_BLOCK;
+use rocmforge::backend::{row_of, KV_BLOCK};
 use rocmforge::engine::sampler::{self, SamplerConfig};
 use rocmforge::model::RopeKind;
 use rocmforge_codegen::Variant;
@@ -244,7 +244,7 @@ pub fn rope_kv(label: &str, variant: &Variant, tokens: usize, pos0: usize, n_hea
         let mut c = old.to_vec();
         for (t, row) in round_f16(new).chunks_exact(kv_dim).enumerate() {
             let (p, s) = (positions[t] as usize, seqs[t] as usize);
-            let at = tables[s * stride + p / KV_BLOCK] as usize * KV_BLOCK + p % KV_BLOCK;
+            let at = row_of(&tables[s * stride..(s + 1) * stride], p);
             c[at * kv_dim..(at + 1) * kv_dim].copy_from_slice(row);
         }
         c
