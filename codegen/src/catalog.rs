@@ -9,7 +9,7 @@ use std::fmt;
 
 use crate::extent::{Expr, BLOCK};
 use crate::variant::{AxisValue, Variant};
-use crate::Target;
+use crate::{MatrixUnit, Target};
 
 /// Element type a pointer parameter points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -165,6 +165,28 @@ pub enum Per {
     Wave,
     /// One item per thread.
     Thread,
+    /// A tile edge that depends on the target's matrix unit (matrix-unit kernels).
+    Unit {
+        wmma: u32,
+        mfma: u32,
+        mma: u32,
+    },
+}
+
+impl Per {
+    /// Items a workgroup of `threads` covers on `target`.
+    pub fn items(self, threads: u32, target: Target) -> u32 {
+        match self {
+            Per::Items(n) => n,
+            Per::Wave => threads / target.wave_size(),
+            Per::Thread => threads,
+            Per::Unit { wmma, mfma, mma } => match target.matrix_unit() {
+                MatrixUnit::Wmma => wmma,
+                MatrixUnit::Mfma => mfma,
+                MatrixUnit::Mma => mma,
+            },
+        }
+    }
 }
 
 /// Launch geometry: a fixed workgroup size and a grid computed from named dimensions.
@@ -178,14 +200,6 @@ pub struct Launch {
 }
 
 impl Launch {
-    fn per_items(&self, per: Per, target: Target) -> u32 {
-        match per {
-            Per::Items(n) => n,
-            Per::Wave => self.threads / target.wave_size(),
-            Per::Thread => self.threads,
-        }
-    }
-
     /// Grid dimensions for the given named sizes (`lookup` returns a parameter's or
     /// launch-only dimension's value).
     pub fn grid_for(&self, target: Target, lookup: impl Fn(&str) -> Option<u64>) -> Result<[u32; 3], String> {
@@ -196,7 +210,7 @@ impl Launch {
                 Grid::Dim(name) => lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?,
                 Grid::CeilDiv(name, per) => {
                     let n = lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?;
-                    n.div_ceil(u64::from(self.per_items(per, target)))
+                    n.div_ceil(u64::from(per.items(self.threads, target)))
                 }
             };
             *slot = u32::try_from(value).map_err(|_| format!("grid dimension {value} exceeds 2^32-1"))?;
@@ -325,5 +339,13 @@ mod tests {
         assert_eq!(launch.grid_for(Target::Gfx942, dims).unwrap(), [1025, 3, 1]);
         assert_eq!(launch.grid_for(Target::Gfx1100, dims).unwrap(), [513, 3, 1]);
         assert!(launch.grid_for(Target::Sm90, |_| None).unwrap_err().contains("rows"));
+        let tiled = Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("rows", Per::Unit { wmma: 64, mfma: 32, mma: 128 }), Grid::One, Grid::One],
+            dims: &[],
+        };
+        assert_eq!(tiled.grid_for(Target::Gfx1100, dims).unwrap(), [65, 1, 1]);
+        assert_eq!(tiled.grid_for(Target::Gfx950, dims).unwrap(), [129, 1, 1]);
+        assert_eq!(tiled.grid_for(Target::Sm90, dims).unwrap(), [33, 1, 1]);
     }
 }

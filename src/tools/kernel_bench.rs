@@ -367,6 +367,7 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
     out.push(prefill_bench(k, 128, 512)?);
     out.push(prefill_bench(k, 128, 2048)?);
     out.push(gemm_bench(k, 512, 4096, 4096)?);
+    out.push(gemm_bench(k, 512, 14336, 4096)?);
     out.extend(latency_benches(k)?);
     Ok(out)
 }

@@ -5,12 +5,19 @@ use crate::kernels::Ctx;
 use crate::variant::Variant;
 use crate::{MatrixUnit, Target};
 
-/// Output rows (tokens) one workgroup computes.
-pub const BM: u32 = 64;
-/// Output columns (weight rows) one workgroup computes.
-pub const BN: u32 = 64;
+/// Output rows (tokens) one workgroup computes, per matrix unit. On NVIDIA a warp owns a 32x32
+/// tile: measured on an H200 (pp512 of an 8B model), 64x128 workgroups beat 128x128 ones, which
+/// are faster alone but leave most of the GPU idle for the narrow K and V projections.
+pub const BM: Per = Per::Unit { wmma: 64, mfma: 64, mma: 64 };
+/// Output columns (weight rows) one workgroup computes, per matrix unit.
+pub const BN: Per = Per::Unit { wmma: 64, mfma: 64, mma: 128 };
 /// K step staged through shared memory per iteration; the contract requires K % BK == 0.
 pub const BK: u32 = 32;
+/// Threads per workgroup.
+const THREADS: u32 = 256;
+/// Stages of the NVIDIA kernel's cp.async pipeline (36 KiB of shared memory; a fourth made ptxas
+/// spill).
+const MMA_STAGES: u32 = 3;
 
 #[derive(Template)]
 #[template(path = "gemm_f16.hip.j2", escape = "none")]
@@ -23,8 +30,10 @@ struct Source {
     bm: u32,
     bn: u32,
     bk: u32,
-    /// Halves per shared-memory row: padded by 8 on AMD (fragment reads take 16 rows at one K
-    /// offset), unpadded on NVIDIA (fragment reads take 2 rows x 4 chunks per quarter warp).
+    /// NVIDIA: cp.async pipeline depth.
+    stages: u32,
+    /// AMD: halves per shared-memory row, padded by 8 (fragment reads take 16 rows at one K
+    /// offset).
     lds_stride: u32,
 }
 
@@ -34,15 +43,16 @@ fn render(v: &Variant) -> Result<String, askama::Error> {
         MatrixUnit::Mfma => "mfma",
         MatrixUnit::Mma => "mma",
     };
-    let lds_stride = if unit == "mma" { BK } else { BK + 8 };
+    let (bm, bn) = (BM.items(THREADS, v.target), BN.items(THREADS, v.target));
     Source {
         ctx: Ctx::new("gemm_f16.hip.j2", v),
         unit,
         mfma_k32: v.target == Target::Gfx950,
-        bm: BM,
-        bn: BN,
+        bm,
+        bn,
         bk: BK,
-        lds_stride,
+        stages: MMA_STAGES,
+        lds_stride: BK + 8,
     }
     .render()
 }
@@ -63,8 +73,8 @@ pub fn family() -> Family {
         ],
         axes: vec![],
         launch: Launch {
-            threads: 256,
-            grid: [Grid::CeilDiv("n", Per::Items(BN)), Grid::CeilDiv("m", Per::Items(BM)), Grid::One],
+            threads: THREADS,
+            grid: [Grid::CeilDiv("m", BM), Grid::CeilDiv("n", BN), Grid::One],
             dims: &[],
         },
         reference: "f32 matmul of dequantized weights (quant::dequantize_row, backend::cpu::vec::dot)",

@@ -4,6 +4,9 @@ use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Sca
 use crate::kernels::Ctx;
 use crate::variant::Variant;
 
+/// Threads per workgroup; each converts 8 elements.
+const THREADS: u32 = 256;
+
 #[derive(Template)]
 #[template(path = "to_f16.hip.j2", escape = "none")]
 struct Source {
@@ -14,10 +17,14 @@ pub fn family() -> Family {
     Family {
         name: "to_f16",
         template: "to_f16.hip.j2",
-        summary: "f32 activations rounded to f16 (the input of the prefill GEMM)",
+        summary: "f32 activations rounded to f16 (the input of the prefill GEMM); x and out 16-byte aligned",
         params: vec![output("out", Elem::F16, "n"), input("x", Elem::F32, "n"), scalar("n", Scalar::I64)],
         axes: vec![],
-        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
+        launch: Launch {
+            threads: THREADS,
+            grid: [Grid::CeilDiv("n", Per::Items(8 * THREADS)), Grid::One, Grid::One],
+            dims: &[],
+        },
         reference: "half::f16::from_f32",
         allow_scratch: false,
         render: |v: &Variant| Source { ctx: Ctx::new("to_f16.hip.j2", v) }.render(),

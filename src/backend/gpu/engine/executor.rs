@@ -19,7 +19,8 @@ use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
+    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    with_blocks,
 };
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
@@ -54,8 +55,10 @@ pub struct GpuExecutor<'m> {
     /// activation.
     xq: DeviceBuffer<BlockQ8_1>,
     xq_of: Option<(Act, usize)>,
-    /// f16 activations and dequantized weights of the prefill GEMM.
+    /// f16 activations and dequantized weights of the prefill GEMM, and which activation `a16`
+    /// holds for how many tokens (kept like `xq_of`).
     a16: DeviceBuffer<f16>,
+    a16_of: Option<(Act, usize)>,
     w16: DeviceBuffer<f16>,
     /// Final-norm hidden states of the tokens that asked for logits.
     hidden: DeviceBuffer<f32>,
@@ -110,6 +113,7 @@ impl<'m> GpuExecutor<'m> {
             xq: DeviceBuffer::uninit(&gpu, UBATCH * max_cols / 32)?,
             xq_of: None,
             a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
+            a16_of: None,
             w16: DeviceBuffer::uninit(&gpu, largest_matrix(c))?,
             hidden: f32s(c.n_embd)?,
             n_outputs: 0,
@@ -151,7 +155,7 @@ impl<'m> GpuExecutor<'m> {
         self.seqs.upload_at(0, &seqs)?;
         self.pass = clip_runs(runs, &window);
         self.pass_len = window.len();
-        self.xq_of = None;
+        (self.xq_of, self.a16_of) = (None, None);
         match self.pass[..] {
             [run] if run.len == 1 => self.replay_decode(run.seq)?,
             _ => graph::forward(self, &self.model.config, &self.model.weights)?,
@@ -185,10 +189,12 @@ impl<'m> GpuExecutor<'m> {
         Ok(self.gpu().launch_graph(graph, self.stream)?)
     }
 
-    /// Forgets `xq` if it holds one of `acts`, which an op is about to write.
+    /// Forgets `xq` and `a16` where they hold one of `acts`, which an op is about to write.
     fn wrote(&mut self, acts: &[Act]) {
-        if self.xq_of.is_some_and(|(a, _)| acts.contains(&a)) {
-            self.xq_of = None;
+        for of in [&mut self.xq_of, &mut self.a16_of] {
+            if of.is_some_and(|(a, _)| acts.contains(&a)) {
+                *of = None;
+            }
         }
     }
 
@@ -216,8 +222,19 @@ impl<'m> GpuExecutor<'m> {
             self.quantize(x, w.cols, n as usize)?;
             return Ok(matvec_tokens(kern, s, &mut self.acts[slot(out)], w, &self.xq, n as usize)?);
         }
-        let [y, x] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
-        Ok(gemm(kern, s, y.view_mut(), x.view(), w, n, &mut self.a16, &mut self.w16)?)
+        self.round_to_f16(x, w.cols, n as usize)?;
+        Ok(gemm(kern, s, self.acts[slot(out)].view_mut(), &self.a16, w, n, &mut self.w16)?)
+    }
+
+    /// The first `n` tokens of `x` rounded to f16 in `a16`, unless they already are.
+    fn round_to_f16(&mut self, x: Act, cols: usize, n: usize) -> Result<(), BackendError> {
+        if self.a16_of != Some((x, n)) {
+            let kern = self.kern();
+            let args = to_f16::Args { out: self.a16.view_mut(), x: self.acts[slot(x)].view(), n: (n * cols) as i64 };
+            kern.to_f16.launch(self.stream, args)?;
+            self.a16_of = Some((x, n));
+        }
+        Ok(())
     }
 
     /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.
@@ -226,13 +243,13 @@ impl<'m> GpuExecutor<'m> {
         let head = self.gpu_model.lm_head();
         let x = Act::Xn; // free once the forward pass is done
         self.acts[slot(x)].copy_from(s, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
-        self.xq_of = None;
+        (self.xq_of, self.a16_of) = (None, None);
         if rows.len() <= MATVEC_MAX_TOKENS {
             self.quantize(x, c.n_embd, rows.len())?;
             matvec_tokens(kern, s, &mut self.logits, head, &self.xq, rows.len())?;
         } else {
-            let (y, x) = (self.logits.view_mut(), self.acts[slot(x)].view());
-            gemm(kern, s, y, x, head, rows.len() as u32, &mut self.a16, &mut self.w16)?;
+            self.round_to_f16(x, c.n_embd, rows.len())?;
+            gemm(kern, s, self.logits.view_mut(), &self.a16, head, rows.len() as u32, &mut self.w16)?;
         }
         Ok(())
     }

@@ -3,8 +3,8 @@
 
 use super::kernels::DecoderKernels;
 use super::weights::GpuMatrix;
-use crate::backend::gpu::launchers::{dequant, gemm_f16, matvec, to_f16, with_blocks};
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::gpu::launchers::{dequant, gemm_f16, matvec, with_blocks};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, LaunchError, StreamHandle, ViewMut};
 
 /// y[t] = W·x[t] for `n` tokens, with x quantized to q8_1 in `xq`: the integer mat-vec, one
 /// launch per token.
@@ -34,21 +34,18 @@ pub(super) fn matvec_tokens(
     })
 }
 
-/// y = x Wᵀ for `n` tokens: x converted to f16 in `a16`, W dequantized to f16 in `w16`, then
-/// the matrix-unit GEMM.
-#[allow(clippy::too_many_arguments)]
+/// y = x Wᵀ for `n` tokens of x in f16 (`a16`): W dequantized to f16 in `w16`, then the
+/// matrix-unit GEMM.
 pub(super) fn gemm(
     kern: &DecoderKernels,
     s: StreamHandle,
     y: ViewMut<'_, f32>,
-    x: View<'_, f32>,
+    a16: &DeviceBuffer<f16>,
     w: &GpuMatrix,
     n: u32,
-    a16: &mut DeviceBuffer<f16>,
     w16: &mut DeviceBuffer<f16>,
 ) -> Result<(), LaunchError> {
     let (rows, cols) = (w.rows as i32, w.cols as i32);
-    kern.to_f16.launch(s, to_f16::Args { out: a16.view_mut(), x, n: i64::from(n) * i64::from(cols) })?;
     let n_sub = (w.rows * w.cols / 32) as i64;
     let out = w16.view_mut();
     with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
