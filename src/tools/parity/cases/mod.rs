@@ -5,7 +5,7 @@ mod elementwise;
 mod matmul;
 
 use rocmforge_codegen::catalog::Family;
-use rocmforge_codegen::Variant;
+use rocmforge_codegen::{MatrixUnit, Variant};
 
 use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
@@ -18,7 +18,7 @@ use rocmforge::engine::sampler::SamplerConfig;
 /// f32 kernels whose only difference from the CPU is summation order and approximate
 /// exp/rsqrt instructions.
 const F32_TOL: f64 = 1e-5;
-/// Outputs stored as f16 (2^-11 relative rounding).
+/// Outputs stored as f16, or products of operands rounded to f16 (2^-11 relative rounding).
 const F16_TOL: f64 = 1e-3;
 
 fn out(reference: Vec<f32>, tolerance: f64) -> Arg {
@@ -158,7 +158,10 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .collect(),
         "attn_decode" => decode_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_decode_reduce" => reduce_cases(&key, variant.int("head_dim") as usize, sizes),
-        "attn_prefill" => prefill_cases(&key, variant.int("head_dim") as usize, sizes),
+        "attn_prefill" => {
+            let f16_products = variant.target.matrix_unit() == MatrixUnit::Mma;
+            prefill_cases(&key, variant.int("head_dim") as usize, f16_products, sizes)
+        }
         "embed" => {
             let q = variant.quant().expect("embed has a quant axis");
             // The last id is outside the table: its row must come out as zeros.
