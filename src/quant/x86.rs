@@ -315,27 +315,35 @@ macro_rules! row_kernels {
     };
 }
 
-/// `scaled_step` with `vpdpbusd`: its i32 lanes are maddubs + madd's exactly (each the sum of
-/// four byte products; maddubs cannot saturate here, as |w| ≤ 128 and |x| ≤ 127), so the
-/// results are bit for bit the same.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-unsafe fn scaled_step_vnni(acc: __m256, x: &BlockQ8_0, d: f32, q: __m256i) -> __m256 {
-    let (ax, sy) = (_mm256_sign_epi8(q, q), _mm256_sign_epi8(load32(&x.qs), q));
-    let s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
-    _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(x.d)), s, acc)
-}
-
-/// `tile_q8_0` with `scaled_step_vnni`: batches are compute-bound (a server's LM head, Q4_0 and
-/// Q5_0 rows widened to Q8_0), where one instruction fewer per block pair counts.
+/// `tile_q8_0` with `vpdpbusd`, for batches, which are compute-bound (a server's LM head, Q4_0
+/// and Q5_0 rows widened to Q8_0). `vpdpbusd` multiplies unsigned by signed bytes, so each
+/// activation block goes in as x + 128 (one xor, shared by the tile's rows) and the accumulator
+/// starts from -128·Σw (one `vpdpbusd` per weight block, shared by the tile's tokens): each i32
+/// lane is then Σ w·x over its four bytes exactly, as maddubs + madd give it (maddubs cannot
+/// saturate here: |w| ≤ 128, |x| ≤ 127), and the f32 steps are `scaled_step`'s, so the results
+/// are bit for bit the same, for one instruction per block pair where the sign trick took two.
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
 unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0]; TILE_ROWS], x: [&[BlockQ8_0]; TILE_TOKENS]) -> Tile {
-    #[inline(always)]
-    fn step(a: __m256, w: &BlockQ8_0, x: &BlockQ8_0) -> __m256 {
-        // SAFETY: only called from `tile_q8_0_vnni`, whose features the CPU has.
-        unsafe { scaled_step_vnni(a, x, fp16(w.d), load32(&w.qs)) }
+    let (bias, ones) = (_mm256_set1_epi8(0x80u8 as i8), _mm256_set1_epi8(1));
+    let mut acc = [[_mm256_setzero_ps(); TILE_TOKENS]; TILE_ROWS];
+    for b in 0..x[0].len() {
+        let mut xu = [_mm256_setzero_si256(); TILE_TOKENS];
+        for (u, x_t) in xu.iter_mut().zip(x) {
+            *u = _mm256_xor_si256(load32(&x_t[b].qs), bias);
+        }
+        for (acc_r, w_r) in acc.iter_mut().zip(w) {
+            let (wq, dw) = (load32(&w_r[b].qs), fp16(w_r[b].d));
+            let minus_128_sum = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, wq), 7),
+            );
+            for ((a, x_t), xu_t) in acc_r.iter_mut().zip(x).zip(xu) {
+                let s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(minus_128_sum, xu_t, wq));
+                *a = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(x_t[b].d)), s, *a);
+            }
+        }
     }
-    fold_tile(w, x, _mm256_setzero_ps(), step, |a| hsum_f32(a))
+    acc.map(|r| r.map(|a| hsum_f32(a)))
 }
 
 row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
