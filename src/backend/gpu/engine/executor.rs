@@ -14,15 +14,14 @@ use std::rc::Rc;
 use super::attention::{attention_groups, decode_attention, decode_max, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::kv_cache::GpuKvCache;
-use super::projection::{gemm, matvec_tokens};
+use super::projection::{Operands, MATVEC_MAX_TOKENS};
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
-    with_blocks,
+    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
 };
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GraphHandle, StreamHandle};
+use crate::backend::gpu::{DeviceBuffer, Gpu, GraphHandle, StreamHandle};
 use crate::backend::graph::{self, Act, Ops, Weight};
 use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run};
 use crate::model::{Model, ModelConfig};
@@ -30,9 +29,6 @@ use crate::model::{Model, ModelConfig};
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
 /// default ubatch).
 pub const UBATCH: usize = 512;
-/// Passes of up to this many tokens take the integer mat-vec once per token (each matrix stays
-/// in L2 between the launches) rather than dequantizing every weight for the GEMM.
-const MATVEC_MAX_TOKENS: usize = 16;
 /// Keys per workgroup of decode attention.
 const SPLIT_LEN: usize = 256;
 const N_ACTS: usize = 13;
@@ -50,16 +46,8 @@ pub struct GpuExecutor<'m> {
     seqs: DeviceBuffer<i32>,
     part_o: DeviceBuffer<f32>,
     part_ml: DeviceBuffer<f32>,
-    /// An activation quantized to q8_1 for the mat-vecs, and which one it is and for how many
-    /// tokens (Q, K and V, or gate and up, read the same): cleared by every op that writes an
-    /// activation.
-    xq: DeviceBuffer<BlockQ8_1>,
-    xq_of: Option<(Act, usize)>,
-    /// f16 activations and dequantized weights of the prefill GEMM, and which activation `a16`
-    /// holds for how many tokens (kept like `xq_of`).
-    a16: DeviceBuffer<f16>,
-    a16_of: Option<(Act, usize)>,
-    w16: DeviceBuffer<f16>,
+    /// The projections' inputs, converted once per activation.
+    operands: Operands,
     /// Final-norm hidden states of the tokens that asked for logits.
     hidden: DeviceBuffer<f32>,
     n_outputs: usize,
@@ -110,11 +98,7 @@ impl<'m> GpuExecutor<'m> {
             seqs: DeviceBuffer::uninit(&gpu, UBATCH)?,
             part_o: f32s(decode_max(n_seq) * c.n_head * n_splits * c.head_dim)?,
             part_ml: f32s(decode_max(n_seq) * c.n_head * n_splits * 2)?,
-            xq: DeviceBuffer::uninit(&gpu, UBATCH * max_cols / 32)?,
-            xq_of: None,
-            a16: DeviceBuffer::uninit(&gpu, UBATCH * max_cols)?,
-            a16_of: None,
-            w16: DeviceBuffer::uninit(&gpu, largest_matrix(c))?,
+            operands: Operands::new(&gpu, UBATCH, max_cols, largest_matrix(c))?,
             hidden: f32s(c.n_embd)?,
             n_outputs: 0,
             logits: f32s(UBATCH * c.n_vocab)?,
@@ -155,7 +139,7 @@ impl<'m> GpuExecutor<'m> {
         self.seqs.upload_at(0, &seqs)?;
         self.pass = clip_runs(runs, &window);
         self.pass_len = window.len();
-        (self.xq_of, self.a16_of) = (None, None);
+        self.operands.forget();
         match self.pass[..] {
             [run] if run.len == 1 => self.replay_decode(run.seq)?,
             _ => graph::forward(self, &self.model.config, &self.model.weights)?,
@@ -189,52 +173,11 @@ impl<'m> GpuExecutor<'m> {
         Ok(self.gpu().launch_graph(graph, self.stream)?)
     }
 
-    /// Forgets `xq` and `a16` where they hold one of `acts`, which an op is about to write.
-    fn wrote(&mut self, acts: &[Act]) {
-        for of in [&mut self.xq_of, &mut self.a16_of] {
-            if of.is_some_and(|(a, _)| acts.contains(&a)) {
-                *of = None;
-            }
-        }
-    }
-
-    /// The first `n` tokens of `x` quantized to q8_1 in `xq`, unless they already are.
-    fn quantize(&mut self, x: Act, cols: usize, n: usize) -> Result<(), BackendError> {
-        if self.xq_of != Some((x, n)) {
-            let kern = self.kern();
-            let args = quantize_q8_1::Args {
-                xq: self.xq.view_mut(),
-                x: self.acts[slot(x)].view(),
-                n_cols: cols as i32,
-                n_rows: n as i32,
-            };
-            kern.quantize.launch(self.stream, args)?;
-            self.xq_of = Some((x, n));
-        }
-        Ok(())
-    }
-
-    /// out = x Wᵀ for the pass's tokens: the integer mat-vec per token over `x` quantized to
-    /// q8_1 for small passes, else the matrix-unit GEMM.
+    /// out = x Wᵀ for the pass's tokens.
     fn project(&mut self, out: Act, w: &GpuMatrix, x: Act) -> Result<(), BackendError> {
-        let (kern, s, n) = (self.kern(), self.stream, self.n());
-        if n as usize <= MATVEC_MAX_TOKENS {
-            self.quantize(x, w.cols, n as usize)?;
-            return Ok(matvec_tokens(kern, s, &mut self.acts[slot(out)], w, &self.xq, n as usize)?);
-        }
-        self.round_to_f16(x, w.cols, n as usize)?;
-        Ok(gemm(kern, s, self.acts[slot(out)].view_mut(), &self.a16, w, n, &mut self.w16)?)
-    }
-
-    /// The first `n` tokens of `x` rounded to f16 in `a16`, unless they already are.
-    fn round_to_f16(&mut self, x: Act, cols: usize, n: usize) -> Result<(), BackendError> {
-        if self.a16_of != Some((x, n)) {
-            let kern = self.kern();
-            let args = to_f16::Args { out: self.a16.view_mut(), x: self.acts[slot(x)].view(), n: (n * cols) as i64 };
-            kern.to_f16.launch(self.stream, args)?;
-            self.a16_of = Some((x, n));
-        }
-        Ok(())
+        let (kern, s, n) = (self.kern(), self.stream, self.n() as usize);
+        let [y, xb] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
+        Ok(self.operands.project(kern, s, y, w, (x, xb.view()), n)?)
     }
 
     /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.
@@ -243,15 +186,8 @@ impl<'m> GpuExecutor<'m> {
         let head = self.gpu_model.lm_head();
         let x = Act::Xn; // free once the forward pass is done
         self.acts[slot(x)].copy_from(s, 0, &self.hidden, rows.start * c.n_embd, rows.len() * c.n_embd)?;
-        (self.xq_of, self.a16_of) = (None, None);
-        if rows.len() <= MATVEC_MAX_TOKENS {
-            self.quantize(x, c.n_embd, rows.len())?;
-            matvec_tokens(kern, s, &mut self.logits, head, &self.xq, rows.len())?;
-        } else {
-            self.round_to_f16(x, c.n_embd, rows.len())?;
-            gemm(kern, s, self.logits.view_mut(), &self.a16, head, rows.len() as u32, &mut self.w16)?;
-        }
-        Ok(())
+        self.operands.forget();
+        Ok(self.operands.project(kern, s, &mut self.logits, head, (x, self.acts[slot(x)].view()), rows.len())?)
     }
 
     fn grow_hidden(&mut self, n_outputs: usize) -> Result<(), BackendError> {
@@ -379,7 +315,7 @@ impl Executor for GpuExecutor<'_> {
 
 impl Ops for GpuExecutor<'_> {
     fn embed(&mut self, out: Act) -> Result<(), BackendError> {
-        self.wrote(&[out]);
+        self.operands.wrote(&[out]);
         let (c, kern, s, n) = (self.cfg(), self.kern(), self.stream, self.n());
         let table = &self.gpu_model.token_embd;
         let (y, ids) = (self.acts[slot(out)].view_mut(), self.ids.view());
@@ -391,7 +327,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn rmsnorm(&mut self, out: Act, x: Act, w: Weight, width: usize) -> Result<(), BackendError> {
-        self.wrote(&[out]);
+        self.operands.wrote(&[out]);
         let (eps, kern, n) = (self.cfg().rms_eps, self.kern(), self.n());
         let n_rows = n * (act_width(self.cfg(), x) / width) as u32;
         let w = self.gpu_model.vector(w).view();
@@ -401,13 +337,13 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn add_rmsnorm(&mut self, out: Act, h: Act, r: Act, w: Weight) -> Result<(), BackendError> {
-        self.wrote(&[out, h]);
+        self.operands.wrote(&[out, h]);
         let (c, kern, n) = (self.cfg(), self.kern(), self.n());
         let w = self.gpu_model.vector(w).view();
         let [y, hb, rb] = self.acts.get_disjoint_mut([slot(out), slot(h), slot(r)]).expect("three different buffers");
         let args = rmsnorm_add::Args {
             y: y.view_mut(),
-            xq: self.xq.view_mut(),
+            xq: self.operands.xq.view_mut(),
             h: hb.view_mut(),
             r: rb.view(),
             w,
@@ -417,18 +353,18 @@ impl Ops for GpuExecutor<'_> {
         };
         kern.rmsnorm_add.launch(self.stream, args)?;
         // The norm's output comes quantized for the mat-vecs that read it next.
-        self.xq_of = Some((out, n as usize));
+        self.operands.quantized(out, n as usize);
         Ok(())
     }
 
     fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError> {
-        self.wrote(&[out]);
+        self.operands.wrote(&[out]);
         let m = self.gpu_model.matrix(w);
         self.project(out, m, x)
     }
 
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError> {
-        self.wrote(&[x]);
+        self.operands.wrote(&[x]);
         let (kern, n) = (self.kern(), self.n());
         let b = self.gpu_model.vector(bias);
         let args = add_rows::Args { x: self.acts[slot(x)].view_mut(), b: b.view(), n: b.len() as i32, n_tokens: n };
@@ -436,7 +372,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn rope_and_store(&mut self, il: usize, q: Act, k: Act, v: Act) -> Result<(), BackendError> {
-        self.wrote(&[q, k]);
+        self.operands.wrote(&[q, k]);
         let (c, kern, n) = (self.cfg(), self.kern(), self.n());
         let (base, freq_scale) = c.rope_for_layer(il);
         let g = self.kv.geometry();
@@ -468,7 +404,7 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn attention(&mut self, out: Act, il: usize, q: Act) -> Result<(), BackendError> {
-        self.wrote(&[out]);
+        self.operands.wrote(&[out]);
         let (c, kern, s) = (self.cfg(), self.kern(), self.stream);
         let window = c.window_for_layer(il).unwrap_or(0) as i32;
         let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
@@ -525,12 +461,12 @@ impl Ops for GpuExecutor<'_> {
     }
 
     fn gated_ffn(&mut self, out: Act, il: usize, x: Act) -> Result<(), BackendError> {
-        self.wrote(&[out, Act::Gate, Act::Up]);
+        self.operands.wrote(&[out, Act::Gate, Act::Up]);
         let (kern, s, n) = (self.kern(), self.stream, self.n());
         let l = &self.gpu_model.layers[il];
         let (n_rows, n_cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
         if n as usize <= MATVEC_MAX_TOKENS {
-            self.quantize(x, l.ffn_gate.cols, n as usize)?;
+            self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), l.ffn_gate.cols, n as usize)?;
             let y = &mut self.acts[slot(out)];
             let blocks = l.ffn_gate.cols / 32;
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
@@ -542,7 +478,7 @@ impl Ops for GpuExecutor<'_> {
                                 y: y.slice_mut(t * n_rows as usize..(t + 1) * n_rows as usize),
                                 w_gate: gate.view(),
                                 w_up: up.view(),
-                                xq: self.xq.slice(t * blocks..(t + 1) * blocks),
+                                xq: self.operands.xq.slice(t * blocks..(t + 1) * blocks),
                                 n_cols,
                                 n_rows,
                             };

@@ -1,14 +1,119 @@
 //! The two ways the executor projects activations through a weight matrix: the integer
-//! mat-vec per token (small passes, decode) and dequantize + matrix-unit GEMM (prefill).
+//! mat-vec per token (small passes, decode) and dequantize + matrix-unit GEMM (prefill), and
+//! the converted inputs they read (`Operands`).
+
+use std::rc::Rc;
 
 use super::kernels::DecoderKernels;
 use super::weights::GpuMatrix;
-use crate::backend::gpu::launchers::{dequant, gemm_f16, matvec, with_blocks};
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, LaunchError, StreamHandle, ViewMut};
+use crate::backend::gpu::launchers::{dequant, gemm_f16, matvec, quantize_q8_1, to_f16, with_blocks};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::graph::Act;
+
+/// Passes of up to this many tokens take the integer mat-vec once per token (each matrix stays
+/// in L2 between the launches) rather than dequantizing every weight for the GEMM.
+pub(super) const MATVEC_MAX_TOKENS: usize = 16;
+
+/// An activation as a projection reads it: quantized to q8_1 (`xq`, the mat-vecs) or rounded to
+/// f16 (`a16`, the GEMM), each with the activation and token count it holds, so that the
+/// projections of one input (Q, K and V; gate and up) convert it once; and the GEMM's
+/// dequantized weights. Every op that writes an activation must say so (`wrote`).
+pub(super) struct Operands {
+    pub xq: DeviceBuffer<BlockQ8_1>,
+    xq_of: Option<(Act, usize)>,
+    a16: DeviceBuffer<f16>,
+    a16_of: Option<(Act, usize)>,
+    w16: DeviceBuffer<f16>,
+}
+
+impl Operands {
+    /// Room for `tokens` rows of up to `max_cols`, and a dequantized matrix of `max_weights`.
+    pub fn new(gpu: &Rc<dyn Gpu>, tokens: usize, max_cols: usize, max_weights: usize) -> Result<Self, GpuError> {
+        Ok(Operands {
+            xq: DeviceBuffer::uninit(gpu, tokens * max_cols / 32)?,
+            xq_of: None,
+            a16: DeviceBuffer::uninit(gpu, tokens * max_cols)?,
+            a16_of: None,
+            w16: DeviceBuffer::uninit(gpu, max_weights)?,
+        })
+    }
+
+    /// Forgets the conversions of `acts`, which an op is about to write.
+    pub fn wrote(&mut self, acts: &[Act]) {
+        for of in [&mut self.xq_of, &mut self.a16_of] {
+            if of.is_some_and(|(a, _)| acts.contains(&a)) {
+                *of = None;
+            }
+        }
+    }
+
+    /// Forgets every conversion (a new pass, or an activation written outside the ops).
+    pub fn forget(&mut self) {
+        (self.xq_of, self.a16_of) = (None, None);
+    }
+
+    /// `xq` holds the first `n` tokens of `x`, written by a kernel that fuses the quantization.
+    pub fn quantized(&mut self, x: Act, n: usize) {
+        self.xq_of = Some((x, n));
+    }
+
+    /// The first `n` tokens of `x` (its buffer `xv`, `cols` wide) quantized to q8_1 in `xq`,
+    /// unless they already are.
+    pub fn quantize(
+        &mut self,
+        kern: &DecoderKernels,
+        s: StreamHandle,
+        (x, xv): (Act, View<'_, f32>),
+        cols: usize,
+        n: usize,
+    ) -> Result<(), LaunchError> {
+        if self.xq_of != Some((x, n)) {
+            let args = quantize_q8_1::Args { xq: self.xq.view_mut(), x: xv, n_cols: cols as i32, n_rows: n as i32 };
+            kern.quantize.launch(s, args)?;
+            self.xq_of = Some((x, n));
+        }
+        Ok(())
+    }
+
+    /// The first `n` tokens of `x` rounded to f16 in `a16`, unless they already are.
+    fn round_to_f16(
+        &mut self,
+        kern: &DecoderKernels,
+        s: StreamHandle,
+        (x, xv): (Act, View<'_, f32>),
+        cols: usize,
+        n: usize,
+    ) -> Result<(), LaunchError> {
+        if self.a16_of != Some((x, n)) {
+            kern.to_f16.launch(s, to_f16::Args { out: self.a16.view_mut(), x: xv, n: (n * cols) as i64 })?;
+            self.a16_of = Some((x, n));
+        }
+        Ok(())
+    }
+
+    /// y = x Wᵀ for `n` tokens of `x` (the activation and its buffer): the integer mat-vec per
+    /// token over x in q8_1 for small passes, else the matrix-unit GEMM.
+    pub fn project(
+        &mut self,
+        kern: &DecoderKernels,
+        s: StreamHandle,
+        y: &mut DeviceBuffer<f32>,
+        w: &GpuMatrix,
+        x: (Act, View<'_, f32>),
+        n: usize,
+    ) -> Result<(), LaunchError> {
+        if n <= MATVEC_MAX_TOKENS {
+            self.quantize(kern, s, x, w.cols, n)?;
+            return matvec_tokens(kern, s, y, w, &self.xq, n);
+        }
+        self.round_to_f16(kern, s, x, w.cols, n)?;
+        gemm(kern, s, y.view_mut(), &self.a16, w, n as u32, &mut self.w16)
+    }
+}
 
 /// y[t] = W·x[t] for `n` tokens, with x quantized to q8_1 in `xq`: the integer mat-vec, one
 /// launch per token.
-pub(super) fn matvec_tokens(
+fn matvec_tokens(
     kern: &DecoderKernels,
     s: StreamHandle,
     y: &mut DeviceBuffer<f32>,
@@ -36,7 +141,7 @@ pub(super) fn matvec_tokens(
 
 /// y = x Wᵀ for `n` tokens of x in f16 (`a16`): W dequantized to f16 in `w16`, then the
 /// matrix-unit GEMM.
-pub(super) fn gemm(
+fn gemm(
     kern: &DecoderKernels,
     s: StreamHandle,
     y: ViewMut<'_, f32>,
