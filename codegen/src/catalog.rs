@@ -165,6 +165,11 @@ pub enum Per {
     Wave,
     /// One item per thread.
     Thread,
+    /// A count that depends on the target's wave size.
+    WaveSize {
+        wave32: u32,
+        wave64: u32,
+    },
     /// A tile edge that depends on the target's matrix unit (matrix-unit kernels).
     Unit {
         wmma: u32,
@@ -180,6 +185,10 @@ impl Per {
             Per::Items(n) => n,
             Per::Wave => threads / target.wave_size(),
             Per::Thread => threads,
+            Per::WaveSize { wave32, wave64 } => match target.wave_size() {
+                32 => wave32,
+                _ => wave64,
+            },
             Per::Unit { wmma, mfma, mma } => match target.matrix_unit() {
                 MatrixUnit::Wmma => wmma,
                 MatrixUnit::Mfma => mfma,

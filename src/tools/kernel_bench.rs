@@ -11,8 +11,8 @@ use std::rc::Rc;
 use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
-    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_glu, quantize_q8_1,
-    rmsnorm,
+    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
+    quantize_q8_1, rmsnorm,
 };
 use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
@@ -132,11 +132,11 @@ fn paged_table(gpu: &Rc<dyn Gpu>, n_pos: usize) -> Result<DeviceBuffer<i32>, Lau
     filled(gpu, &table.iter().map(|&b| b as i32).collect::<Vec<_>>())
 }
 
-/// x quantized to q8_1 on the device, as the mat-vecs read it.
-fn quantized_x(k: &Kernels, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
-    let x = f32s(k.gpu(), "bench x", cols)?;
-    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(k.gpu(), cols / 32)?;
-    let args = quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: cols as i32, n_rows: 1 };
+/// `tokens` rows of x quantized to q8_1 on the device, as the mat-vecs read them.
+fn quantized_x(k: &Kernels, tokens: usize, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
+    let x = f32s(k.gpu(), "bench x", tokens * cols)?;
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(k.gpu(), tokens * cols / 32)?;
+    let args = quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: cols as i32, n_rows: tokens as i32 };
     quantize_q8_1::Kernel::resolve(k)?.launch(StreamHandle::DEFAULT, args)?;
     Ok(xq)
 }
@@ -171,7 +171,7 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
     let bytes = weight_bytes::<W>(rows * cols);
     let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
-    let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
+    let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec {} {rows}x{cols}", W::QUANT);
     let kernel = matvec::Kernel::<W>::resolve(k)?;
     let (n_cols, n_rows) = (cols as i32, rows as i32);
@@ -183,11 +183,33 @@ fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<
     })
 }
 
+/// y[t] = W x[t] for `tokens` tokens at `rows` x `cols`: the weight bytes it reads once for all
+/// of them, per second.
+fn matvec_batch_bench<W: QuantBlock>(
+    k: &Kernels,
+    tokens: usize,
+    rows: usize,
+    cols: usize,
+) -> Result<BenchResult, LaunchError> {
+    let bytes = weight_bytes::<W>(rows * cols);
+    let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
+    let (xq, mut y) = (quantized_x(k, tokens, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), tokens * rows)?);
+    let name = format!("matvec_batch {} {tokens} tokens {rows}x{cols}", W::QUANT);
+    let kernel = matvec_batch::Kernel::<W>::resolve(k)?;
+    let (n_cols, n_rows, n_tokens) = (cols as i32, rows as i32, tokens as i32);
+    let mut next = 0;
+    time(k, name, Work::Bytes(bytes), &mut |s| {
+        next += 1;
+        let w = w[next % w.len()].view();
+        kernel.launch(s, matvec_batch::Args { y: y.view_mut(), w, xq: xq.view(), n_cols, n_rows, n_tokens })
+    })
+}
+
 fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
     let bytes = 2.0 * weight_bytes::<W>(rows * cols);
     let gate = weight_copies::<W>(k.gpu(), "bench gate", rows * cols, bytes as usize)?;
     let up = weight_copies::<W>(k.gpu(), "bench up", rows * cols, bytes as usize)?;
-    let (xq, mut y) = (quantized_x(k, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
+    let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
     let kernel = matvec_glu::Kernel::<W>::resolve(k, matvec_glu::Act::Silu)?;
     let (n_cols, n_rows) = (cols as i32, rows as i32);
@@ -360,12 +382,20 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
         progress(&out[out.len() - 1].name);
     }
     out.push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
+    // Passes of several sequences decoding: the batched mat-vec against the GEMM path at the same
+    // sizes (dequantization + gemm_f16, below).
+    for tokens in [2, 8, 32, 64] {
+        out.push(matvec_batch_bench::<BlockQ4_0>(k, tokens, 4096, 4096)?);
+        out.push(matvec_batch_bench::<BlockQ4K>(k, tokens, 4096, 4096)?);
+    }
+    out.push(matvec_batch_bench::<BlockQ6K>(k, 32, 4096, 4096)?);
     out.push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
     for kv_len in [4096, 32768] {
         out.push(decode_attention_bench(k, 128, kv_len)?);
     }
     out.push(prefill_bench(k, 128, 512)?);
     out.push(prefill_bench(k, 128, 2048)?);
+    out.push(gemm_bench(k, 64, 4096, 4096)?);
     out.push(gemm_bench(k, 512, 4096, 4096)?);
     out.push(gemm_bench(k, 512, 14336, 4096)?);
     out.extend(latency_benches(k)?);

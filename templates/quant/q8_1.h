@@ -49,8 +49,10 @@ RF_DEVICE float rf_half_hi(unsigned w) { return rf_half_lo(w >> 16); }
 // with an offset or mins). Every entry is a 16-byte read. Unit u sits in slot u + u/8 of each
 // array and hi starts 4 slots further round the banks than lo, so that the units lanes read
 // together (consecutive ones; or 0, 2, 8, 10, ... in both halves for the K-quants) fall in
-// different banks.
+// different banks. A family that stages more (matvec_batch) defines XQ_UNITS first.
+#ifndef XQ_UNITS
 #define XQ_UNITS 256
+#endif
 #define XQ_SLOTS (XQ_UNITS + XQ_UNITS / 8)
 struct xq_smem {
   rf_u4 lo[XQ_SLOTS];

@@ -11,6 +11,7 @@ mod embed;
 mod gemm_f16;
 mod glu;
 mod matvec;
+mod matvec_batch;
 mod matvec_glu;
 mod quantize_q8_1;
 mod rmsnorm;
@@ -70,6 +71,7 @@ pub fn catalog() -> Vec<Family> {
         softmax::family(),
         quantize_q8_1::family(),
         matvec::family(),
+        matvec_batch::family(),
         matvec_glu::family(),
         dequant::family(),
         gemm_f16::family(),

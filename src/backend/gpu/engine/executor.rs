@@ -14,7 +14,7 @@ use std::rc::Rc;
 use super::attention::{attention_groups, decode_attention, decode_max, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::kv_cache::GpuKvCache;
-use super::projection::{Operands, MATVEC_MAX_TOKENS};
+use super::projection::Operands;
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
@@ -465,25 +465,18 @@ impl Ops for GpuExecutor<'_> {
         let (kern, s, n) = (self.kern(), self.stream, self.n());
         let l = &self.gpu_model.layers[il];
         let (n_rows, n_cols) = (l.ffn_gate.rows as i32, l.ffn_gate.cols as i32);
-        if n as usize <= MATVEC_MAX_TOKENS {
-            self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), l.ffn_gate.cols, n as usize)?;
-            let y = &mut self.acts[slot(out)];
-            let blocks = l.ffn_gate.cols / 32;
+        if n == 1 {
+            self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), l.ffn_gate.cols, 1)?;
+            let y = self.acts[slot(out)].view_mut();
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
             let fused =
                 with_blocks!(&l.ffn_gate.blocks, |gate| match (l.ffn_up.blocks.typed(), kern.matvec_glu.get()) {
                     (Some(up), Ok(fused)) => {
-                        for t in 0..n as usize {
-                            let args = matvec_glu::Args {
-                                y: y.slice_mut(t * n_rows as usize..(t + 1) * n_rows as usize),
-                                w_gate: gate.view(),
-                                w_up: up.view(),
-                                xq: self.operands.xq.slice(t * blocks..(t + 1) * blocks),
-                                n_cols,
-                                n_rows,
-                            };
-                            fused.launch(s, args)?;
-                        }
+                        let xq = self.operands.xq.view();
+                        fused.launch(
+                            s,
+                            matvec_glu::Args { y, w_gate: gate.view(), w_up: up.view(), xq, n_cols, n_rows },
+                        )?;
                         true
                     }
                     _ => false,

@@ -3,8 +3,8 @@
 //! with the variant's name.
 
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec, matvec_glu,
-    quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
+    matvec_batch, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
 use crate::backend::gpu::{Kernels, LaunchError, Quant};
 use crate::model::{Activation, ModelConfig, RopeKind};
@@ -12,6 +12,8 @@ use crate::model::{Activation, ModelConfig, RopeKind};
 pub struct DecoderKernels {
     pub embed: embed::ByQuant,
     pub matvec: matvec::ByQuant,
+    /// The mat-vec for passes of a few tokens.
+    pub matvec_batch: matvec_batch::ByQuant,
     /// Gate and up with the model's activation, when both are in one format.
     pub matvec_glu: matvec_glu::ByQuant,
     pub dequant: dequant::ByQuant,
@@ -40,6 +42,7 @@ impl DecoderKernels {
         Ok(DecoderKernels {
             embed: embed::ByQuant::resolve(k),
             matvec: matvec::ByQuant::resolve(k),
+            matvec_batch: matvec_batch::ByQuant::resolve(k),
             matvec_glu: matvec_glu::ByQuant::resolve(
                 k,
                 if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu },
@@ -60,11 +63,12 @@ impl DecoderKernels {
         })
     }
 
-    /// Fails unless the bundle has what a weight in format `quant` needs: the mat-vec and the
+    /// Fails unless the bundle has what a weight in format `quant` needs: the mat-vecs and the
     /// dequantization, and for the embedding table the lookup. (The fused gate/up mat-vec is
     /// optional: without it, gate and up run as two mat-vecs.)
     pub fn check_format(&self, quant: Quant, embedding: bool) -> Result<(), LaunchError> {
         self.matvec.require(quant)?;
+        self.matvec_batch.require(quant)?;
         self.dequant.require(quant)?;
         if embedding {
             self.embed.require(quant)?;

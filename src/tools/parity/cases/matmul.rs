@@ -1,5 +1,5 @@
-//! Cases for the kernels that read weights: quantized mat-vec (plain and fused with the gated
-//! activation) and the q8_1 quantization of its activations, dequantization to f16 and the f16
+//! Cases for the kernels that read weights: quantized mat-vec (plain, for several tokens, and
+//! fused with the gated activation) and the q8_1 quantization of its activations, dequantization to f16 and the f16
 //! GEMM.
 
 use rocmforge_codegen::Quant;
@@ -61,6 +61,27 @@ pub fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
             ("xq", Arg::Input(xq)),
             ("n_cols", Arg::I32(cols as i32)),
             ("n_rows", Arg::I32(rows as i32)),
+        ],
+        dims: vec![],
+    }
+}
+
+/// `tokens` rows of activations, each times the same matrix.
+pub fn matvec_batch(label: &str, q: Quant, tokens: usize, rows: usize, cols: usize) -> Case {
+    let mut r = rng(label);
+    let blocks = quant_blocks(&mut r, q, rows * cols);
+    let (xq, x) = q8_1(&nonzero(&mut r, tokens * cols));
+    let w = dequantized(q, &blocks, rows * cols);
+    let y: Vec<f32> = x.chunks_exact(cols).flat_map(|xt| mat_vec(&w, xt, cols)).collect();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("y", out(y, F32_TOL)),
+            ("w", Arg::Input(blocks)),
+            ("xq", Arg::Input(xq)),
+            ("n_cols", Arg::I32(cols as i32)),
+            ("n_rows", Arg::I32(rows as i32)),
+            ("n_tokens", Arg::I32(tokens as i32)),
         ],
         dims: vec![],
     }

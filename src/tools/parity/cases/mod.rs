@@ -11,7 +11,7 @@ use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{add_rows, argmax, glu, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk};
-use matmul::{dequant, embed, gemm, matvec, matvec_glu, quantize_q8_1};
+use matmul::{dequant, embed, gemm, matvec, matvec_batch, matvec_glu, quantize_q8_1};
 pub(crate) use matmul::{dequantized, mat_vec, q8_1};
 use rocmforge::engine::sampler::SamplerConfig;
 
@@ -104,6 +104,18 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
                 .pick(&[(7, narrow)], &[(1, 4096), (7, narrow), (4097, 2048), (3, wide)])
                 .into_iter()
                 .map(|(rows, cols)| matvec(&label(format!("{rows}x{cols}")), q, rows, cols))
+                .collect()
+        }
+        "matvec_batch" => {
+            let q = variant.quant().expect("matvec_batch has a quant axis");
+            let (narrow, wide) = matvec_odd_cols(q);
+            // Token counts below, at and past a workgroup's 8, and a partial last group.
+            sizes
+                .pick(&[(3, 7, narrow)], &[(2, 4096, 4096), (8, 7, narrow), (17, 4097, 2048), (64, 3, wide)])
+                .into_iter()
+                .map(|(tokens, rows, cols)| {
+                    matvec_batch(&label(format!("{tokens} tokens {rows}x{cols}")), q, tokens, rows, cols)
+                })
                 .collect()
         }
         "matvec_glu" => {
