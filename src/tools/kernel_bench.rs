@@ -389,7 +389,10 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
         out.push(matvec_batch_bench::<BlockQ4K>(k, tokens, 4096, 4096)?);
     }
     out.push(matvec_batch_bench::<BlockQ6K>(k, 32, 4096, 4096)?);
+    out.push(dequant_bench::<BlockQ4_0>(k, 4096 * 4096)?);
     out.push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
+    out.push(dequant_bench::<BlockQ6K>(k, 4096 * 4096)?);
+    out.push(dequant_bench::<BlockQ4K>(k, 14336 * 4096)?);
     for kv_len in [4096, 32768] {
         out.push(decode_attention_bench(k, 128, kv_len)?);
     }
