@@ -125,12 +125,17 @@ fn perplexity_json() {
 
 #[test]
 fn bench_json_like_llama_bench() {
-    let out = ok_stdout(&["bench", "-m", &model(), "-p", "16", "-n", "4", "-r", "2", "-t", "2", "-o", "json"]);
+    let args = ["bench", "-m", &model(), "-p", "16", "-n", "4", "-d", "0,24", "-r", "2", "-t", "2", "-o", "json"];
+    let out = ok_stdout(&args);
     let v: Value = serde_json::from_str(&out).unwrap();
     let tests = v.as_array().unwrap();
-    assert_eq!(tests.len(), 2);
-    assert_eq!((tests[0]["n_prompt"].as_u64(), tests[0]["n_gen"].as_u64()), (Some(16), Some(0)));
-    assert_eq!((tests[1]["n_prompt"].as_u64(), tests[1]["n_gen"].as_u64()), (Some(0), Some(4)));
+    assert_eq!(tests.len(), 4);
+    // llama-bench's order: every test at depth 0, then at depth 24.
+    let shape = |t: &Value| (t["n_prompt"].as_u64(), t["n_gen"].as_u64(), t["n_depth"].as_u64());
+    assert_eq!(shape(&tests[0]), (Some(16), Some(0), Some(0)));
+    assert_eq!(shape(&tests[1]), (Some(0), Some(4), Some(0)));
+    assert_eq!(shape(&tests[2]), (Some(16), Some(0), Some(24)));
+    assert_eq!(shape(&tests[3]), (Some(0), Some(4), Some(24)));
     for t in tests {
         assert_eq!(t["n_threads"], 2);
         assert!(t["avg_ts"].as_f64().unwrap() > 0.0);

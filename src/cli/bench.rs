@@ -12,6 +12,10 @@ pub struct Args {
     /// Generation lengths, comma-separated (tg tests).
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     n_gen: Vec<usize>,
+    /// Depths, comma-separated: each test runs with the cache already holding this many
+    /// positions (llama-bench's `-d`).
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    n_depth: Vec<usize>,
     /// Repetitions per test.
     #[arg(short, long, default_value_t = 5)]
     repetitions: usize,
@@ -31,15 +35,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map(|&n| BenchTest::Prompt(n))
         .chain(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchTest::Generate(n)))
         .collect();
+    // llama-bench's order: every test at the first depth, then at the next.
+    let tests: Vec<(BenchTest, usize)> = a.n_depth.iter().flat_map(|&d| tests.iter().map(move |&t| (t, d))).collect();
     let model_size = engine.model.gguf.file_size();
     let params: u64 = engine.model.gguf.tensors().iter().map(|t| t.n_elements).sum();
     let file = path.display().to_string();
     let bar = rocmforge::progress::count_bar(tests.len() as u64, "bench");
     let mut rows = Vec::new();
-    for t in &tests {
-        let r = engine.bench(*t, a.repetitions).with_context(|| format!("running {}", t.name()))?;
+    for &(t, depth) in &tests {
+        let r = engine.bench(t, depth, a.repetitions).with_context(|| format!("running {}", t.name_at(depth)))?;
         bar.inc(1);
-        rows.push((*t, r));
+        rows.push((t, r));
     }
     bar.finish_and_clear();
 
@@ -50,7 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 json!({
                     "build_commit": env!("ROCMFORGE_BUILD_COMMIT"), "model_filename": file, "model_type": engine.model.config.name,
                     "model_size": model_size, "model_n_params": params, "backend": backend,
-                    "n_threads": r.n_threads, "n_prompt": r.n_prompt, "n_gen": r.n_gen,
+                    "n_threads": r.n_threads, "n_prompt": r.n_prompt, "n_gen": r.n_gen, "n_depth": r.n_depth,
                     "avg_ts": r.avg_ts, "stddev_ts": r.stddev_ts, "samples_ts": r.samples_ts,
                     "samples_ns": r.samples_ns,
                     "avg_ns": r.samples_ns.iter().sum::<u64>() / r.samples_ns.len().max(1) as u64,
@@ -69,7 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             model_size as f64 / (1 << 20) as f64,
             params as f64 / 1e6,
             r.n_threads,
-            t.name(),
+            t.name_at(r.n_depth),
             r.avg_ts,
             r.stddev_ts
         );
