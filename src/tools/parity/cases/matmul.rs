@@ -48,22 +48,11 @@ pub fn quantize_q8_1(label: &str, rows: usize, cols: usize) -> Case {
     }
 }
 
+/// matvec_batch's case for one token, without the token count.
 pub fn matvec(label: &str, q: Quant, rows: usize, cols: usize) -> Case {
-    let mut r = rng(label);
-    let blocks = quant_blocks(&mut r, q, rows * cols);
-    let (xq, x) = q8_1(&nonzero(&mut r, cols));
-    let y = mat_vec(&dequantized(q, &blocks, rows * cols), &x, cols);
-    Case {
-        label: label.into(),
-        args: vec![
-            ("y", out(y, F32_TOL)),
-            ("w", Arg::Input(blocks)),
-            ("xq", Arg::Input(xq)),
-            ("n_cols", Arg::I32(cols as i32)),
-            ("n_rows", Arg::I32(rows as i32)),
-        ],
-        dims: vec![],
-    }
+    let mut case = matvec_batch(label, q, 1, rows, cols);
+    case.args.retain(|(name, _)| *name != "n_tokens");
+    case
 }
 
 /// `tokens` rows of activations, each times the same matrix.
