@@ -58,46 +58,42 @@ impl Engine {
         if n == 0 {
             return Err(EngineError::Invalid(format!("{}: need at least one token", test.name())));
         }
-        {
-            let mut exec = self.executor(depth + n, 1)?;
-            if depth > 0 {
-                let context = self.bench_tokens(depth);
-                exec.forward(&Batch::sequence(&context, 0, 0, depth - 1))?;
-            }
-            let tokens = self.bench_tokens(n);
-            run_once(exec.as_mut(), test, &tokens, depth)?;
-            let mut samples_ns = Vec::with_capacity(reps);
-            for _ in 0..reps.max(1) {
-                let t = Instant::now();
-                run_once(exec.as_mut(), test, &tokens, depth)?;
-                samples_ns.push(t.elapsed().as_nanos().max(1) as u64);
-            }
-            let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n as f64 * 1e9 / ns as f64).collect();
-            let avg = samples_ts.iter().sum::<f64>() / samples_ts.len() as f64;
-            let var = if samples_ts.len() > 1 {
-                samples_ts.iter().map(|s| (s - avg).powi(2)).sum::<f64>() / (samples_ts.len() - 1) as f64
-            } else {
-                0.0
-            };
-            let (n_prompt, n_gen) = match test {
-                BenchTest::Prompt(n) => (n, 0),
-                BenchTest::Generate(n) => (0, n),
-            };
-            Ok(BenchResult {
-                n_prompt,
-                n_gen,
-                n_depth: depth,
-                n_threads: self.threads(),
-                avg_ts: avg,
-                stddev_ts: var.sqrt(),
-                samples_ts,
-                samples_ns,
-            })
+        let mut exec = self.executor(depth + n, 1)?;
+        if depth > 0 {
+            let context = self.bench_tokens(depth);
+            exec.forward(&Batch::sequence(&context, 0, 0, depth - 1))?;
         }
+        let tokens = self.bench_tokens(n);
+        run_once(exec.as_mut(), test, &tokens, depth)?;
+        let mut samples_ns = Vec::with_capacity(reps);
+        for _ in 0..reps.max(1) {
+            let t = Instant::now();
+            run_once(exec.as_mut(), test, &tokens, depth)?;
+            samples_ns.push(t.elapsed().as_nanos().max(1) as u64);
+        }
+        let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n as f64 * 1e9 / ns as f64).collect();
+        let avg = samples_ts.iter().sum::<f64>() / samples_ts.len() as f64;
+        let var = if samples_ts.len() > 1 {
+            samples_ts.iter().map(|s| (s - avg).powi(2)).sum::<f64>() / (samples_ts.len() - 1) as f64
+        } else {
+            0.0
+        };
+        let (n_prompt, n_gen) = match test {
+            BenchTest::Prompt(n) => (n, 0),
+            BenchTest::Generate(n) => (0, n),
+        };
+        Ok(BenchResult {
+            n_prompt,
+            n_gen,
+            n_depth: depth,
+            n_threads: self.threads(),
+            avg_ts: avg,
+            stddev_ts: var.sqrt(),
+            samples_ts,
+            samples_ns,
+        })
     }
-}
 
-impl Engine {
     /// `n` random token ids, as llama-bench uses: any valid ids measure the same work.
     fn bench_tokens(&self, n: usize) -> Vec<u32> {
         let n_vocab = self.model.config.n_vocab as u64;

@@ -109,7 +109,7 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
         "matvec_batch" => {
             let q = variant.quant().expect("matvec_batch has a quant axis");
             let (narrow, wide) = matvec_odd_cols(q);
-            // Token counts below, at and past a workgroup's 8, and a partial last group.
+            // Token counts below, at and past a workgroup's (8; 4 on wave64), and partial last groups.
             sizes
                 .pick(&[(3, 7, narrow)], &[(2, 4096, 4096), (8, 7, narrow), (17, 4097, 2048), (64, 3, wide)])
                 .into_iter()
