@@ -155,6 +155,8 @@ pub enum Grid {
     Dim(&'static str),
     /// `ceil(dim / per)`: one workgroup per `per` items.
     CeilDiv(&'static str, Per),
+    /// A fixed count.
+    Fixed(u32),
 }
 
 /// Items one workgroup covers along a grid dimension.
@@ -216,6 +218,7 @@ impl Launch {
         for (slot, g) in out.iter_mut().zip(self.grid) {
             let value = match g {
                 Grid::One => 1,
+                Grid::Fixed(n) => u64::from(n),
                 Grid::Dim(name) => lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?,
                 Grid::CeilDiv(name, per) => {
                     let n = lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?;

@@ -1,7 +1,7 @@
 //! The decoder graph, written once for every device: llama, qwen2 and gemma3 are one layer
 //! whose differences are the optional tensors and flags of `ModelConfig`. A device implements
 //! `Ops` over its own activation buffers (named by `Act`) and weights (named by `Weight`);
-//! fused ops (`add_rmsnorm`, `gated_ffn`) let a GPU save passes over memory while the CPU
+//! fused ops (`add_rmsnorm`, `gated_ffn`, `matmuls`) let a GPU save passes over memory while the CPU
 //! computes them step by step, in the order llama.cpp's CPU backend does.
 
 use super::BackendError;
@@ -50,6 +50,11 @@ pub trait Ops {
     fn add_rmsnorm(&mut self, out: Act, h: Act, r: Act, w: Weight) -> Result<(), BackendError>;
     /// `out` = `x` Wᵀ.
     fn matmul(&mut self, out: Act, w: Weight, x: Act) -> Result<(), BackendError>;
+    /// `out` = `x` Wᵀ for each `(out, W)`: projections of one input (a layer's Q, K and V),
+    /// which a device may compute in one pass.
+    fn matmuls(&mut self, projections: &[(Act, Weight)], x: Act) -> Result<(), BackendError> {
+        projections.iter().try_for_each(|&(out, w)| self.matmul(out, w, x))
+    }
     /// `x` += bias, per row.
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError>;
     /// Rotary embedding of every head of `q` and `k` at its token's position (layer `il`'s base
@@ -71,9 +76,7 @@ pub fn forward(o: &mut impl Ops, c: &ModelConfig, w: &Weights) -> Result<(), Bac
     o.embed(Act::X)?;
     o.rmsnorm(Act::Xn, Act::X, l(0, AttnNorm), c.n_embd)?;
     for (il, lw) in w.layers.iter().enumerate() {
-        o.matmul(Act::Q, l(il, Wq), Act::Xn)?;
-        o.matmul(Act::K, l(il, Wk), Act::Xn)?;
-        o.matmul(Act::V, l(il, Wv), Act::Xn)?;
+        o.matmuls(&[(Act::Q, l(il, Wq)), (Act::K, l(il, Wk)), (Act::V, l(il, Wv))], Act::Xn)?;
         for (present, act, bias) in [(&lw.bq, Act::Q, Bq), (&lw.bk, Act::K, Bk), (&lw.bv, Act::V, Bv)] {
             if present.is_some() {
                 o.add_bias(act, l(il, bias))?;

@@ -12,6 +12,7 @@ mod inspect;
 mod kernels;
 mod perplexity;
 mod serve;
+mod synth;
 mod test_kernels;
 mod tokenize;
 
@@ -58,6 +59,9 @@ enum Command {
     Devices,
     /// Time the GPU kernels (graph replays timed with events): GB/s and TFLOP/s.
     BenchKernels(bench_kernels::Args),
+    /// Write a random-weight llama model of a real shape (llama-1b, llama-8b), quantized, to
+    /// measure engines side by side.
+    Synth(synth::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -74,6 +78,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TestKernels(a) => test_kernels::run(a),
         Command::Devices => devices::run(),
         Command::BenchKernels(a) => bench_kernels::run(a),
+        Command::Synth(a) => synth::run(a),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

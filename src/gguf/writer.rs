@@ -3,6 +3,7 @@
 use super::types::GgmlType;
 use super::value::{type_id, Array, Value};
 use super::DEFAULT_ALIGNMENT;
+use std::io::{self, Write};
 
 #[derive(Default)]
 pub struct GgufWriter {
@@ -29,33 +30,42 @@ impl GgufWriter {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let align = DEFAULT_ALIGNMENT as usize;
         let mut out = Vec::new();
-        out.extend_from_slice(b"GGUF");
-        out.extend_from_slice(&3u32.to_le_bytes());
-        out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
+        self.write_to(&mut out).expect("writing to memory cannot fail");
+        out
+    }
+
+    /// Writes the file to `out` (a multi-gigabyte model goes to disk without a copy in memory).
+    pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        let align = DEFAULT_ALIGNMENT as usize;
+        let mut head = Vec::new();
+        head.extend_from_slice(b"GGUF");
+        head.extend_from_slice(&3u32.to_le_bytes());
+        head.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
+        head.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
         for (k, v) in &self.metadata {
-            put_str(&mut out, k);
-            put_value(&mut out, v);
+            put_str(&mut head, k);
+            put_value(&mut head, v);
         }
         let mut offset = 0usize;
         for (name, dims, ty, data) in &self.tensors {
-            put_str(&mut out, name);
-            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
+            put_str(&mut head, name);
+            head.extend_from_slice(&(dims.len() as u32).to_le_bytes());
             for d in dims {
-                out.extend_from_slice(&d.to_le_bytes());
+                head.extend_from_slice(&d.to_le_bytes());
             }
-            out.extend_from_slice(&ty.id().to_le_bytes());
-            out.extend_from_slice(&(offset as u64).to_le_bytes());
+            head.extend_from_slice(&ty.id().to_le_bytes());
+            head.extend_from_slice(&(offset as u64).to_le_bytes());
             offset = (offset + data.len()).next_multiple_of(align);
         }
-        out.resize(out.len().next_multiple_of(align), 0);
+        head.resize(head.len().next_multiple_of(align), 0);
+        out.write_all(&head)?;
+        let padding = [0u8; DEFAULT_ALIGNMENT as usize];
         for (_, _, _, data) in &self.tensors {
-            out.extend_from_slice(data);
-            out.resize(out.len().next_multiple_of(align), 0);
+            out.write_all(data)?;
+            out.write_all(&padding[..data.len().next_multiple_of(align) - data.len()])?;
         }
-        out
+        Ok(())
     }
 }
 

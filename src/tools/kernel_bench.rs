@@ -12,7 +12,7 @@ use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f
 use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
-    quantize_q8_1, rmsnorm,
+    matvec_multi, quantize_q8_1, rmsnorm,
 };
 use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
@@ -221,6 +221,30 @@ fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Res
     })
 }
 
+/// A layer's Q, K and V (`rows` each) times one token in one launch.
+fn matvec_multi_bench<W: QuantBlock>(k: &Kernels, rows: [usize; 3], cols: usize) -> Result<BenchResult, LaunchError> {
+    let bytes = rows.iter().map(|&r| weight_bytes::<W>(r * cols)).sum::<f64>();
+    let copies = |label: &str, r: usize| weight_copies::<W>(k.gpu(), label, r * cols, bytes as usize);
+    let (wa, wb, wc) = (copies("bench q", rows[0])?, copies("bench k", rows[1])?, copies("bench v", rows[2])?);
+    let xq = quantized_x(k, 1, cols)?;
+    let mut y = rows.map(|r| DeviceBuffer::<f32>::uninit(k.gpu(), r)).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let name = format!("matvec_multi {} {}+{}+{}x{cols}", W::QUANT, rows[0], rows[1], rows[2]);
+    let kernel = matvec_multi::Kernel::<W>::resolve(k)?;
+    let [rows_a, rows_b, rows_c] = rows.map(|r| r as i32);
+    let mut next = 0;
+    time(k, name, Work::Bytes(bytes), &mut |s| {
+        next += 1;
+        let i = next % wa.len();
+        let [y_a, y_b, y_c] = y.get_disjoint_mut([0, 1, 2]).expect("three buffers").map(|b| b.view_mut());
+        let (w_a, w_b, w_c) = (wa[i].view(), wb[i].view(), wc[i].view());
+        let n_cols = cols as i32;
+        kernel.launch(
+            s,
+            matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq: xq.view(), n_cols, rows_a, rows_b, rows_c },
+        )
+    })
+}
+
 fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
     let (w, mut out) = (blocks::<W>(g, "bench w", n)?, DeviceBuffer::<f16>::uninit(g, n)?);
@@ -243,6 +267,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
     let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
     let mut out = DeviceBuffer::<f32>::uninit(g, n_head * d)?;
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, n_head * d / 32)?;
     let (q_pos, q_seq) = (DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?, DeviceBuffer::from_slice(g, &[0])?);
     let bytes = (2 * kv_len * kv_dim * 2) as f64;
     let scale = 1.0 / (d as f32).sqrt();
@@ -252,6 +277,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     time(k, name, Work::Bytes(bytes), &mut |s| {
         let args = DecodeAttention {
             out: out.view_mut(),
+            xq: xq.view_mut(),
             part_o: &mut part_o,
             part_ml: &mut part_ml,
             q: q.view(),
@@ -382,6 +408,11 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
         progress(&out[out.len() - 1].name);
     }
     out.push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
+    // Q, K and V of a llama-8B layer in one launch, against the three matvecs above.
+    out.push(matvec_multi_bench::<BlockQ4_0>(k, [4096, 1024, 1024], 4096)?);
+    out.push(matvec_multi_bench::<BlockQ4K>(k, [4096, 1024, 1024], 4096)?);
+    out.push(matvec_bench::<BlockQ4_0>(k, 1024, 4096)?);
+    out.push(matvec_bench::<BlockQ4K>(k, 1024, 4096)?);
     // Passes of several sequences decoding: the batched mat-vec against the GEMM path at the same
     // sizes (dequantization + gemm_f16, below).
     for tokens in [2, 8, 32, 64] {

@@ -36,6 +36,26 @@ RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool i
   }
 }
 
+// The same quantization with one value a lane: 32 consecutive lanes (all of them call this:
+// it shuffles) make block b, lane l % 32 holding element l % 32.
+RF_DEVICE void store_q8_1_lane(block_q8_1* __restrict__ b, float v) {
+  float amax = __builtin_fabsf(v);
+#pragma unroll
+  for (int m = 1; m < 32; m <<= 1) amax = __builtin_fmaxf(amax, __shfl_xor(amax, m));
+  const float d = amax / 127.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  const int q = (int)__builtin_rintf(v * id);
+  int sum = q;
+#pragma unroll
+  for (int m = 1; m < 32; m <<= 1) sum += __shfl_xor(sum, m);
+  const int i = threadIdx.x % 32;
+  b->qs[i] = (signed char)q;
+  if (i == 0) {
+    b->d = (half)d;
+    b->s = (half)(d * (float)sum);
+  }
+}
+
 // c ? a : b on values: a conditional on two array elements is an lvalue, and picking between
 // their addresses would keep a register array in scratch memory.
 RF_DEVICE unsigned rf_pick(bool c, unsigned a, unsigned b) { return c ? a : b; }

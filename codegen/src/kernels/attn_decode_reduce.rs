@@ -15,9 +15,10 @@ pub fn family() -> Family {
     Family {
         name: "attn_decode_reduce",
         template: "attn_decode_reduce.hip.j2",
-        summary: "combines attn_decode's per-split partials into the normalised output",
+        summary: "combines attn_decode's per-split partials into the normalised output, also quantized to q8_1",
         params: vec![
             output("out", Elem::F32, "n_head * head_dim"),
+            output("xq", Elem::Q8_1, "n_head * head_dim / 32"),
             input("part_o", Elem::F32, "n_head * n_splits * head_dim"),
             input("part_ml", Elem::F32, "n_head * n_splits * 2"),
             scalar("n_splits", Scalar::I32),

@@ -13,6 +13,7 @@ mod glu;
 mod matvec;
 mod matvec_batch;
 mod matvec_glu;
+mod matvec_multi;
 mod quantize_q8_1;
 mod rmsnorm;
 mod rmsnorm_add;
@@ -73,6 +74,7 @@ pub fn catalog() -> Vec<Family> {
         matvec::family(),
         matvec_batch::family(),
         matvec_glu::family(),
+        matvec_multi::family(),
         dequant::family(),
         gemm_f16::family(),
         attn_decode::family(),

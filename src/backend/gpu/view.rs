@@ -25,6 +25,11 @@ pub struct ViewMut<'a, T> {
 }
 
 impl<T> View<'_, T> {
+    /// A view of nothing: for an absent input whose declared extent is 0 (the launch checks it).
+    pub fn empty() -> Self {
+        View { ptr: 0, len: 0, _buffer: PhantomData }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -40,6 +45,12 @@ impl<T> View<'_, T> {
 }
 
 impl<T> ViewMut<'_, T> {
+    /// A view of nothing: for an absent output whose declared extent is 0 (the launch checks
+    /// it), so no kernel can write through it.
+    pub fn empty() -> Self {
+        ViewMut { ptr: 0, len: 0, _buffer: PhantomData }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }

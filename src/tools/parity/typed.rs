@@ -160,6 +160,7 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let mut part_ml = DeviceBuffer::<f32>::uninit(gpu(k), n_head * n_splits * 2)?;
     let mut out = DeviceBuffer::<f32>::uninit(gpu(k), n_head * d)?;
     out.fill_bytes(0xFF)?;
+    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(gpu(k), n_head * d / 32)?;
     let (kc, vc) = (DeviceBuffer::from_slice(gpu(k), &k16)?, DeviceBuffer::from_slice(gpu(k), &v16)?);
     let qd = DeviceBuffer::from_slice(gpu(k), &q)?;
     let q_pos = DeviceBuffer::from_slice(gpu(k), &[kv_len as i32 - 1])?;
@@ -167,6 +168,7 @@ fn decode_attention(k: &Kernels) -> Result<f64, LaunchError> {
     let s = StreamHandle::DEFAULT;
     let args = DecodeAttention {
         out: out.view_mut(),
+        xq: xq.view_mut(),
         part_o: &mut part_o,
         part_ml: &mut part_ml,
         q: qd.view(),

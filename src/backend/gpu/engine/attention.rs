@@ -1,17 +1,19 @@
 //! Decode attention as one call: `attn_decode` writes each split of the keys' partial output
 //! and (max, sum) into `part_o`/`part_ml` for every query token (each of its own sequence), and
-//! `attn_decode_reduce` combines them (a token's heads are heads to it). The engine,
+//! `attn_decode_reduce` combines them (a token's heads are heads to it) and quantizes the result. The engine,
 //! the kernel benchmark and the typed parity check all launch the pair through here. And how the
 //! executor cuts a pass's runs into attention launches (`attention_groups`).
 
 use super::UBATCH;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce};
-use crate::backend::gpu::{f16, DeviceBuffer, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::Run;
 
 /// One decode step's attention for every head of `q_pos.len()` tokens.
 pub struct DecodeAttention<'a> {
     pub out: ViewMut<'a, f32>,
+    /// `out` quantized to q8_1, for the output projection's mat-vec.
+    pub xq: ViewMut<'a, BlockQ8_1>,
     /// Per token, head and split: the partial output and its (max, sum); room for `n_splits`.
     pub part_o: &'a mut DeviceBuffer<f32>,
     pub part_ml: &'a mut DeviceBuffer<f32>,
@@ -71,6 +73,7 @@ pub fn decode_attention(
     decode.launch(s, args)?;
     let args = attn_decode_reduce::Args {
         out: a.out,
+        xq: a.xq,
         part_o: a.part_o.view(),
         part_ml: a.part_ml.view(),
         n_splits: a.n_splits as i32,

@@ -19,9 +19,9 @@ use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
+    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, matvec_multi, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
 };
-use crate::backend::gpu::{DeviceBuffer, Gpu, GraphHandle, StreamHandle};
+use crate::backend::gpu::{DeviceBuffer, Gpu, GraphHandle, StreamHandle, View, ViewMut};
 use crate::backend::graph::{self, Act, Ops, Weight};
 use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run};
 use crate::model::{Model, ModelConfig};
@@ -178,6 +178,37 @@ impl<'m> GpuExecutor<'m> {
         let (kern, s, n) = (self.kern(), self.stream, self.n() as usize);
         let [y, xb] = self.acts.get_disjoint_mut([slot(out), slot(x)]).expect("an op's output is never its input");
         Ok(self.operands.project(kern, s, y, w, (x, xb.view()), n)?)
+    }
+
+    /// One token of `x` times two or three matrices of one format in one launch (`matvec_multi`);
+    /// false, with nothing launched but the quantization, when the bundle lacks the kernel.
+    fn project_together(&mut self, group: &mut [(Act, &GpuMatrix)], x: Act) -> Result<bool, BackendError> {
+        let (kern, s) = (self.kern(), self.stream);
+        group.sort_by_key(|&(_, m)| std::cmp::Reverse(m.rows)); // the largest sizes the grid
+        let cols = group[0].1.cols;
+        self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), cols, 1)?;
+        let slots: Vec<usize> = group.iter().map(|&(out, _)| slot(out)).collect();
+        let mut ys: Vec<(usize, &mut DeviceBuffer<f32>)> =
+            self.acts.iter_mut().enumerate().filter(|(i, _)| slots.contains(i)).collect();
+        ys.sort_by_key(|(i, _)| slots.iter().position(|s| s == i));
+        let mut ys = ys.into_iter().zip(group.iter()).map(|((_, y), (_, m))| y.slice_mut(0..m.rows));
+        let y_a = ys.next().expect("a group has a first matrix");
+        let (y_b, y_c) = (ys.next().unwrap_or_else(ViewMut::empty), ys.next().unwrap_or_else(ViewMut::empty));
+        let rows = |i: usize| group.get(i).map_or(0, |(_, m)| m.rows as i32);
+        let xq = self.operands.xq.slice(0..cols / 32);
+        Ok(with_blocks!(&group[0].1.blocks, |a| {
+            let w = |i: usize| group.get(i).and_then(|(_, m)| m.blocks.typed()).map_or_else(View::empty, |b| b.view());
+            match kern.matvec_multi.get() {
+                Ok(multi) => {
+                    let (w_a, w_b, w_c) = (a.view(), w(1), w(2));
+                    let (n_cols, rows_a, rows_b, rows_c) = (cols as i32, rows(0), rows(1), rows(2));
+                    let args = matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq, n_cols, rows_a, rows_b, rows_c };
+                    multi.launch(s, args)?;
+                    true
+                }
+                Err(_) => false,
+            }
+        }))
     }
 
     /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.
@@ -363,6 +394,26 @@ impl Ops for GpuExecutor<'_> {
         self.project(out, m, x)
     }
 
+    /// For one token, the matrices of one format go in one launch (Q, K and V; a Q4_K_M file
+    /// may keep V in another format); otherwise each is projected alone.
+    fn matmuls(&mut self, projections: &[(Act, Weight)], x: Act) -> Result<(), BackendError> {
+        let outs: Vec<Act> = projections.iter().map(|&(out, _)| out).collect();
+        self.operands.wrote(&outs);
+        let mut rest: Vec<(Act, &GpuMatrix)> =
+            projections.iter().map(|&(out, w)| (out, self.gpu_model.matrix(w))).collect();
+        while let Some(&(_, first)) = rest.first() {
+            let quant = first.blocks.quant();
+            let mut group: Vec<_> = rest.extract_if(.., |(_, m)| m.blocks.quant() == quant).collect();
+            if self.n() == 1 && (2..=3).contains(&group.len()) && self.project_together(&mut group, x)? {
+                continue;
+            }
+            for (out, m) in group {
+                self.project(out, m, x)?;
+            }
+        }
+        Ok(())
+    }
+
     fn add_bias(&mut self, x: Act, bias: Weight) -> Result<(), BackendError> {
         self.operands.wrote(&[x]);
         let (kern, n) = (self.kern(), self.n());
@@ -410,7 +461,8 @@ impl Ops for GpuExecutor<'_> {
         let (n_head, n_head_kv, q_dim) = (c.n_head as i32, c.n_head_kv as i32, c.q_dim());
         let g = self.kv.geometry();
         let stride = g.table_stride as usize;
-        for group in attention_groups(&self.pass, decode_max(g.n_seq as usize)) {
+        let groups = attention_groups(&self.pass, decode_max(g.n_seq as usize));
+        for group in &groups {
             let (kc, vc) = self.kv.layer(il);
             let [o, qb] = self.acts.get_disjoint_mut([slot(out), slot(q)]).expect("two different buffers");
             let rows = group.start * q_dim..(group.start + group.len) * q_dim;
@@ -419,6 +471,7 @@ impl Ops for GpuExecutor<'_> {
                 let tokens = group.start..group.start + group.len;
                 let args = DecodeAttention {
                     out: o.slice_mut(rows.clone()),
+                    xq: self.operands.xq.slice_mut(rows.start / 32..rows.end / 32),
                     part_o: &mut self.part_o,
                     part_ml: &mut self.part_ml,
                     q: qb.slice(rows),
@@ -456,6 +509,12 @@ impl Ops for GpuExecutor<'_> {
                 };
                 kern.attn_prefill.launch(s, args)?;
             }
+        }
+        // Decode attention wrote its output quantized too, over whatever xq held.
+        if groups.iter().all(|g| g.decode) {
+            self.operands.quantized(out, self.pass_len);
+        } else if groups.iter().any(|g| g.decode) {
+            self.operands.forget();
         }
         Ok(())
     }

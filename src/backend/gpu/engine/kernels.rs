@@ -4,7 +4,7 @@
 
 use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
-    matvec_batch, matvec_glu, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
+    matvec_batch, matvec_glu, matvec_multi, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
 use crate::backend::gpu::{Kernels, LaunchError, Quant};
 use crate::model::{Activation, ModelConfig, RopeKind};
@@ -16,6 +16,8 @@ pub struct DecoderKernels {
     pub matvec_batch: matvec_batch::ByQuant,
     /// Gate and up with the model's activation, when both are in one format.
     pub matvec_glu: matvec_glu::ByQuant,
+    /// Up to three matrices of one format and one input (Q, K, V) in one launch.
+    pub matvec_multi: matvec_multi::ByQuant,
     pub dequant: dequant::ByQuant,
     pub quantize: quantize_q8_1::Kernel,
     pub rmsnorm: rmsnorm::Kernel,
@@ -47,6 +49,7 @@ impl DecoderKernels {
                 k,
                 if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu },
             ),
+            matvec_multi: matvec_multi::ByQuant::resolve(k),
             dequant: dequant::ByQuant::resolve(k),
             quantize: quantize_q8_1::Kernel::resolve(k)?,
             rmsnorm: rmsnorm::Kernel::resolve(k)?,
@@ -64,8 +67,8 @@ impl DecoderKernels {
     }
 
     /// Fails unless the bundle has what a weight in format `quant` needs: the mat-vecs and the
-    /// dequantization, and for the embedding table the lookup. (The fused gate/up mat-vec is
-    /// optional: without it, gate and up run as two mat-vecs.)
+    /// dequantization, and for the embedding table the lookup. (The fused gate/up and Q/K/V
+    /// mat-vecs are optional: without them, each matrix runs alone.)
     pub fn check_format(&self, quant: Quant, embedding: bool) -> Result<(), LaunchError> {
         self.matvec.require(quant)?;
         self.matvec_batch.require(quant)?;

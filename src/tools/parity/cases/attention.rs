@@ -6,11 +6,11 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 
-use super::{out, F16_TOL, F32_TOL};
+use super::{out, q8_1, F16_TOL, F32_TOL};
 use crate::tools::parity::inputs::{
     block_table, f16_bytes, f32_bytes, i32_bytes, nonzero, paged, rng, round_f16, scatter, table_bytes, to_f16,
 };
-use crate::tools::parity::{Arg, Case, Sizes};
+use crate::tools::parity::{q8_1_values, Arg, Case, Dtype, Sizes};
 use rocmforge::backend::cpu::{attention, AttentionShape, KvRows, SumOrder, TILED_MIN_QUERIES};
 use rocmforge::backend::KV_BLOCK;
 
@@ -192,10 +192,14 @@ fn reduce(key: &str, d: usize, n_splits: usize) -> Case {
                 as f32;
         }
     }
+    // The quantized copy: a few quanta off where out's last bits move a value across a rounding
+    // boundary (as rmsnorm_add's).
+    let (blocks, _) = q8_1(&reference);
     Case {
         label,
         args: vec![
             ("out", out(reference, F32_TOL)),
+            ("xq", Arg::Output { reference: q8_1_values(&blocks), dtype: Dtype::Q8_1, tolerance: 5e-3 }),
             ("part_o", Arg::Input(f32_bytes(&part_o))),
             ("part_ml", Arg::Input(f32_bytes(&part_ml))),
             ("n_splits", Arg::I32(n_splits as i32)),

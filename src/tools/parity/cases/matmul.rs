@@ -76,6 +76,27 @@ pub fn matvec_batch(label: &str, q: Quant, tokens: usize, rows: usize, cols: usi
     }
 }
 
+/// Up to three matrices (`rows` each; 0 for an absent one) times one input.
+pub fn matvec_multi(label: &str, q: Quant, rows: [usize; 3], cols: usize) -> Case {
+    let mut r = rng(label);
+    let (xq, x) = q8_1(&nonzero(&mut r, cols));
+    let mut args = Vec::new();
+    let mut weights = Vec::new();
+    for ((y, w), n) in [("y_a", "w_a"), ("y_b", "w_b"), ("y_c", "w_c")].into_iter().zip(rows) {
+        let blocks = quant_blocks(&mut r, q, n * cols);
+        let reference = if n == 0 { Vec::new() } else { mat_vec(&dequantized(q, &blocks, n * cols), &x, cols) };
+        args.push((y, out(reference, F32_TOL)));
+        weights.push((w, Arg::Input(blocks)));
+    }
+    args.extend(weights);
+    args.push(("xq", Arg::Input(xq)));
+    args.push(("n_cols", Arg::I32(cols as i32)));
+    for (name, n) in ["rows_a", "rows_b", "rows_c"].into_iter().zip(rows) {
+        args.push((name, Arg::I32(n as i32)));
+    }
+    Case { label: label.into(), args, dims: vec![] }
+}
+
 pub fn matvec_glu(label: &str, q: Quant, act: &str, rows: usize, cols: usize) -> Case {
     let mut r = rng(label);
     let (gate_w, up_w) = (quant_blocks(&mut r, q, rows * cols), quant_blocks(&mut r, q, rows * cols));

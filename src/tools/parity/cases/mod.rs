@@ -11,7 +11,7 @@ use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{add_rows, argmax, glu, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk};
-use matmul::{dequant, embed, gemm, matvec, matvec_batch, matvec_glu, quantize_q8_1};
+use matmul::{dequant, embed, gemm, matvec, matvec_batch, matvec_glu, matvec_multi, quantize_q8_1};
 pub(crate) use matmul::{dequantized, mat_vec, q8_1};
 use rocmforge::engine::sampler::SamplerConfig;
 
@@ -116,6 +116,19 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
                 .map(|(tokens, rows, cols)| {
                     matvec_batch(&label(format!("{tokens} tokens {rows}x{cols}")), q, tokens, rows, cols)
                 })
+                .collect()
+        }
+        "matvec_multi" => {
+            let q = variant.quant().expect("matvec_multi has a quant axis");
+            let (narrow, wide) = matvec_odd_cols(q);
+            // Q, K and V of a GQA layer; a partial last workgroup in each; an absent third matrix.
+            sizes
+                .pick(
+                    &[([40, 17, 3], narrow)],
+                    &[([4096, 1024, 1024], 4096), ([4097, 1000, 33], narrow), ([640, 640, 0], wide)],
+                )
+                .into_iter()
+                .map(|(rows, cols)| matvec_multi(&label(format!("{rows:?}x{cols}")), q, rows, cols))
                 .collect()
         }
         "matvec_glu" => {

@@ -1,0 +1,49 @@
+use askama::Template;
+
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::kernels::matvec::MATVEC_ROWS;
+use crate::kernels::{quant_axis, Ctx};
+use crate::quant::Quant;
+use crate::variant::Variant;
+
+#[derive(Template)]
+#[template(path = "matvec_multi.hip.j2", escape = "none")]
+struct Source {
+    ctx: Ctx,
+    quant: Quant,
+    rows: u32,
+}
+
+pub fn family() -> Family {
+    Family {
+        name: "matvec_multi",
+        template: "matvec_multi.hip.j2",
+        summary: "y_m = W_m x for up to three quantized matrices of one q8_1 input (Q, K and V) in one launch, \
+                  as matvec; matrix a the largest; b or c absent when its rows are 0 (empty views)",
+        params: vec![
+            output("y_a", Elem::F32, "rows_a"),
+            output("y_b", Elem::F32, "rows_b"),
+            output("y_c", Elem::F32, "rows_c"),
+            input("w_a", Elem::QuantBlock, "rows_a * n_cols / BLOCK"),
+            input("w_b", Elem::QuantBlock, "rows_b * n_cols / BLOCK"),
+            input("w_c", Elem::QuantBlock, "rows_c * n_cols / BLOCK"),
+            input("xq", Elem::Q8_1, "n_cols / 32"),
+            scalar("n_cols", Scalar::I32),
+            scalar("rows_a", Scalar::I32),
+            scalar("rows_b", Scalar::I32),
+            scalar("rows_c", Scalar::I32),
+        ],
+        axes: vec![quant_axis()],
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("rows_a", Per::Items(MATVEC_ROWS)), Grid::Fixed(3), Grid::One],
+            dims: &[],
+        },
+        reference: "matvec's, for each matrix",
+        allow_scratch: false,
+        render: |v: &Variant| {
+            let quant = v.quant().expect("matvec_multi has a quant axis");
+            Source { ctx: Ctx::new("matvec_multi.hip.j2", v), quant, rows: MATVEC_ROWS }.render()
+        },
+    }
+}
