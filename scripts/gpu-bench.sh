@@ -5,7 +5,7 @@
 # that many positions before each test).
 # Prints t/s, the ratio to llama.cpp, and tg128 as a share of the measured copy rate (weights
 # read once per token: the file size).
-# Usage: LLAMA_BENCH=/path/to/llama-bench bash scripts/gpu-bench.sh MODEL.gguf...
+# Usage: LLAMA_BENCH=/path/to/llama-bench bash scripts/gpu-bench.sh MODEL.gguf...   (the models: scripts/gpu-models.sh)
 #   (.devcarry/rocmforge and .devcarry/rocmforge-sm_90.rfkb as for scripts/gpu-engine.sh;
 #    without LLAMA_BENCH only our figures are given.)
 set -uo pipefail
