@@ -15,7 +15,7 @@ use rocmforge::backend::gpu::launchers::{
     matvec_multi, quantize_q8_1, rmsnorm,
 };
 use rocmforge::backend::gpu::{
-    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle,
+    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle, ViewMut,
 };
 use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::SamplerConfig;
@@ -340,7 +340,9 @@ fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult,
     let flops = 2.0 * (m * n * kk) as f64;
     let kernel = gemm_f16::Kernel::resolve(k)?;
     time(k, format!("gemm_f16 {m}x{n}x{kk}"), Work::Flops(flops), &mut |s| {
-        let args = gemm_f16::Args { c: c.view_mut(), a: a.view(), w: w.view(), m: m as i32, n: n as i32, k: kk as i32 };
+        let (c, c_b, c_c) = (c.view_mut(), ViewMut::empty(), ViewMut::empty());
+        let (m, n, k, n_b, n_c) = (m as i32, n as i32, kk as i32, 0, 0);
+        let args = gemm_f16::Args { c, c_b, c_c, a: a.view(), w: w.view(), m, n, k, n_b, n_c };
         kernel.launch(s, args)
     })
 }

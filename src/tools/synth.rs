@@ -15,7 +15,7 @@ use rocmforge_codegen::Quant;
 
 use super::parity::inputs::{ggml_type, quant_blocks, rng};
 
-/// A model shape: n_embd, n_layer, n_head, n_head_kv, n_ff (head_dim 128 for both llamas).
+/// A model shape (head_dim = n_embd / n_head: 64 for llama-1b, 128 for llama-8b).
 #[derive(Debug, Clone, Copy)]
 pub struct Shape {
     pub n_embd: usize,

@@ -62,14 +62,19 @@ pub fn family() -> Family {
         name: "gemm_f16",
         template: "gemm_f16.hip.j2",
         summary: "C[m][n] = sum_k A[m][k] W[n][k] for f16 activations and dequantized f16 weights (prefill), \
-                  f32 accumulation on the matrix units; K % 32 == 0, a and w 16-byte aligned",
+                  f32 accumulation on the matrix units; K % 32 == 0, a and w 16-byte aligned; C's columns may \
+                  go to up to three outputs (c: the first n - n_b - n_c, c_b: the next n_b, c_c: the last n_c)",
         params: vec![
-            output("c", Elem::F32, "m * n"),
+            output("c", Elem::F32, "m * (n - n_b - n_c)"),
+            output("c_b", Elem::F32, "m * n_b"),
+            output("c_c", Elem::F32, "m * n_c"),
             input("a", Elem::F16, "m * k"),
             input("w", Elem::F16, "n * k"),
             scalar("m", Scalar::I32),
             scalar("n", Scalar::I32),
             scalar("k", Scalar::I32),
+            scalar("n_b", Scalar::I32),
+            scalar("n_c", Scalar::I32),
         ],
         axes: vec![],
         launch: Launch {

@@ -14,7 +14,7 @@ use std::rc::Rc;
 use super::attention::{attention_groups, decode_attention, decode_max, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::kv_cache::GpuKvCache;
-use super::projection::Operands;
+use super::projection::{Operands, MATVEC_MAX_TOKENS};
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
@@ -180,20 +180,34 @@ impl<'m> GpuExecutor<'m> {
         Ok(self.operands.project(kern, s, y, w, (x, xb.view()), n)?)
     }
 
-    /// One token of `x` times two or three matrices of one format in one launch (`matvec_multi`);
-    /// false, with nothing launched but the quantization, when the bundle lacks the kernel.
+    /// The pass's tokens of `x` times two or three matrices (Q, K, V; of one format for one
+    /// token) in one launch: for one token the mat-vec over them all (`matvec_multi`), for a pass past
+    /// `MATVEC_MAX_TOKENS` one GEMM over their concatenated weights. False, with at most the
+    /// input's conversion launched, for the batched mat-vec's sizes, or when the bundle lacks
+    /// `matvec_multi` or the weights do not fit the GEMM's buffer.
     fn project_together(&mut self, group: &mut [(Act, &GpuMatrix)], x: Act) -> Result<bool, BackendError> {
-        let (kern, s) = (self.kern(), self.stream);
-        group.sort_by_key(|&(_, m)| std::cmp::Reverse(m.rows)); // the largest sizes the grid
+        let (kern, s, n) = (self.kern(), self.stream, self.n() as usize);
+        group.sort_by_key(|&(_, m)| std::cmp::Reverse(m.rows)); // the largest sizes matvec_multi's grid
         let cols = group[0].1.cols;
-        self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), cols, 1)?;
+        if group.iter().any(|&(_, m)| m.cols != cols) {
+            return Ok(false); // not projections of one input
+        }
+        if n == 1 {
+            self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), cols, 1)?;
+        }
+        // The outputs, in the group's order, each n tokens of its matrix's rows; empty past it.
         let slots: Vec<usize> = group.iter().map(|&(out, _)| slot(out)).collect();
         let mut ys: Vec<(usize, &mut DeviceBuffer<f32>)> =
-            self.acts.iter_mut().enumerate().filter(|(i, _)| slots.contains(i)).collect();
+            self.acts.iter_mut().enumerate().filter(|(i, _)| slots.contains(i) || *i == slot(x)).collect();
+        let xb = ys.iter().position(|(i, _)| *i == slot(x)).map(|at| ys.remove(at).1).expect("x is an activation");
         ys.sort_by_key(|(i, _)| slots.iter().position(|s| s == i));
-        let mut ys = ys.into_iter().zip(group.iter()).map(|((_, y), (_, m))| y.slice_mut(0..m.rows));
+        let mut ys = ys.into_iter().zip(group.iter()).map(|((_, y), (_, m))| y.slice_mut(0..n * m.rows));
         let y_a = ys.next().expect("a group has a first matrix");
         let (y_b, y_c) = (ys.next().unwrap_or_else(ViewMut::empty), ys.next().unwrap_or_else(ViewMut::empty));
+        if n > 1 {
+            let ws: Vec<&GpuMatrix> = group.iter().map(|&(_, m)| m).collect();
+            return Ok(self.operands.project_gemm_together(kern, s, [y_a, y_b, y_c], &ws, (x, xb.view()), n)?);
+        }
         let rows = |i: usize| group.get(i).map_or(0, |(_, m)| m.rows as i32);
         let xq = self.operands.xq.slice(0..cols / 32);
         Ok(with_blocks!(&group[0].1.blocks, |a| {
@@ -394,17 +408,20 @@ impl Ops for GpuExecutor<'_> {
         self.project(out, m, x)
     }
 
-    /// For one token, the matrices of one format go in one launch (Q, K and V; a Q4_K_M file
-    /// may keep V in another format); otherwise each is projected alone.
+    /// The matrices go in one launch where a kernel takes them together (Q, K and V): all of
+    /// them in a prompt's GEMM, those of one format in a token's mat-vec (a Q4_K_M file may keep
+    /// V in another); otherwise each is projected alone.
     fn matmuls(&mut self, projections: &[(Act, Weight)], x: Act) -> Result<(), BackendError> {
         let outs: Vec<Act> = projections.iter().map(|&(out, _)| out).collect();
         self.operands.wrote(&outs);
         let mut rest: Vec<(Act, &GpuMatrix)> =
             projections.iter().map(|&(out, w)| (out, self.gpu_model.matrix(w))).collect();
+        // The mat-vecs read one format; the GEMM dequantizes each matrix, whatever its format.
+        let one_format = self.n() as usize <= MATVEC_MAX_TOKENS;
         while let Some(&(_, first)) = rest.first() {
             let quant = first.blocks.quant();
-            let mut group: Vec<_> = rest.extract_if(.., |(_, m)| m.blocks.quant() == quant).collect();
-            if self.n() == 1 && (2..=3).contains(&group.len()) && self.project_together(&mut group, x)? {
+            let mut group: Vec<_> = rest.extract_if(.., |(_, m)| !one_format || m.blocks.quant() == quant).collect();
+            if (2..=3).contains(&group.len()) && self.project_together(&mut group, x)? {
                 continue;
             }
             for (out, m) in group {

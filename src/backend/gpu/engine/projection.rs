@@ -109,7 +109,28 @@ impl Operands {
             return matvec(kern, s, y, w, &self.xq, n);
         }
         self.round_to_f16(kern, s, x, w.cols, n)?;
-        gemm(kern, s, y.view_mut(), &self.a16, w, n as u32, &mut self.w16)
+        gemm(kern, s, [y.view_mut(), ViewMut::empty(), ViewMut::empty()], &self.a16, &[w], n as u32, &mut self.w16)
+    }
+
+    /// `ys[i]` = x W_iᵀ for up to three matrices of one input (Q, K and V) and a pass of more
+    /// than `MATVEC_MAX_TOKENS` tokens, in one GEMM over their concatenated weights; false, with
+    /// nothing launched, when those do not fit the dequantization buffer.
+    pub fn project_gemm_together(
+        &mut self,
+        kern: &DecoderKernels,
+        s: StreamHandle,
+        ys: [ViewMut<'_, f32>; 3],
+        ws: &[&GpuMatrix],
+        x: (Act, View<'_, f32>),
+        n: usize,
+    ) -> Result<bool, LaunchError> {
+        let cols = ws[0].cols;
+        if n <= MATVEC_MAX_TOKENS || ws.iter().map(|w| w.rows * w.cols).sum::<usize>() > self.w16.len() {
+            return Ok(false);
+        }
+        self.round_to_f16(kern, s, x, cols, n)?;
+        gemm(kern, s, ys, &self.a16, ws, n as u32, &mut self.w16)?;
+        Ok(true)
     }
 }
 
@@ -133,20 +154,27 @@ fn matvec(
     })
 }
 
-/// y = x Wᵀ for `n` tokens of x in f16 (`a16`): W dequantized to f16 in `w16`, then the
-/// matrix-unit GEMM.
+/// ys[i] = x W_iᵀ for `n` tokens of x in f16 (`a16`) and up to three matrices of as many
+/// columns (`ys` past them empty): the matrices dequantized to f16 one after the other in
+/// `w16`, then one matrix-unit GEMM whose columns are cut into the outputs.
 fn gemm(
     kern: &DecoderKernels,
     s: StreamHandle,
-    y: ViewMut<'_, f32>,
+    [c, c_b, c_c]: [ViewMut<'_, f32>; 3],
     a16: &DeviceBuffer<f16>,
-    w: &GpuMatrix,
+    ws: &[&GpuMatrix],
     n: u32,
     w16: &mut DeviceBuffer<f16>,
 ) -> Result<(), LaunchError> {
-    let (rows, cols) = (w.rows as i32, w.cols as i32);
-    let n_sub = (w.rows * w.cols / 32) as i64;
-    let out = w16.view_mut();
-    with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
-    kern.gemm.launch(s, gemm_f16::Args { c: y, a: a16.view(), w: w16.view(), m: n as i32, n: rows, k: cols })
+    let mut at = 0;
+    for w in ws {
+        let len = w.rows * w.cols;
+        let (out, n_sub) = (w16.slice_mut(at..at + len), (len / 32) as i64);
+        with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
+        at += len;
+    }
+    let rows = |i: usize| ws.get(i).map_or(0, |w| w.rows as i32);
+    let (m, k) = (n as i32, ws[0].cols as i32);
+    let (n, n_b, n_c) = (rows(0) + rows(1) + rows(2), rows(1), rows(2));
+    kern.gemm.launch(s, gemm_f16::Args { c, c_b, c_c, a: a16.view(), w: w16.view(), m, n, k, n_b, n_c })
 }

@@ -136,8 +136,9 @@ pub fn dequant(label: &str, q: Quant, n: usize) -> Case {
     }
 }
 
-/// c[m][n] = Σ a[m][k] · w[n][k] on f16 inputs, accumulated in f64.
-pub fn gemm(label: &str, m: usize, n: usize, k: usize) -> Case {
+/// c[m][n] = Σ a[m][k] · w[n][k] on f16 inputs, accumulated in f64; its columns cut into
+/// outputs of `split` = (n_b, n_c) columns after the first n - n_b - n_c (each row-major).
+pub fn gemm(label: &str, m: usize, n: usize, k: usize, (n_b, n_c): (usize, usize)) -> Case {
     let mut r = rng(label);
     let (a, w) = (round_f16(&nonzero(&mut r, m * k)), round_f16(&nonzero(&mut r, n * k)));
     let mut c = vec![0.0f32; m * n];
@@ -147,15 +148,23 @@ pub fn gemm(label: &str, m: usize, n: usize, k: usize) -> Case {
             *out = ar.iter().zip(&w[j * k..(j + 1) * k]).map(|(&x, &y)| x as f64 * y as f64).sum::<f64>() as f32;
         }
     }
+    let n_a = n - n_b - n_c;
+    let columns = |from: usize, width: usize| -> Vec<f32> {
+        c.chunks_exact(n).flat_map(|row| row[from..from + width].iter().copied()).collect()
+    };
     Case {
         label: label.into(),
         args: vec![
-            ("c", out(c, F32_TOL)),
+            ("c", out(columns(0, n_a), F32_TOL)),
+            ("c_b", out(columns(n_a, n_b), F32_TOL)),
+            ("c_c", out(columns(n_a + n_b, n_c), F32_TOL)),
             ("a", Arg::Input(f16_bytes(&a))),
             ("w", Arg::Input(f16_bytes(&w))),
             ("m", Arg::I32(m as i32)),
             ("n", Arg::I32(n as i32)),
             ("k", Arg::I32(k as i32)),
+            ("n_b", Arg::I32(n_b as i32)),
+            ("n_c", Arg::I32(n_c as i32)),
         ],
         dims: vec![],
     }

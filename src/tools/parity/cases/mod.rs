@@ -149,11 +149,21 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
                 .map(|len| dequant(&label(format!("{len}")), q, len))
                 .collect()
         }
-        "gemm_f16" => sizes
-            .pick(&[(17, 257, 256)], &[(1, 4097, 64), (7, 7, 32), (17, 257, 4096), (512, 2048, 2048), (4097, 7, 128)])
-            .into_iter()
-            .map(|(m, n, k)| gemm(&label(format!("{m}x{n}x{k}")), m, n, k))
-            .collect(),
+        "gemm_f16" => {
+            let plain = sizes
+                .pick(
+                    &[(17, 257, 256)],
+                    &[(1, 4097, 64), (7, 7, 32), (17, 257, 4096), (512, 2048, 2048), (4097, 7, 128)],
+                )
+                .into_iter()
+                .map(|(m, n, k)| gemm(&label(format!("{m}x{n}x{k}")), m, n, k, (0, 0)));
+            // Q, K and V in one GEMM: cuts on and off the tile edges.
+            let split = sizes
+                .pick(&[(33, 200, 64, (40, 24))], &[(512, 6144, 256, (1024, 1024)), (70, 777, 96, (129, 65))])
+                .into_iter()
+                .map(|(m, n, k, cut)| gemm(&label(format!("{m}x{n}x{k} cut {cut:?}")), m, n, k, cut));
+            plain.chain(split).collect()
+        }
         "argmax" => {
             let mut cases: Vec<Case> = sizes
                 .pick(&[(2, 262_151)], &[(1, 262_151), (7, 151_936)])
