@@ -172,6 +172,25 @@ fn bad_input_gives_clear_errors() {
     fails_with(&["generate", "-m", &model(), "-p", &long_prompt, "-c", "16", "-n", "4"], "the context holds 16");
 }
 
+/// `synth` writes a random llama model in llama-quantize's Q4_K_M mix with a real tokenizer,
+/// which the engine loads and runs; a bad shape or format is a clear error.
+#[test]
+fn synth_writes_a_model_that_runs() {
+    let vocab = common::fixture("vocab/ggml-vocab-llama-bpe.gguf").display().to_string();
+    let out = std::env::temp_dir().join(format!("rocmforge-synth-{}.gguf", std::process::id()));
+    let path = out.to_str().unwrap();
+    ok_stdout(&["synth", "--shape", "tiny", "--type", "q4_k_m", "--vocab", &vocab, "-o", path]);
+    let listing = ok_stdout(&["inspect", path]);
+    assert!(listing.contains("2 layers, embd 256") && listing.contains("vocab 128256"), "{listing}");
+    // Q4_K, with Q6_K for the output and the "more bits" layers' attn_v and ffn_down.
+    assert!(listing.contains("q4_K") && listing.contains("q6_K"), "{listing}");
+    let text = ok_stdout(&["generate", "-m", path, "--device", "cpu", "-p", "Hello", "-n", "3", "--temp", "0"]);
+    assert!(!text.is_empty());
+    std::fs::remove_file(&out).ok();
+    fails_with(&["synth", "--shape", "llama-70b", "--vocab", &vocab, "-o", path], "unknown shape \"llama-70b\"");
+    fails_with(&["synth", "--type", "q9_x", "--vocab", &vocab, "-o", path], "unknown quantization \"q9_x\"");
+}
+
 /// `compile` writes a bundle that `kernels` lists and verifies (on a real toolchain; skipped with
 /// the reason where none is installed).
 #[test]
