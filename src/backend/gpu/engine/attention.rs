@@ -1,8 +1,9 @@
 //! Decode attention as one call: `attn_decode` writes each split of the keys' partial output
 //! and (max, sum) into `part_o`/`part_ml` for every query token (each of its own sequence), and
-//! `attn_decode_reduce` combines them (a token's heads are heads to it) and quantizes the result. The engine,
-//! the kernel benchmark and the typed parity check all launch the pair through here. And how the
-//! executor cuts a pass's runs into attention launches (`attention_groups`).
+//! `attn_decode_reduce` combines them (a token's heads are heads to it) and quantizes the
+//! result. The engine, the kernel benchmark and the typed parity check all launch the pair
+//! through here. And how the executor cuts a pass's runs into attention launches
+//! (`attention_groups`).
 
 use super::UBATCH;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce};

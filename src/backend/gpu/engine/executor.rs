@@ -19,9 +19,9 @@ use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
 use crate::backend::gpu::launchers::{
-    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, matvec_multi, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
+    add_rows, argmax, attn_prefill, embed, glu, matvec_glu, rmsnorm, rmsnorm_add, rope_kv, with_blocks,
 };
-use crate::backend::gpu::{DeviceBuffer, Gpu, GraphHandle, StreamHandle, View, ViewMut};
+use crate::backend::gpu::{DeviceBuffer, Gpu, GraphHandle, StreamHandle, ViewMut};
 use crate::backend::graph::{self, Act, Ops, Weight};
 use crate::backend::{check_output_rows, clip_runs, BackendError, Batch, Executor, KvBlocks, Run};
 use crate::model::{Model, ModelConfig};
@@ -180,49 +180,25 @@ impl<'m> GpuExecutor<'m> {
         Ok(self.operands.project(kern, s, y, w, (x, xb.view()), n)?)
     }
 
-    /// The pass's tokens of `x` times two or three matrices (Q, K, V; of one format for one
-    /// token) in one launch: for one token the mat-vec over them all (`matvec_multi`), for a pass past
-    /// `MATVEC_MAX_TOKENS` one GEMM over their concatenated weights. False, with at most the
-    /// input's conversion launched, for the batched mat-vec's sizes, or when the bundle lacks
-    /// `matvec_multi` or the weights do not fit the GEMM's buffer.
+    /// The pass's tokens of `x` times two or three matrices of one input in one launch, where
+    /// a kernel takes them (`Operands::project_together`); false when none did.
     fn project_together(&mut self, group: &mut [(Act, &GpuMatrix)], x: Act) -> Result<bool, BackendError> {
         let (kern, s, n) = (self.kern(), self.stream, self.n() as usize);
-        group.sort_by_key(|&(_, m)| std::cmp::Reverse(m.rows)); // the largest sizes matvec_multi's grid
-        let cols = group[0].1.cols;
-        if group.iter().any(|&(_, m)| m.cols != cols) {
+        if group.iter().any(|&(_, m)| m.cols != group[0].1.cols) {
             return Ok(false); // not projections of one input
         }
-        if n == 1 {
-            self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), cols, 1)?;
-        }
-        // The outputs, in the group's order, each n tokens of its matrix's rows; empty past it.
+        group.sort_by_key(|&(_, m)| std::cmp::Reverse(m.rows)); // the largest sizes matvec_multi's grid
+                                                                // x's buffer, and the outputs in the group's order, n tokens of its matrix's rows each.
         let slots: Vec<usize> = group.iter().map(|&(out, _)| slot(out)).collect();
-        let mut ys: Vec<(usize, &mut DeviceBuffer<f32>)> =
+        let mut bufs: Vec<(usize, &mut DeviceBuffer<f32>)> =
             self.acts.iter_mut().enumerate().filter(|(i, _)| slots.contains(i) || *i == slot(x)).collect();
-        let xb = ys.iter().position(|(i, _)| *i == slot(x)).map(|at| ys.remove(at).1).expect("x is an activation");
-        ys.sort_by_key(|(i, _)| slots.iter().position(|s| s == i));
-        let mut ys = ys.into_iter().zip(group.iter()).map(|((_, y), (_, m))| y.slice_mut(0..n * m.rows));
+        let xb = bufs.iter().position(|(i, _)| *i == slot(x)).map(|at| bufs.remove(at).1).expect("x is an activation");
+        bufs.sort_by_key(|(i, _)| slots.iter().position(|s| s == i));
+        let mut ys = bufs.into_iter().zip(group.iter()).map(|((_, y), (_, m))| y.slice_mut(0..n * m.rows));
         let y_a = ys.next().expect("a group has a first matrix");
         let (y_b, y_c) = (ys.next().unwrap_or_else(ViewMut::empty), ys.next().unwrap_or_else(ViewMut::empty));
-        if n > 1 {
-            let ws: Vec<&GpuMatrix> = group.iter().map(|&(_, m)| m).collect();
-            return Ok(self.operands.project_gemm_together(kern, s, [y_a, y_b, y_c], &ws, (x, xb.view()), n)?);
-        }
-        let rows = |i: usize| group.get(i).map_or(0, |(_, m)| m.rows as i32);
-        let xq = self.operands.xq.slice(0..cols / 32);
-        Ok(with_blocks!(&group[0].1.blocks, |a| {
-            let w = |i: usize| group.get(i).and_then(|(_, m)| m.blocks.typed()).map_or_else(View::empty, |b| b.view());
-            match kern.matvec_multi.get() {
-                Ok(multi) => {
-                    let (w_a, w_b, w_c) = (a.view(), w(1), w(2));
-                    let (n_cols, rows_a, rows_b, rows_c) = (cols as i32, rows(0), rows(1), rows(2));
-                    let args = matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq, n_cols, rows_a, rows_b, rows_c };
-                    multi.launch(s, args)?;
-                    true
-                }
-                Err(_) => false,
-            }
-        }))
+        let ws: Vec<&GpuMatrix> = group.iter().map(|&(_, m)| m).collect();
+        Ok(self.operands.project_together(kern, s, [y_a, y_b, y_c], &ws, (x, xb.view()), n)?)
     }
 
     /// Logits of output rows `rows` (at most `UBATCH`) into `logits`, from `hidden`.

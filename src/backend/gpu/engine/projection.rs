@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use super::kernels::DecoderKernels;
 use super::weights::GpuMatrix;
-use crate::backend::gpu::launchers::{dequant, gemm_f16, matvec, matvec_batch, quantize_q8_1, to_f16, with_blocks};
+use crate::backend::gpu::launchers::{
+    dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
+};
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::graph::Act;
 
@@ -112,10 +114,13 @@ impl Operands {
         gemm(kern, s, [y.view_mut(), ViewMut::empty(), ViewMut::empty()], &self.a16, &[w], n as u32, &mut self.w16)
     }
 
-    /// `ys[i]` = x W_iᵀ for up to three matrices of one input (Q, K and V) and a pass of more
-    /// than `MATVEC_MAX_TOKENS` tokens, in one GEMM over their concatenated weights; false, with
-    /// nothing launched, when those do not fit the dequantization buffer.
-    pub fn project_gemm_together(
+    /// `ys[i]` = x W_iᵀ for `n` tokens and two or three matrices of one input (Q, K and V, the
+    /// largest first) in one launch: for one token the mat-vec over them all (`matvec_multi`,
+    /// whose matrices share a format), for a pass past `MATVEC_MAX_TOKENS` one GEMM over their
+    /// concatenated weights. False, with at most the input's conversion launched, for the
+    /// batched mat-vec's sizes, when the bundle lacks `matvec_multi`, or when the weights do not
+    /// fit the GEMM's buffer: the caller then projects each matrix alone.
+    pub fn project_together(
         &mut self,
         kern: &DecoderKernels,
         s: StreamHandle,
@@ -125,6 +130,10 @@ impl Operands {
         n: usize,
     ) -> Result<bool, LaunchError> {
         let cols = ws[0].cols;
+        if n == 1 {
+            self.quantize(kern, s, x, cols, 1)?;
+            return matvec_multi(kern, s, ys, ws, self.xq.slice(0..cols / 32));
+        }
         if n <= MATVEC_MAX_TOKENS || ws.iter().map(|w| w.rows * w.cols).sum::<usize>() > self.w16.len() {
             return Ok(false);
         }
@@ -132,6 +141,26 @@ impl Operands {
         gemm(kern, s, ys, &self.a16, ws, n as u32, &mut self.w16)?;
         Ok(true)
     }
+}
+
+/// ys[i] = W_i·x for up to three matrices of one format (the largest first; `ys` past them
+/// empty) in one launch; false when the bundle lacks the kernel.
+fn matvec_multi(
+    kern: &DecoderKernels,
+    s: StreamHandle,
+    [y_a, y_b, y_c]: [ViewMut<'_, f32>; 3],
+    ws: &[&GpuMatrix],
+    xq: View<'_, BlockQ8_1>,
+) -> Result<bool, LaunchError> {
+    let rows = |i: usize| ws.get(i).map_or(0, |w| w.rows as i32);
+    let (n_cols, rows_a, rows_b, rows_c) = (ws[0].cols as i32, rows(0), rows(1), rows(2));
+    with_blocks!(&ws[0].blocks, |a| {
+        let w = |i: usize| ws.get(i).and_then(|m| m.blocks.typed()).map_or_else(View::empty, |b| b.view());
+        let Ok(multi) = kern.matvec_multi.get() else { return Ok(false) };
+        let (w_a, w_b, w_c) = (a.view(), w(1), w(2));
+        multi.launch(s, matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq, n_cols, rows_a, rows_b, rows_c })?;
+        Ok(true)
+    })
 }
 
 /// y[t] = W·x[t] for `n` tokens, with x quantized to q8_1 in `xq`: the integer mat-vec, its
