@@ -5,6 +5,8 @@
 # development machine and carried in .devcarry/:
 #   cargo build --release && mkdir -p .devcarry && strip -o .devcarry/rocmforge target/release/rocmforge
 #   target/release/rocmforge compile --arch sm_90 -o .devcarry/rocmforge-sm_90.rfkb
+# and, for the AMD wave64 algorithms executed with their wave emulated (prelude/nvidia_wave64.h):
+#   target/release/rocmforge compile --arch gfx942,gfx950 --emulate-on sm_90 --out-dir .devcarry
 # then, through the device tool: bash scripts/gpu-check.sh   (carry: .devcarry)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,5 +25,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 echo "bundle: $(tail -1 "$OUT/bundle.txt")"
 "$BIN" test-kernels --device cuda --bundle "$BUNDLE" --sizes "${SIZES:-full}" 2>&1 | tee "$OUT/parity.txt" | grep -Ev " ok$"
 parity=$?
+for emulated in .devcarry/rocmforge-*-on-sm_90.rfkb; do
+    [ -f "$emulated" ] || continue
+    name=$(basename "$emulated" .rfkb)
+    "$BIN" test-kernels --device cuda --bundle "$emulated" --sizes "${SIZES:-full}" > "$OUT/parity-${name#rocmforge-}.txt" 2>&1 \
+        || parity=1
+    sed -n '/emulated on/,$p' "$OUT/parity-${name#rocmforge-}.txt"
+done
 "$BIN" bench-kernels --device cuda --bundle "$BUNDLE" 2>&1 | tee "$OUT/kernel-bench.txt"
 exit $parity

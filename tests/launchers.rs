@@ -57,6 +57,7 @@ fn bundle_of(toolchain: &Toolchain, target: Target, family: &Family) -> Bundle {
     let manifest = Manifest {
         target: target.name().into(),
         wave_size: target.wave_size(),
+        emulated_on: None,
         generator: "test".into(),
         compiler: toolchain.describe(target),
         variants: vec![built.entry],

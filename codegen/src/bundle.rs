@@ -28,8 +28,13 @@ const ALIGN: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
+    /// The architecture whose algorithms the variants are: their wave size and launch geometry.
     pub target: String,
     pub wave_size: u32,
+    /// The GPU the code objects are for, when not `target`: `target`'s wave emulated on it
+    /// (`Variant::emulated_on`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulated_on: Option<String>,
     /// `rocmforge-codegen <version>`.
     pub generator: String,
     /// The compilers and their versions.
@@ -66,8 +71,21 @@ pub struct Bundle {
 }
 
 impl Bundle {
+    /// The architecture whose algorithms the variants are.
     pub fn target(&self) -> Result<Target, Error> {
-        self.manifest.target.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string()))
+        parse_target(&self.manifest.target)
+    }
+
+    /// The GPU the code objects run on: the target, or the one emulating its wave.
+    pub fn code_target(&self) -> Result<Target, Error> {
+        self.manifest.emulated_on.as_deref().map_or_else(|| self.target(), parse_target)
+    }
+
+    /// The variant an entry holds, emulated as the bundle's variants are.
+    pub fn variant<'c>(&self, catalog: &'c [Family], key: &str) -> Result<Option<(&'c Family, Variant)>, Error> {
+        let (target, host) = (self.target()?, self.code_target()?);
+        Ok(find_variant(catalog, target, key)
+            .map(|(f, v)| if host == target { (f, v) } else { (f, v.emulated_on(host)) }))
     }
 
     /// Assembles a bundle from manifest entries and their code objects, filling in the offsets.
@@ -159,15 +177,19 @@ impl Bundle {
         }
         let catalog = kernels::catalog();
         for entry in &self.manifest.variants {
-            let (family, variant) = find_variant(&catalog, target, &entry.key).ok_or_else(|| Error::Bundle {
+            let (family, variant) = self.variant(&catalog, &entry.key)?.ok_or_else(|| Error::Bundle {
                 path: path.to_path_buf(),
                 detail: format!("{}: no such variant in this build's catalog", entry.key),
             })?;
-            let kernel = read_kernel(target, self.code(entry), &entry.compiler_log, &entry.symbol)?;
+            let kernel = read_kernel(variant.code_target(), self.code(entry), &entry.compiler_log, &entry.symbol)?;
             validate(family, &variant, &kernel)?;
         }
         Ok(())
     }
+}
+
+fn parse_target(name: &str) -> Result<Target, Error> {
+    name.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string()))
 }
 
 /// The family and variant with bundle key `key`.

@@ -238,6 +238,10 @@ pub struct Axis {
     pub values: Vec<AxisValue>,
 }
 
+/// Waves per workgroup an emulated wave allows: each takes one of the 15 named barriers NVIDIA
+/// leaves beside `__syncthreads`' (`templates/prelude/nvidia_wave64.h`).
+pub const MAX_EMULATED_WAVES: u32 = 15;
+
 /// What rendering a template can fail with.
 pub use askama::Error as RenderError;
 
@@ -258,6 +262,9 @@ pub struct Family {
     pub reference: &'static str,
     /// Whether the kernel may use scratch memory (register spills or private arrays).
     pub allow_scratch: bool,
+    /// The matrix units whose instructions the family's variants for such a target use (an
+    /// emulated wave cannot execute them, see [`Variant::emulated_on`]).
+    pub matrix_units: &'static [MatrixUnit],
     pub render: RenderFn,
 }
 
@@ -312,6 +319,27 @@ impl Family {
                 .collect();
         }
         out.into_iter().map(|axes| Variant::new(self.name, target, self.launch.threads, axes)).collect()
+    }
+
+    /// Why `target`'s variants cannot run with their wave emulated on another GPU
+    /// (`templates/prelude/nvidia_wave64.h`), if they cannot.
+    pub fn not_emulated(&self, target: Target) -> Option<&'static str> {
+        if self.matrix_units.contains(&target.matrix_unit()) {
+            Some("built on the matrix unit")
+        } else if self.launch.threads / target.wave_size() > MAX_EMULATED_WAVES {
+            Some("more waves per workgroup than the emulation's named barriers")
+        } else {
+            None
+        }
+    }
+
+    /// The variants of `target` whose algorithm runs on `host` with `target`'s wave emulated
+    /// (see [`Variant::emulated_on`]); none if [`Family::not_emulated`] says why.
+    pub fn emulated_variants(&self, target: Target, host: Target) -> Vec<Variant> {
+        if self.not_emulated(target).is_some() {
+            return Vec::new();
+        }
+        self.variants(target).into_iter().map(|v| v.emulated_on(host)).collect()
     }
 }
 

@@ -1,5 +1,7 @@
 use std::path::PathBuf;
 
+use crate::Target;
+
 /// Everything that can go wrong between a template and a validated bundle. Each message names
 /// the variant (or file) and what disagreed.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,9 @@ pub enum Error {
 
     #[error("{variant}: the code object disagrees with the catalog: {field}: {detail}")]
     Validation { variant: String, field: &'static str, detail: String },
+
+    #[error("cannot emulate {target}'s wave on {host}: only AMD targets' waves are emulated, on NVIDIA GPUs")]
+    Emulation { target: Target, host: Target },
 
     #[error("{path}: {detail}")]
     Bundle { path: PathBuf, detail: String },

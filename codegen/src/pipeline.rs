@@ -12,7 +12,7 @@ use crate::catalog::Family;
 use crate::toolchain::{sha256_hex, Toolchain};
 use crate::validate::validate;
 use crate::variant::{AxisValue, Variant};
-use crate::{kernels, signature, Error, Quant, Target};
+use crate::{kernels, signature, Error, Quant, Target, Vendor};
 
 /// Which variants to build: `None` means every value the catalog declares.
 #[derive(Debug, Clone, Default)]
@@ -22,8 +22,12 @@ pub struct CompileOptions {
     pub families: Option<Vec<String>>,
     /// Parallel compiler processes (default: the machine's cores).
     pub jobs: Option<usize>,
-    /// Also write each rendered source to `<dir>/<target>/<symbol>.hip`.
+    /// Also write each rendered source to `<dir>/<target>/<symbol>.hip` (`<target>-on-<host>`
+    /// when emulated).
     pub emit_source: Option<PathBuf>,
+    /// Compile the target's algorithms for this GPU instead, the target's wave emulated there
+    /// (`Variant::emulated_on`; matrix-unit variants are left out).
+    pub emulate_on: Option<Target>,
 }
 
 /// Reported after each variant.
@@ -61,7 +65,13 @@ pub fn select(catalog: &[Family], target: Target, options: &CompileOptions) -> V
     catalog
         .iter()
         .enumerate()
-        .flat_map(|(i, f)| f.variants(target).into_iter().filter(|v| options.selects(f, v)).map(move |v| (i, v)))
+        .flat_map(|(i, f)| {
+            let variants = match options.emulate_on {
+                Some(host) => f.emulated_variants(target, host),
+                None => f.variants(target),
+            };
+            variants.into_iter().filter(|v| options.selects(f, v)).map(move |v| (i, v))
+        })
         .collect()
 }
 
@@ -90,13 +100,16 @@ pub fn build_variant(
 ) -> Result<Built, Error> {
     let source = render(family, variant)?;
     if let Some(dir) = emit_source {
-        let dir = dir.join(variant.target.name());
+        let dir = dir.join(match variant.emulated_on {
+            Some(host) => format!("{}-on-{host}", variant.target),
+            None => variant.target.to_string(),
+        });
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let path = dir.join(format!("{}.hip", variant.symbol()));
         std::fs::write(&path, &source).map_err(Error::io(&path))?;
     }
-    let compiled = toolchain.compile(variant.target, &variant.key(), &source)?;
-    let kernel = read_kernel(variant.target, &compiled.code, &compiled.log, &variant.symbol())?;
+    let compiled = toolchain.compile(variant.code_target(), &variant.key(), &source)?;
+    let kernel = read_kernel(variant.code_target(), &compiled.code, &compiled.log, &variant.symbol())?;
     let occupancy = validate(family, variant, &kernel)?;
     let entry = Entry {
         key: variant.key(),
@@ -124,7 +137,11 @@ pub fn compile_bundle(
     options: &CompileOptions,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CompileReport, Error> {
-    toolchain.check(target)?;
+    let host = options.emulate_on.unwrap_or(target);
+    if options.emulate_on.is_some() && (target.vendor(), host.vendor()) != (Vendor::Amd, Vendor::Nvidia) {
+        return Err(Error::Emulation { target, host });
+    }
+    toolchain.check(host)?;
     let start = Instant::now();
     let catalog = kernels::catalog();
     let work = select(&catalog, target, options);
@@ -163,8 +180,9 @@ pub fn compile_bundle(
     let manifest = Manifest {
         target: target.name().to_string(),
         wave_size: target.wave_size(),
+        emulated_on: options.emulate_on.map(|h| h.name().to_string()),
         generator: format!("rocmforge-codegen {}", env!("CARGO_PKG_VERSION")),
-        compiler: toolchain.describe(target),
+        compiler: toolchain.describe(host),
         variants: entries,
     };
     Ok(CompileReport {

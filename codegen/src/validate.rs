@@ -89,8 +89,9 @@ pub fn occupancy(target: Target, r: &Resources, threads: u32) -> Occupancy {
 }
 
 /// Fails unless `kernel` takes exactly the catalog's parameters (offsets, sizes, names and
-/// pointer-ness where the object records them), runs at the variant's wave size, fits the
-/// target, and uses no scratch unless the family allows it.
+/// pointer-ness where the object records them), runs at the wave size of the target it is
+/// compiled for, fits that target, and uses no scratch unless the family allows it (or the
+/// variant is emulated).
 pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Result<Occupancy, Error> {
     let fail = |field: &'static str, detail: String| Error::Validation { variant: variant.to_string(), field, detail };
     let (layout, _) = kernarg_layout(&family.params);
@@ -149,7 +150,7 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
             }
         }
     }
-    let target = variant.target;
+    let target = variant.code_target();
     if kernel.wave_size != target.wave_size() {
         return Err(fail(
             "wave size",
@@ -157,7 +158,10 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
         ));
     }
     let r = &kernel.resources;
-    if !family.allow_scratch && (r.scratch_bytes > 0 || r.spills > 0) {
+    // An emulated variant only has to compute right: a wave64 algorithm sized for AMD's 512
+    // registers a lane may spill on a 255-register GPU.
+    let scratch_allowed = family.allow_scratch || variant.emulated_on.is_some();
+    if !scratch_allowed && (r.scratch_bytes > 0 || r.spills > 0) {
         return Err(fail(
             "scratch",
             format!(

@@ -33,11 +33,25 @@ pub struct Variant {
     /// for sizing shared memory).
     pub threads: u32,
     pub axes: Vec<(&'static str, AxisValue)>,
+    /// The target whose code object runs this variant when that is not `target`: `target`'s
+    /// algorithm (its wave size, tile sizes and launch geometry) compiled for another GPU whose
+    /// prelude emulates `target`'s wave. Lets the H200 execute the gfx942/gfx950 wave64 logic.
+    pub emulated_on: Option<Target>,
 }
 
 impl Variant {
     pub fn new(family: &'static str, target: Target, threads: u32, axes: Vec<(&'static str, AxisValue)>) -> Self {
-        Variant { family, target, threads, axes }
+        Variant { family, target, threads, axes, emulated_on: None }
+    }
+
+    /// This variant compiled for `host`, `target`'s wave emulated there.
+    pub fn emulated_on(self, host: Target) -> Variant {
+        Variant { emulated_on: Some(host), ..self }
+    }
+
+    /// The target the code object is compiled for and runs on.
+    pub fn code_target(&self) -> Target {
+        self.emulated_on.unwrap_or(self.target)
     }
 
     pub fn get(&self, axis: &str) -> Option<AxisValue> {
@@ -91,6 +105,10 @@ impl Variant {
 
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} for {}", self.key(), self.target)
+        write!(f, "{} for {}", self.key(), self.target)?;
+        match self.emulated_on {
+            Some(host) => write!(f, " (emulated on {host})"),
+            None => Ok(()),
+        }
     }
 }

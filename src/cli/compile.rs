@@ -36,6 +36,11 @@ pub struct Args {
     /// Also write every generated HIP source to DIR/<arch>/<kernel>.hip.
     #[arg(long, value_name = "DIR")]
     emit_source: Option<PathBuf>,
+    /// Compile the targets' algorithms for this NVIDIA GPU instead, their wave emulated there
+    /// (gfx942/gfx950's wave64 as two warps): `test-kernels` then executes the AMD logic on it.
+    /// Matrix-unit variants are left out.
+    #[arg(long, value_name = "ARCH")]
+    emulate_on: Option<Target>,
     /// Print the per-variant table (registers, LDS, occupancy).
     #[arg(long)]
     table: bool,
@@ -64,10 +69,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         families: args.families,
         jobs: args.jobs,
         emit_source: args.emit_source,
+        emulate_on: args.emulate_on,
     };
     for target in targets {
-        let path =
-            args.output.clone().unwrap_or_else(|| args.out_dir.join(format!("rocmforge-{}.rfkb", target.name())));
+        let name = match args.emulate_on {
+            Some(host) => format!("rocmforge-{target}-on-{host}.rfkb"),
+            None => format!("rocmforge-{target}.rfkb"),
+        };
+        let path = args.output.clone().unwrap_or_else(|| args.out_dir.join(name));
         let bar = count_bar(0, target.name());
         let progress = |p: &Progress| {
             bar.set_length(p.total as u64);

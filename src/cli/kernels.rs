@@ -28,8 +28,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         print_table(&bundle.manifest);
     }
+    let emulated = bundle.manifest.emulated_on.as_ref().map(|host| format!(", emulated on {host}")).unwrap_or_default();
     eprintln!(
-        "{}: {} variants for {} (wave{}), all verified against the catalog; built by {} with {}",
+        "{}: {} variants for {} (wave{}{emulated}), all verified against the catalog; built by {} with {}",
         args.file.display(),
         bundle.manifest.variants.len(),
         bundle.manifest.target,

@@ -2,6 +2,8 @@
 
 use crate::tools::parity::{run_bundle, run_typed, Outcome, Sizes};
 use clap::Args as ClapArgs;
+use rocmforge_codegen::bundle::Bundle;
+use rocmforge_codegen::kernels;
 
 use super::gpu::GpuArgs;
 
@@ -26,6 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         outcomes.extend(run_typed(&kernels));
     }
     print_outcomes(&outcomes);
+    print_emulation(&bundle, &outcomes)?;
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     if failed > 0 {
@@ -43,4 +46,31 @@ fn print_outcomes(outcomes: &[Outcome]) {
         };
         println!("{:<72} {:<8} {:>9} {:>7.0e}  {verdict}", o.case, o.output, error, o.tolerance);
     }
+}
+
+/// For a bundle whose AMD wave is emulated on this GPU (`compile --emulate-on`): each family's
+/// executed outputs and worst error, and the target's variants that were only compiled (in its
+/// own bundle), with why.
+fn print_emulation(bundle: &Bundle, outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let Some(host) = &bundle.manifest.emulated_on else { return Ok(()) };
+    let target = bundle.target()?;
+    println!("\n{target} (wave{}) emulated on {host}: executed", target.wave_size());
+    for family in kernels::catalog() {
+        let ran: Vec<&Outcome> =
+            outcomes.iter().filter(|o| o.case.split([' ', '[']).next() == Some(family.name)).collect();
+        if let Some(why) = family.not_emulated(target) {
+            let keys: Vec<String> = family.variants(target).iter().map(|v| v.key()).collect();
+            println!("  {:<20} only compiled ({why}): {}", family.name, keys.join(" "));
+        } else if !ran.is_empty() {
+            let worst = ran.iter().filter_map(|o| o.error.as_ref().ok().map(|e| (*e, o.tolerance)));
+            let (error, limit) = worst.fold((0.0f64, 0.0f64), |a, b| if b.0 > a.0 { b } else { a });
+            let variants = bundle.manifest.variants.iter().filter(|e| e.family == family.name).count();
+            println!(
+                "  {:<20} {variants} variants, {} outputs, worst error {error:.2e} (limit {limit:.0e})",
+                family.name,
+                ran.len()
+            );
+        }
+    }
+    Ok(())
 }

@@ -25,10 +25,15 @@ RF_DEVICE void rf_wait_prior_kernels() {
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 }
 
+// Lane l of a warp gets lane l ^ mask's v (mask < 32).
+RF_DEVICE int rf_warp_shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i32(0xffffffffu, v, mask, 0x1f); }
+{% if ctx.wave == 64 %}
+{% include "prelude/nvidia_wave64.h" %}
+{% else %}
 RF_DEVICE int rf_lane_id() { return __nvvm_read_ptx_sreg_laneid(); }
-
-RF_DEVICE int __shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i32(0xffffffffu, v, mask, 0x1f); }
-RF_DEVICE float __shfl_xor(float v, int mask) { return __nvvm_shfl_sync_bfly_f32(0xffffffffu, v, mask, 0x1f); }
+RF_DEVICE int __shfl_xor(int v, int mask) { return rf_warp_shfl_xor(v, mask); }
+{% endif %}
+RF_DEVICE float __shfl_xor(float v, int mask) { return __builtin_bit_cast(float, __shfl_xor(__builtin_bit_cast(int, v), mask)); }
 
 RF_DEVICE float rf_exp2f(float x) { return __nvvm_ex2_approx_f(x); }
 RF_DEVICE float rsqrtf(float x) { return __nvvm_rsqrt_approx_f(x); }

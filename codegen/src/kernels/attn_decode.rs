@@ -43,6 +43,7 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
+        matrix_units: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim") }.render(),
     }
 }

@@ -67,6 +67,7 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
+        matrix_units: &[MatrixUnit::Mma],
         render,
     }
 }

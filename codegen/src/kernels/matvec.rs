@@ -38,6 +38,7 @@ pub fn family() -> Family {
         },
         reference: "quant::quantize_row (Q8_1) + quant::dequantize_row, dot in f64",
         allow_scratch: false,
+        matrix_units: &[],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec has a quant axis");
             Source { ctx: Ctx::new("matvec.hip.j2", v), quant, rows: MATVEC_ROWS }.render()

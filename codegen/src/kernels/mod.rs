@@ -96,6 +96,8 @@ pub struct Ctx {
     pub key: String,
     pub symbol: String,
     pub target: &'static str,
+    /// The target the code runs on: `target`, or the GPU emulating its wave.
+    pub host: &'static str,
     pub wave: u32,
     pub threads: u32,
     pub nvidia: bool,
@@ -109,9 +111,10 @@ impl Ctx {
             key: v.key(),
             symbol: v.symbol(),
             target: v.target.name(),
+            host: v.code_target().name(),
             wave: v.target.wave_size(),
             threads: v.threads,
-            nvidia: v.target.vendor() == Vendor::Nvidia,
+            nvidia: v.code_target().vendor() == Vendor::Nvidia,
             kv_block: KV_BLOCK,
         }
     }

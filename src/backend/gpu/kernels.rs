@@ -94,11 +94,15 @@ pub struct Kernels {
 
 impl Kernels {
     /// Verifies `bundle` against this build's catalog and launchers, and loads every code object.
+    /// An emulated bundle (`compile --emulate-on`) loads on its host GPU and launches with its
+    /// target's geometry.
     pub fn load(gpu: &Rc<dyn Gpu>, bundle: &Bundle, path: &Path) -> Result<Kernels, LaunchError> {
-        let target = gpu.target()?;
-        if bundle.manifest.target != target.name() {
-            return Err(LaunchError::WrongTarget { bundle: bundle.manifest.target.clone(), device: target });
+        let device = gpu.target()?;
+        if bundle.code_target()? != device {
+            let name = bundle.manifest.emulated_on.as_ref().unwrap_or(&bundle.manifest.target);
+            return Err(LaunchError::WrongTarget { bundle: name.clone(), device });
         }
+        let target = bundle.target()?;
         bundle.verify_against_catalog(path)?;
         check_launcher_layouts(bundle)?;
         let mut variants = HashMap::new();
@@ -138,7 +142,7 @@ impl Kernels {
 /// (`launchers::LAYOUTS`): the same arguments, at the same offsets, of the same sizes, and on
 /// AMD with the same names. Needs no GPU.
 pub fn check_launcher_layouts(bundle: &Bundle) -> Result<(), LaunchError> {
-    let target: Target = bundle.target()?;
+    let target: Target = bundle.code_target()?;
     for entry in &bundle.manifest.variants {
         let layout_error =
             |detail: String| LaunchError::Layout { family: entry.family.clone(), key: entry.key.clone(), detail };

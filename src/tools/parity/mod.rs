@@ -6,7 +6,7 @@ mod cases;
 pub(crate) mod inputs;
 mod typed;
 
-use rocmforge_codegen::bundle::{find_variant, Bundle};
+use rocmforge_codegen::bundle::Bundle;
 use rocmforge_codegen::catalog::{kernarg_layout, Elem, Family, ParamKind};
 use rocmforge_codegen::extent::BLOCK;
 use rocmforge_codegen::variant::AxisValue;
@@ -308,7 +308,6 @@ pub fn run_bundle(
     filter: Option<&str>,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<Outcome>, LaunchError> {
-    let target = kernels.target();
     let catalog = kernels::catalog();
     let mut outcomes = Vec::new();
     for entry in &bundle.manifest.variants {
@@ -316,7 +315,7 @@ pub fn run_bundle(
             continue;
         }
         progress(&entry.key);
-        let Some((family, variant)) = find_variant(&catalog, target, &entry.key) else { continue };
+        let Some((family, variant)) = bundle.variant(&catalog, &entry.key)? else { continue };
         let cases = cases_for(family, &variant, sizes);
         if cases.is_empty() {
             outcomes.push(Outcome {

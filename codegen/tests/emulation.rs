@@ -1,0 +1,60 @@
+//! Wave64 emulated on NVIDIA (`compile --emulate-on sm_90`): the gfx942/gfx950 algorithms
+//! compiled for the H200, so that `test-kernels` executes them. What is left out, and why, is
+//! decided by the catalog; the bundle records where its code runs. sm_90's toolchain missing:
+//! skipped with the reason printed.
+
+use std::path::Path;
+
+use rocmforge_codegen::bundle::Bundle;
+use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
+use rocmforge_codegen::{compile_bundle, kernels, CompileOptions, Error, Target};
+
+fn emulated(host: Target) -> CompileOptions {
+    CompileOptions { emulate_on: Some(host), ..Default::default() }
+}
+
+#[test]
+fn every_wave64_variant_but_matrix_unit_ones_compiles_for_sm_90() {
+    let toolchain = Toolchain::discover(&default_cache_root());
+    if let Err(e) = toolchain.check(Target::Sm90) {
+        assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "sm_90: {e}");
+        eprintln!("SKIPPED: {e}");
+        return;
+    }
+    for target in [Target::Gfx942, Target::Gfx950] {
+        let report = compile_bundle(&toolchain, target, &emulated(Target::Sm90), &|_| {})
+            .unwrap_or_else(|e| panic!("{target} on sm_90: {e}"));
+        let manifest = &report.bundle.manifest;
+        assert_eq!((manifest.target.as_str(), manifest.wave_size), (target.name(), 64));
+        assert_eq!(manifest.emulated_on.as_deref(), Some("sm_90"));
+
+        let path = Path::new("emulated.rfkb");
+        let bundle = Bundle::parse(path, report.bundle.data.clone()).expect("parses");
+        assert_eq!((bundle.target().unwrap(), bundle.code_target().unwrap()), (target, Target::Sm90));
+        bundle.verify_against_catalog(path).expect("verifies as sm_90 code of the wave64 algorithm");
+
+        let mut left_out = Vec::new();
+        for family in kernels::catalog() {
+            let in_bundle = manifest.variants.iter().filter(|e| e.family == family.name).count();
+            match family.not_emulated(target) {
+                Some(_) => {
+                    assert_eq!(in_bundle, 0, "{}", family.name);
+                    left_out.push(family.name);
+                }
+                None => assert_eq!(in_bundle, family.variants(target).len(), "{}", family.name),
+            }
+        }
+        // The MFMA GEMM, and argmax's 16 waves of 64 (15 named barriers).
+        assert_eq!(left_out, ["gemm_f16", "argmax"], "{target}");
+    }
+}
+
+#[test]
+fn only_amd_waves_are_emulated_and_only_on_nvidia() {
+    let toolchain = Toolchain::discover(&default_cache_root());
+    for (target, host) in [(Target::Gfx942, Target::Gfx1100), (Target::Sm90, Target::Sm90)] {
+        let err = compile_bundle(&toolchain, target, &emulated(host), &|_| {}).unwrap_err();
+        assert!(matches!(err, Error::Emulation { .. }), "{err}");
+        assert!(err.to_string().contains(&format!("cannot emulate {target}'s wave on {host}")), "{err}");
+    }
+}
