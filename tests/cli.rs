@@ -114,12 +114,18 @@ fn perplexity_json() {
     let text = std::fs::read_to_string(common::fixture("gemma3-270m/gpl-3.txt")).unwrap();
     let file = dir.join("head.txt");
     std::fs::write(&file, &text[..3000]).unwrap();
-    let out = ok_stdout(&["perplexity", "-m", &model(), "-f", file.to_str().unwrap(), "-c", "128", "--json"]);
-    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    let run = |batch: &str| -> Value {
+        let args = ["perplexity", "-m", &model(), "-f", file.to_str().unwrap(), "-c", "128", "-b", batch, "--json"];
+        serde_json::from_str(ok_stdout(&args).trim()).unwrap()
+    };
+    let v = run("2048");
     let ppl = v["ppl"].as_f64().unwrap();
     assert!(ppl.is_finite() && ppl > 1.0 && ppl < 100.0, "{v}");
     assert_eq!(v["n_ctx"], 128);
+    assert!(v["n_chunks"].as_u64().unwrap() > 1, "{v}");
     assert_eq!(v["chunk_ppl"].as_array().unwrap().len() as u64, v["n_chunks"].as_u64().unwrap());
+    // All chunks in one forward pass, each its own sequence, or one chunk a pass: the same scores.
+    assert_eq!(run("128")["chunk_ppl"], v["chunk_ppl"]);
     std::fs::remove_dir_all(&dir).ok();
 }
 

@@ -99,7 +99,7 @@ fn perplexity_on_gpl3_matches_llama_cpp() {
     let engine = engine();
     let mut text = std::fs::read_to_string(common::fixture("gemma3-270m/gpl-3.txt")).unwrap();
     text.pop(); // llama.cpp's -f drops one trailing newline
-    let r = engine.perplexity(&text, 512, None, |_, _| {}).unwrap();
+    let r = engine.perplexity(&text, 512, 2048, None, |_, _| {}).unwrap();
     let reference = 13.9062;
     assert_eq!(r.n_tokens, 7562);
     assert_eq!(r.n_chunks, 14);

@@ -62,7 +62,7 @@ fn greedy_matches_llama_cpp(engine: &Engine, file: &str) -> usize {
 fn perplexity_matches_llama_cpp(engine: &Engine, reference: f64) {
     let mut text = std::fs::read_to_string(common::fixture("gemma3-270m/gpl-3.txt")).unwrap();
     text.pop(); // llama.cpp's -f drops one trailing newline
-    let r = engine.perplexity(&text, 512, None, |_, _| {}).unwrap();
+    let r = engine.perplexity(&text, 512, 2048, None, |_, _| {}).unwrap();
     assert_eq!(r.n_chunks, 14);
     let rel = (r.ppl - reference).abs() / reference;
     eprintln!("perplexity {:.4} +/- {:.5} vs llama.cpp {reference} ({:.3} %)", r.ppl, r.ppl_std, rel * 100.0);

@@ -3,6 +3,7 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::Context;
+use rocmforge::engine::perplexity::DEFAULT_BATCH;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -14,6 +15,10 @@ pub struct Args {
     /// Tokens per chunk.
     #[arg(short = 'c', long = "ctx-size", default_value_t = 512)]
     ctx_size: usize,
+    /// Tokens per forward pass: the chunks that fit are evaluated together, each as its own
+    /// sequence (llama-perplexity's -b).
+    #[arg(short = 'b', long = "batch-size", default_value_t = DEFAULT_BATCH, value_parser = at_least_one)]
+    batch_size: usize,
     /// The base run's log-probabilities (llama-perplexity's format): written here, or read
     /// with --kl-divergence.
     #[arg(long = "kl-divergence-base")]
@@ -24,6 +29,13 @@ pub struct Args {
     /// Print one JSON object instead of llama-perplexity's text.
     #[arg(long)]
     json: bool,
+}
+
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("expected a whole number of tokens, at least 1; got {s:?}")),
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -45,13 +57,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let bar = rocmforge::progress::count_bar(n_chunks as u64, "chunks");
     let json = a.json;
-    let result =
-        engine.perplexity(&text, a.ctx_size, base_out.as_mut().map(|w| w as &mut dyn Write), |i, running| {
+    let result = engine.perplexity(
+        &text,
+        a.ctx_size,
+        a.batch_size,
+        base_out.as_mut().map(|w| w as &mut dyn Write),
+        |i, running| {
             bar.inc(1);
             if !json {
                 bar.suspend(|| eprint!("[{}]{running:.4},", i + 1));
             }
-        })?;
+        },
+    )?;
     bar.finish_and_clear();
     if let Some(mut w) = base_out {
         w.flush().context("writing the logits file")?;
@@ -73,7 +90,7 @@ fn kl_divergence(a: Args) -> anyhow::Result<()> {
     let mut base = BufReader::new(File::open(path).with_context(|| format!("opening {}", path.display()))?);
     let engine = a.model.load()?;
     let json = a.json;
-    let r = engine.kl_divergence(&mut base, |i, mean| {
+    let r = engine.kl_divergence(&mut base, a.batch_size, |i, mean| {
         if !json {
             eprint!("[{}]{mean:.6},", i + 1);
         }

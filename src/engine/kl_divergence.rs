@@ -168,10 +168,12 @@ impl Sums {
 }
 
 impl Engine {
-    /// Scores the tokens of a base run's logits file and compares with its log-probabilities.
+    /// Scores the tokens of a base run's logits file and compares with its log-probabilities
+    /// (`n_batch`: tokens per forward pass, as for `perplexity`).
     pub fn kl_divergence(
         &self,
         base: &mut dyn Read,
+        n_batch: usize,
         mut on_chunk: impl FnMut(usize, f64),
     ) -> Result<KlDivergence, EngineError> {
         let header = LogitsHeader::read(base)?;
@@ -184,7 +186,7 @@ impl Engine {
         }
         let mut sums = Sums::default();
         let mut row = vec![0u8; 2 * row_u16s(n_vocab)];
-        self.score_chunks(&header.tokens, header.n_ctx, |event| {
+        self.score_chunks(&header.tokens, header.n_ctx, n_batch, |event| {
             match event {
                 Scored::Row { logits, target } => {
                     base.read_exact(&mut row).map_err(io_error("reading the log-probabilities of"))?;

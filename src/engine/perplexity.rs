@@ -1,6 +1,8 @@
 //! Perplexity exactly as `llama-perplexity` computes it: the text (with BOS, special tokens not
 //! parsed) is cut into chunks of `n_ctx` tokens, each chunk's first token is replaced by BOS,
-//! each chunk is evaluated from an empty cache, and only its second half is scored.
+//! each chunk is evaluated from an empty cache, and only its second half is scored. As with
+//! llama-perplexity's `-b`, the chunks that fit in a batch of `n_batch` tokens are evaluated
+//! together, each as its own sequence (one forward pass for several chunks).
 //! `kl_divergence` scores the same way against a base model's log-probabilities.
 
 use std::io::Write;
@@ -13,6 +15,9 @@ use crate::backend::Batch;
 
 /// Rows of logits computed at once (each is n_vocab floats: 1 MiB for a 262k vocabulary).
 const LOGIT_ROWS: usize = 16;
+
+/// Tokens per forward pass when scoring, as llama-perplexity's `-b` default.
+pub const DEFAULT_BATCH: usize = 2048;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Perplexity {
@@ -89,6 +94,7 @@ impl Engine {
         &self,
         text: &str,
         n_ctx: usize,
+        n_batch: usize,
         mut base_out: Option<&mut dyn Write>,
         mut on_chunk: impl FnMut(usize, f64),
     ) -> Result<Perplexity, EngineError> {
@@ -101,7 +107,7 @@ impl Engine {
         let mut nll = Nll::default();
         let mut chunk_ppl = Vec::new();
         let mut row_bytes = Vec::new();
-        self.score_chunks(tokens, n_ctx, |event| {
+        self.score_chunks(tokens, n_ctx, n_batch, |event| {
             let (logits, target) = match event {
                 Scored::Row { logits, target } => (logits, target),
                 Scored::ChunkDone(ci) => {
@@ -128,36 +134,46 @@ impl Engine {
     }
 
     /// Evaluates each chunk of `tokens` and tells `on` about every scored position (the second
-    /// half of the chunk), then that the chunk is done.
+    /// half of the chunk), then that the chunk is done, chunk after chunk. The chunks go
+    /// `n_batch / n_ctx` (at least one) to a forward pass, chunk i of a pass as sequence i.
     pub(crate) fn score_chunks(
         &self,
         tokens: &[u32],
         n_ctx: usize,
+        n_batch: usize,
         mut on: impl FnMut(Scored) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
         let first = n_ctx / 2;
+        let scored = n_ctx - first;
         let bos = self.tokenizer.add_bos().then(|| self.tokenizer.bos()).flatten();
         let n_vocab = self.model.config.n_vocab;
-        let mut exec = self.executor(n_ctx, 1)?;
-        for (ci, chunk) in tokens.chunks_exact(n_ctx).enumerate() {
-            let mut chunk = chunk.to_vec();
-            if let Some(b) = bos {
-                chunk[0] = b;
-            }
-            exec.truncate(0, 0);
-            exec.forward(&Batch::sequence(&chunk, 0, 0, first))?;
-            for start in (0..exec.n_outputs()).step_by(LOGIT_ROWS) {
-                let rows = start..(start + LOGIT_ROWS).min(exec.n_outputs());
-                let logits = exec.logits(rows.clone())?;
-                for (r, logits) in logits.chunks_exact(n_vocab).enumerate() {
-                    let pos = first + rows.start + r;
-                    if pos + 1 >= n_ctx {
-                        break;
-                    }
-                    on(Scored::Row { logits, target: chunk[pos + 1] as usize })?;
+        let n_chunks = tokens.len() / n_ctx;
+        let n_seq = (n_batch / n_ctx).clamp(1, n_chunks.max(1));
+        let mut exec = self.executor(n_ctx, n_seq)?;
+        for (pass, chunks) in tokens[..n_chunks * n_ctx].chunks(n_seq * n_ctx).enumerate() {
+            let mut batch = Batch::new();
+            for (seq, chunk) in chunks.chunks_exact(n_ctx).enumerate() {
+                exec.truncate(seq, 0);
+                for (pos, &token) in chunk.iter().enumerate() {
+                    let token = if pos == 0 { bos.unwrap_or(token) } else { token };
+                    batch.push(token, pos, seq, pos >= first);
                 }
             }
-            on(Scored::ChunkDone(ci))?;
+            exec.forward(&batch)?;
+            for (seq, chunk) in chunks.chunks_exact(n_ctx).enumerate() {
+                for start in (0..scored).step_by(LOGIT_ROWS) {
+                    let end = (start + LOGIT_ROWS).min(scored);
+                    let logits = exec.logits(seq * scored + start..seq * scored + end)?;
+                    for (r, logits) in logits.chunks_exact(n_vocab).enumerate() {
+                        let pos = first + start + r;
+                        if pos + 1 >= n_ctx {
+                            break;
+                        }
+                        on(Scored::Row { logits, target: chunk[pos + 1] as usize })?;
+                    }
+                }
+                on(Scored::ChunkDone(pass * n_seq + seq))?;
+            }
         }
         Ok(())
     }

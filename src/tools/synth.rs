@@ -1,6 +1,7 @@
 //! Random-weight llama models of real shapes, written straight in a quantized format, to measure
 //! engines side by side on the GPU machine (both read the same file). The quantized blocks are
-//! random (`parity::inputs::quant_blocks`: every bit pattern valid, scales kept small), the norms
+//! random (`parity::inputs::quant_blocks`: every bit pattern valid) and scaled as an initialised
+//! network's (`initialised_blocks`), the norms
 //! are ones, and the tokenizer is copied from a vocabulary-only GGUF, so any engine that loads
 //! a llama model loads it. The F16-then-quantize route takes minutes and a llama.cpp build there;
 //! this takes seconds.
@@ -13,7 +14,9 @@ use rayon::prelude::*;
 use rocmforge::gguf::{GgmlType, Gguf, GgufWriter, Value};
 use rocmforge_codegen::Quant;
 
-use super::parity::inputs::{ggml_type, quant_blocks, rng};
+use rocmforge::quant::dequantize_row;
+
+use super::parity::inputs::{ggml_type, quant_blocks, rng, scale_quant_blocks};
 
 /// A model shape (head_dim = n_embd / n_head: 64 for llama-1b, 128 for llama-8b).
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +108,23 @@ fn more_bits(i: usize, n: usize) -> bool {
     i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
 }
 
+/// Random blocks of a `rows` x `cols` matrix, scaled so that its weights' root mean square is
+/// about 1/sqrt(cols), as an initialised network's: activations keep their size
+/// through the layers and the logits stay moderate, so perplexity and KL divergence mean
+/// something (with the random scales alone the logits are so large that llama.cpp's perplexity
+/// is inf).
+fn initialised_blocks(name: &str, q: Quant, cols: usize, rows: usize) -> Vec<u8> {
+    let mut blocks = quant_blocks(&mut rng(name), q, cols * rows);
+    let sample_rows = rows.min(16);
+    let mut weights = vec![0.0f32; sample_rows * cols];
+    let sample = &blocks[..sample_rows * cols / q.block_elems() as usize * q.block_bytes() as usize];
+    dequantize_row(ggml_type(q), sample, &mut weights).expect("every format synth writes dequantizes");
+    let mean_square = weights.iter().map(|w| f64::from(*w).powi(2)).sum::<f64>() / weights.len() as f64;
+    let factor = 1.0 / ((cols as f64).sqrt() * mean_square.sqrt());
+    scale_quant_blocks(q, &mut blocks, factor as f32);
+    blocks
+}
+
 /// Writes a random llama model of `shape` quantized as `mix` to `out`, with the tokenizer of
 /// `vocab` (a GGUF holding `tokenizer.*` keys, such as llama.cpp's `ggml-vocab-*.gguf`).
 pub fn write_model(shape: &Shape, mix: Mix, vocab: &Gguf, name: &str, out: &Path) -> anyhow::Result<()> {
@@ -141,7 +161,7 @@ pub fn write_model(shape: &Shape, mix: Mix, vocab: &Gguf, name: &str, out: &Path
     }
     matrices.push(matrix("output.weight".into(), "output.weight", None, e, n_vocab));
     let blocks: Vec<Vec<u8>> =
-        matrices.par_iter().map(|(name, q, cols, rows)| quant_blocks(&mut rng(name), *q, cols * rows)).collect();
+        matrices.par_iter().map(|(name, q, cols, rows)| initialised_blocks(name, *q, *cols, *rows)).collect();
     let ones = || 1.0f32.to_le_bytes().repeat(e);
     for ((name, q, cols, rows), bytes) in matrices.into_iter().zip(blocks) {
         if let Some(layer) = name.strip_suffix(".attn_q.weight") {
@@ -174,5 +194,20 @@ mod tests {
         assert_eq!(Mix::Uniform(Quant::Q4_0).quant("output.weight", None, 32), Quant::Q6K);
         assert_eq!(Mix::parse("Q4_K_M"), Some(Mix::Q4KM));
         assert_eq!(Mix::parse("q4_0"), Some(Mix::Uniform(Quant::Q4_0)));
+    }
+
+    #[test]
+    fn weights_are_scaled_as_an_initialised_network() {
+        let (cols, rows) = (2048, 32);
+        for q in Quant::ALL {
+            let blocks = initialised_blocks(&format!("w-{q}"), q, cols, rows);
+            let mut w = vec![0.0f32; cols * rows];
+            dequantize_row(ggml_type(q), &blocks, &mut w).unwrap();
+            let rms = (w.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+            let target = 1.0 / (cols as f64).sqrt();
+            // MXFP4 scales by a power of two: within a factor of sqrt(2).
+            let tolerance = if q == Quant::Mxfp4 { 0.42 } else { 0.1 };
+            assert!((rms / target - 1.0).abs() < tolerance, "{q}: rms {rms:.5}, wanted {target:.5}");
+        }
     }
 }

@@ -83,6 +83,20 @@ fn f16_fields(q: Quant) -> &'static [usize] {
     }
 }
 
+/// Multiplies every weight of `blocks` by about `factor`: the f16 scales (and minimums) exactly,
+/// MXFP4's power-of-two exponent by the nearest power of two.
+pub fn scale_quant_blocks(q: Quant, blocks: &mut [u8], factor: f32) {
+    for block in blocks.chunks_exact_mut(q.block_bytes() as usize) {
+        for &at in f16_fields(q) {
+            let v = f16::from_le_bytes([block[at], block[at + 1]]).to_f32() * factor;
+            block[at..at + 2].copy_from_slice(&f16::from_f32(v).to_le_bytes());
+        }
+        if q == Quant::Mxfp4 {
+            block[0] = (i32::from(block[0]) + factor.log2().round() as i32).clamp(1, 254) as u8;
+        }
+    }
+}
+
 /// Random blocks for `n` weights: random bits everywhere (every bit pattern of the quant and
 /// sub-scale fields is valid) except the f16 scales, kept in ±[0.001, 0.05] so values stay finite,
 /// and MXFP4's exponent, kept near 2^0.
