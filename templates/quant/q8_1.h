@@ -6,54 +6,59 @@ static_assert(sizeof(block_q8_1) == 36, "block_q8_1 must match ggml's block size
 typedef unsigned rf_u4 __attribute__((ext_vector_type(4)));  // one 16-byte load
 typedef float rf_f4 __attribute__((ext_vector_type(4)));
 
-// Stores 4 consecutive values v at column col of a row as q8_1 into the row's blocks, bit for
-// bit what quant::quantize_q8_1 (ggml's x86 quantizer) writes: d = amax / 127, but the quants
-// are round-half-even(x · (127 / amax)), both divisions correctly rounded; s = d · Σq. Eight
-// consecutive lanes make a block: the block's max |x| and quant sum come from shuffles within
-// the 8, so all 8 call this, `in` saying whether their values lie inside the row.
-RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool in) {
-  float amax = __builtin_fmaxf(__builtin_fmaxf(__builtin_fabsf(v.x), __builtin_fabsf(v.y)),
-                               __builtin_fmaxf(__builtin_fabsf(v.z), __builtin_fabsf(v.w)));
+// The q8_1 quantization of one block of 32 values held by LANES consecutive lanes, N values a
+// lane: bit for bit what quant::quantize_q8_1 (ggml's x86 quantizer) computes. d = amax / 127,
+// the quants are round-half-even(x · (127 / amax)), both divisions correctly rounded; `sum`
+// gets the block's Σq. Every lane of the group calls it (it shuffles within the group).
+template <int LANES, int N>
+RF_DEVICE float q8_1_quantize(const float (&v)[N], int (&q)[N], int& sum) {
+  float amax = __builtin_fabsf(v[0]);
 #pragma unroll
-  for (int m = 1; m < 8; m <<= 1) amax = __builtin_fmaxf(amax, __shfl_xor(amax, m));
+  for (int j = 1; j < N; ++j) amax = __builtin_fmaxf(amax, __builtin_fabsf(v[j]));
+#pragma unroll
+  for (int m = 1; m < LANES; m <<= 1) amax = __builtin_fmaxf(amax, __shfl_xor(amax, m));
   const float d = amax / 127.0f;
   const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-  int q[4], sum = 0;
+  sum = 0;
 #pragma unroll
-  for (int j = 0; j < 4; ++j) {
+  for (int j = 0; j < N; ++j) {
     q[j] = (int)__builtin_rintf(v[j] * id);
     sum += q[j];
   }
 #pragma unroll
-  for (int m = 1; m < 8; m <<= 1) sum += __shfl_xor(sum, m);
+  for (int m = 1; m < LANES; m <<= 1) sum += __shfl_xor(sum, m);
+  return d;
+}
+
+// The f16 pair at the head of a block_q8_1: d, and s = d · Σq.
+RF_DEVICE unsigned q8_1_head(float d, int sum) {
+  const half dh = (half)d, sh = (half)(d * (float)sum);
+  return __builtin_bit_cast(unsigned short, dh) | (unsigned)__builtin_bit_cast(unsigned short, sh) << 16;
+}
+
+// Stores 4 consecutive values v at column col of a row as q8_1 into the row's blocks. Eight
+// consecutive lanes make a block; all 8 call this, `in` saying whether their values lie inside
+// the row.
+RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool in) {
+  const float vs[4] = {v.x, v.y, v.z, v.w};
+  int q[4], sum;
+  const float d = q8_1_quantize<8>(vs, q, sum);
   if (!in) return;
   unsigned* block = (unsigned*)(row + col / 32);
   const int lane = (col / 4) % 8;
   block[1 + lane] = (q[0] & 0xFF) | (q[1] & 0xFF) << 8 | (q[2] & 0xFF) << 16 | (unsigned)q[3] << 24;
-  if (lane == 0) {
-    const half dh = (half)d, sh = (half)(d * (float)sum);
-    block[0] = __builtin_bit_cast(unsigned short, dh) | (unsigned)__builtin_bit_cast(unsigned short, sh) << 16;
-  }
+  if (lane == 0) block[0] = q8_1_head(d, sum);
 }
 
-// The same quantization with one value a lane: 32 consecutive lanes (all of them call this:
-// it shuffles) make block b, lane l % 32 holding element l % 32.
+// The same quantization with one value a lane: 32 consecutive lanes (all of them call this)
+// make block b, lane l % 32 holding element l % 32.
 RF_DEVICE void store_q8_1_lane(block_q8_1* __restrict__ b, float v) {
-  float amax = __builtin_fabsf(v);
-#pragma unroll
-  for (int m = 1; m < 32; m <<= 1) amax = __builtin_fmaxf(amax, __shfl_xor(amax, m));
-  const float d = amax / 127.0f;
-  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-  const int q = (int)__builtin_rintf(v * id);
-  int sum = q;
-#pragma unroll
-  for (int m = 1; m < 32; m <<= 1) sum += __shfl_xor(sum, m);
+  const float vs[1] = {v};
+  int q[1], sum;
+  const float d = q8_1_quantize<32>(vs, q, sum);
   const int i = threadIdx.x % 32;
-  b->qs[i] = (signed char)q;
-  if (i == 0) {
-    b->d = (half)d;
-    b->s = (half)(d * (float)sum);
-  }
+  b->qs[i] = (signed char)q[0];
+  if (i == 0) *(unsigned*)b = q8_1_head(d, sum);
 }
 
 // c ? a : b on values: a conditional on two array elements is an lvalue, and picking between
