@@ -47,6 +47,17 @@ pub type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 /// A tile's dot products; `None` where the lengths do not fit together.
 pub type VecDotTileFn = fn(w: [&[u8]; TILE_ROWS], x: [&[u8]; TILE_TOKENS]) -> Option<Tile>;
 
+/// A tile kernel whose activation rows are rewritten once per batch into a layout of its own
+/// (done once per token, not once per pair of weight rows): `prepare` turns a row quantized
+/// to the dot product's type into `row_bytes(n)` bytes (false where the lengths do not fit),
+/// and `tile` reads such rows, giving the single-row dot product's results bit for bit.
+#[derive(Clone, Copy)]
+pub struct PreparedTile {
+    pub row_bytes: fn(n: usize) -> usize,
+    pub prepare: fn(x: &[u8], out: &mut [u8]) -> bool,
+    pub tile: VecDotTileFn,
+}
+
 /// The activation format a weight type's dot product consumes (ggml's `vec_dot_type`).
 pub fn vec_dot_type(ty: GgmlType) -> Result<GgmlType, QuantError> {
     use GgmlType::*;
@@ -323,6 +334,15 @@ pub fn widen_to_q8_0(ty: GgmlType, row: &[u8], out: &mut Vec<u8>) -> Result<bool
 pub fn vec_dot_tile_fn(ty: GgmlType) -> Option<VecDotTileFn> {
     #[cfg(target_arch = "x86_64")]
     return x86::fast_tile(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// `vec_dot_fn(ty)` over a tile whose activation rows are prepared once per batch, where this
+/// CPU has such a kernel.
+pub fn prepared_tile_fn(ty: GgmlType) -> Option<PreparedTile> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::fast_prepared_tile(ty);
     #[cfg(not(target_arch = "x86_64"))]
     None
 }

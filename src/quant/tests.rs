@@ -238,6 +238,45 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
     }
 }
 
+/// A tile over prepared activation rows gives each pair what the single-row kernel gives it
+/// from the rows as quantized, and `prepare` refuses rows of the wrong length.
+#[test]
+fn prepared_tiles_are_bitwise_the_single_row_one() {
+    let mut checked = 0;
+    for ty in ALL {
+        let Some(p) = prepared_tile_fn(ty) else { continue };
+        let (dot_ty, single) = (vec_dot_type(ty).unwrap(), vec_dot_fn(ty).unwrap());
+        let n = 5 * ty.block_len().max(32);
+        let w = weight_row(ty, n * TILE_ROWS);
+        let row_bytes = w.len() / TILE_ROWS;
+        let xs: Vec<Vec<u8>> = (0..TILE_TOKENS as u64)
+            .map(|seed| {
+                let mut q = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
+                quantize_row(dot_ty, &random(n, seed + 11), &mut q).unwrap();
+                q
+            })
+            .collect();
+        let prepared: Vec<Vec<u8>> = xs
+            .iter()
+            .map(|x| {
+                let mut out = vec![0u8; (p.row_bytes)(n)];
+                assert!((p.prepare)(x, &mut out), "{ty}: prepare refused a valid row");
+                out
+            })
+            .collect();
+        assert!(!(p.prepare)(&xs[0], &mut vec![0u8; (p.row_bytes)(n) + 1]), "{ty}: a wrong length is refused");
+        let rows: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| &w[r * row_bytes..(r + 1) * row_bytes]);
+        let got = (p.tile)(rows, std::array::from_fn(|t| &prepared[t][..])).expect("a tile of one length");
+        for (r, w_r) in rows.iter().enumerate() {
+            for (t, x) in xs.iter().enumerate() {
+                assert_eq!(got[r][t].to_bits(), single(n, w_r, x).to_bits(), "{ty} prepared tile ({r}, {t})");
+            }
+        }
+        checked += 1;
+    }
+    eprintln!("{checked} formats have a prepared tile on this CPU");
+}
+
 #[test]
 fn two_addition_rounding_is_round_half_even() {
     let ties = (-520..=520).map(|i| i as f32 * 0.25);

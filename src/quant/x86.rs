@@ -16,7 +16,7 @@ use std::arch::x86_64::*;
 use std::sync::OnceLock;
 
 use super::blocks::*;
-use super::{GgmlType, RowsDotFn, Tile, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
+use super::{GgmlType, PreparedTile, RowsDotFn, Tile, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
 /// AVX-512 VNNI with 256-bit forms (VL), on top of `has_avx2`: `vpdpbusd` does maddubs + madd
 /// in one instruction.
@@ -79,8 +79,6 @@ pub fn fast_tile(ty: GgmlType) -> Option<VecDotTileFn> {
     // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast_tile`
     // checked that all the rows have the same number of blocks.
     Some(match ty {
-        // SAFETY: AVX-512 VNNI and VL were detected too.
-        GgmlType::Q8_0 if has_vnni() => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q8_0_vnni(w, x) }),
         GgmlType::Q8_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q8_0(w, x) }),
         GgmlType::Q4_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4_0(w, x) }),
         GgmlType::Q5_0 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q5_0(w, x) }),
@@ -89,6 +87,21 @@ pub fn fast_tile(ty: GgmlType) -> Option<VecDotTileFn> {
         GgmlType::Q4K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4k(w, x) }),
         GgmlType::Q6K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q6k(w, x) }),
         _ => return None,
+    })
+}
+
+/// A tile kernel for `ty` that reads its activation rows prepared once per batch (`prepare`
+/// rewrites a quantized row into `row_bytes(n)` bytes), bit for bit `fast_dot` per pair, if
+/// this CPU has one: Q8_0 with AVX-512 VNNI (`tile_q8_0_vnni`).
+pub fn fast_prepared_tile(ty: GgmlType) -> Option<PreparedTile> {
+    if ty != GgmlType::Q8_0 || !has_vnni() {
+        return None;
+    }
+    Some(PreparedTile {
+        row_bytes: |n| n / QK * std::mem::size_of::<BlockQ8_0Biased>(),
+        prepare: prepare_q8_0_biased,
+        // SAFETY: AVX2, FMA, F16C, AVX-512 VNNI and VL were detected just above.
+        tile: |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q8_0_vnni(w, x) }),
     })
 }
 
@@ -315,31 +328,58 @@ macro_rules! row_kernels {
     };
 }
 
+/// A Q8_0 activation block as `tile_q8_0_vnni` reads it: the quants + 128 as unsigned bytes
+/// (what `vpdpbusd` multiplies), the scale already in f32.
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct BlockQ8_0Biased {
+    d: f32,
+    qs: [u8; QK],
+}
+
+/// `x`, Q8_0 blocks, as `BlockQ8_0Biased` into `out`; false where the lengths do not fit.
+fn prepare_q8_0_biased(x: &[u8], out: &mut [u8]) -> bool {
+    let (Ok(x), Ok(out)) =
+        (bytemuck::try_cast_slice::<u8, BlockQ8_0>(x), bytemuck::try_cast_slice_mut::<u8, BlockQ8_0Biased>(out))
+    else {
+        return false;
+    };
+    if x.len() != out.len() {
+        return false;
+    }
+    for (o, b) in out.iter_mut().zip(x) {
+        *o = BlockQ8_0Biased { d: b.d.to_f32(), qs: b.qs.map(|q| (q as u8) ^ 0x80) };
+    }
+    true
+}
+
 /// `tile_q8_0` with `vpdpbusd`, for batches, which are compute-bound (a server's LM head, Q4_0
-/// and Q5_0 rows widened to Q8_0). `vpdpbusd` multiplies unsigned by signed bytes, so each
-/// activation block goes in as x + 128 (one xor, shared by the tile's rows) and the accumulator
-/// starts from -128·Σw (one `vpdpbusd` per weight block, shared by the tile's tokens): each i32
-/// lane is then Σ w·x over its four bytes exactly, as maddubs + madd give it (maddubs cannot
-/// saturate here: |w| ≤ 128, |x| ≤ 127), and the f32 steps are `scaled_step`'s, so the results
-/// are bit for bit the same, for one instruction per block pair where the sign trick took two.
+/// and Q5_0 rows widened to Q8_0). `vpdpbusd` multiplies unsigned by signed bytes, so the
+/// activations come as x + 128 (`BlockQ8_0Biased`, prepared once per batch, with their scales
+/// already in f32) and the accumulator starts from -128·Σw (one `vpdpbusd` per weight block,
+/// shared by the tile's tokens): each i32 lane is then Σ w·x over its four bytes exactly, as
+/// maddubs + madd give it (maddubs cannot saturate here: |w| ≤ 128, |x| ≤ 127), and the f32
+/// steps are `scaled_step`'s, so the results are bit for bit the same.
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0]; TILE_ROWS], x: [&[BlockQ8_0]; TILE_TOKENS]) -> Tile {
-    let (bias, ones) = (_mm256_set1_epi8(0x80u8 as i8), _mm256_set1_epi8(1));
+unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0]; TILE_ROWS], x: [&[BlockQ8_0Biased]; TILE_TOKENS]) -> Tile {
+    let ones = _mm256_set1_epi8(1);
     let mut acc = [[_mm256_setzero_ps(); TILE_TOKENS]; TILE_ROWS];
     for b in 0..x[0].len() {
         let mut xu = [_mm256_setzero_si256(); TILE_TOKENS];
-        for (u, x_t) in xu.iter_mut().zip(x) {
-            *u = _mm256_xor_si256(load32(&x_t[b].qs), bias);
+        let mut dx = [_mm256_setzero_ps(); TILE_TOKENS];
+        for ((u, d), x_t) in xu.iter_mut().zip(dx.iter_mut()).zip(x) {
+            *u = _mm256_loadu_si256(x_t[b].qs.as_ptr() as *const __m256i);
+            *d = _mm256_set1_ps(x_t[b].d);
         }
         for (acc_r, w_r) in acc.iter_mut().zip(w) {
-            let (wq, dw) = (load32(&w_r[b].qs), fp16(w_r[b].d));
+            let (wq, dw) = (load32(&w_r[b].qs), _mm256_set1_ps(fp16(w_r[b].d)));
             let minus_128_sum = _mm256_sub_epi32(
                 _mm256_setzero_si256(),
                 _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, wq), 7),
             );
-            for ((a, x_t), xu_t) in acc_r.iter_mut().zip(x).zip(xu) {
-                let s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(minus_128_sum, xu_t, wq));
-                *a = _mm256_fmadd_ps(_mm256_set1_ps(dw * fp16(x_t[b].d)), s, *a);
+            for ((a, u), d) in acc_r.iter_mut().zip(xu).zip(dx) {
+                let s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(minus_128_sum, u, wq));
+                *a = _mm256_fmadd_ps(_mm256_mul_ps(dw, d), s, *a);
             }
         }
     }

@@ -21,6 +21,8 @@ pub struct QMatrix<'a> {
 #[derive(Default)]
 pub struct MatmulScratch {
     quantized: Vec<u8>,
+    /// The activations as the tile kernel reads them, where it prepares them (`PreparedTile`).
+    prepared: Vec<u8>,
     transposed: Vec<f32>,
 }
 
@@ -45,7 +47,12 @@ pub fn matmul(
     let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
     let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
     let single = if widened { quant::vec_dot_fn(row_ty)? } else { plan.tail };
-    let tile = if n_tokens >= TILE_TOKENS { quant::vec_dot_tile_fn(row_ty) } else { None };
+    let prepared = if n_tokens >= TILE_TOKENS { quant::prepared_tile_fn(row_ty) } else { None };
+    let tile = match prepared {
+        Some(p) => Some(p.tile),
+        None if n_tokens >= TILE_TOKENS => quant::vec_dot_tile_fn(row_ty),
+        None => None,
+    };
     let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
     let w_row_bytes = row_bytes(w.ty, w.cols)?;
@@ -57,8 +64,39 @@ pub fn matmul(
         .zip(x.par_chunks(w.cols))
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
     let xq = &scratch.quantized[..];
+    // The tile's activation rows: prepared once here where its kernel wants them so.
+    let (tile_xq, tile_x_row_bytes) = match prepared {
+        Some(p) => {
+            let bytes = (p.row_bytes)(w.cols);
+            scratch.prepared.resize(n_tokens * bytes, 0);
+            let rows = scratch.prepared.par_chunks_mut(bytes).zip(xq.par_chunks(x_row_bytes));
+            if !rows.map(|(out, x)| (p.prepare)(x, out)).all(|ok| ok) {
+                return Err(QuantError::BadLength {
+                    ty: dot_ty,
+                    what: "activation row",
+                    expected: bytes,
+                    got: x_row_bytes,
+                });
+            }
+            (&scratch.prepared[..], bytes)
+        }
+        None => (xq, x_row_bytes),
+    };
 
-    let kernel = RowKernel { w, w_row_bytes, xq, x_row_bytes, n_tokens, plan, widened, single, tile, rows_dot };
+    let kernel = RowKernel {
+        w,
+        w_row_bytes,
+        xq,
+        x_row_bytes,
+        tile_xq,
+        tile_x_row_bytes,
+        n_tokens,
+        plan,
+        widened,
+        single,
+        tile,
+        rows_dot,
+    };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
         out.par_chunks_mut(rows_per_task).enumerate().for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
@@ -97,6 +135,9 @@ struct RowKernel<'a> {
     w_row_bytes: usize,
     xq: &'a [u8],
     x_row_bytes: usize,
+    /// The activation rows `tile` reads: `xq`, or `xq` prepared for it.
+    tile_xq: &'a [u8],
+    tile_x_row_bytes: usize,
     n_tokens: usize,
     /// Tokens `0..plan.bulk_rows` take `plan.bulk`; the others the single-row kernel.
     plan: RowPlan,
@@ -150,6 +191,10 @@ impl RowKernel<'_> {
         &self.xq[t * self.x_row_bytes..(t + 1) * self.x_row_bytes]
     }
 
+    fn tile_x_row(&self, t: usize) -> &[u8] {
+        &self.tile_xq[t * self.tile_x_row_bytes..(t + 1) * self.tile_x_row_bytes]
+    }
+
     /// Weight row `row` as the kernels take it: widened to Q8_0 into `wide` where the batch
     /// widens; `None` if it would not widen.
     fn swept_row<'w>(&'w self, row: usize, wide: &'w mut Vec<u8>) -> Option<&'w [u8]> {
@@ -165,10 +210,12 @@ impl RowKernel<'_> {
     /// tile remains.
     fn pair_into(&self, w: [&[u8]; TILE_ROWS], [out_a, out_b]: [&mut [f32]; TILE_ROWS]) {
         let (n, bulk) = (self.n_tokens, self.plan.bulk_rows);
-        for (tokens, tile, dot) in [(0..bulk, self.plan.bulk_tile, self.plan.bulk), (bulk..n, self.tile, self.single)] {
+        let runs = [(true, 0..bulk, self.plan.bulk_tile, self.plan.bulk), (false, bulk..n, self.tile, self.single)];
+        for (is_bulk, tokens, tile, dot) in runs {
             let mut t = tokens.start;
             while let (Some(tile), true) = (tile, t + TILE_TOKENS <= tokens.end) {
-                let Some(v) = tile(w, std::array::from_fn(|k| self.x_row(t + k))) else { break };
+                let x = |k: usize| if is_bulk { self.x_row(t + k) } else { self.tile_x_row(t + k) };
+                let Some(v) = tile(w, std::array::from_fn(x)) else { break };
                 out_a[t..t + TILE_TOKENS].copy_from_slice(&v[0]);
                 out_b[t..t + TILE_TOKENS].copy_from_slice(&v[1]);
                 t += TILE_TOKENS;
