@@ -261,7 +261,8 @@ unsafe fn fold_row<W, X, A: Copy>(
 /// one activation row in one call, without a call, length check and dispatch per row: for a
 /// small model's short rows these cost a fifth of decode. The rows are folded one after the
 /// other, not interleaved: interleaving four (independent accumulation chains) made decode 20 %
-/// slower, as it breaks the sequential stream the hardware prefetcher follows.
+/// slower, as it breaks the sequential stream the hardware prefetcher follows. The weights
+/// ahead are prefetched in software too (`PREFETCH_BYTES`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn fold_rows<W, X, A: Copy>(
@@ -272,10 +273,26 @@ unsafe fn fold_rows<W, X, A: Copy>(
     step: impl Fn(A, &W, &X) -> A,
     finish: impl Fn(A) -> f32,
 ) {
-    for (o, r) in out.iter_mut().zip(w.chunks_exact(x.len())) {
+    let row_bytes = x.len() * std::mem::size_of::<W>();
+    let (start, end) = (w.as_ptr() as *const u8, w.as_ptr_range().end as *const u8);
+    for (i, (o, r)) in out.iter_mut().zip(w.chunks_exact(x.len())).enumerate() {
+        // Prefetch as many bytes as a row, PREFETCH_BYTES ahead, a cache line at a time (the
+        // addresses stay inside `w`; a prefetch never faults).
+        let ahead = start.wrapping_add(i * row_bytes + PREFETCH_BYTES);
+        let mut at = 0;
+        while at < row_bytes && ahead.wrapping_add(at) < end {
+            _mm_prefetch(ahead.wrapping_add(at) as *const i8, _MM_HINT_T0);
+            at += 64;
+        }
         *o = fold_row(r, x, zero, &step, &finish);
     }
 }
+
+/// How far ahead of the row it folds `fold_rows` prefetches the weights. On the 2-core VMs
+/// this project is measured on, the hardware prefetcher alone left decode at a third of the
+/// memory rate: prefetching 2-4 KiB ahead took tg32 from 38 to 85 t/s (Gemma 3 270M), 92-126
+/// to 163 (SmolLM2-135M) and 18 to 40 (Qwen2.5 0.5B); 1 KiB and 8 KiB were slower.
+const PREFETCH_BYTES: usize = 4096;
 
 /// A tile of `TILE_ROWS` weight rows against `TILE_TOKENS` activation rows: each weight block
 /// is loaded and unpacked once for the tile's tokens, each activation block (and its scale)
