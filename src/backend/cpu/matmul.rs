@@ -50,8 +50,7 @@ pub fn matmul(
     let prepared = if n_tokens >= TILE_TOKENS { quant::prepared_tile_fn(row_ty) } else { None };
     let tile = match prepared {
         Some(p) => Some(p.tile),
-        None if n_tokens >= TILE_TOKENS => quant::vec_dot_tile_fn(row_ty),
-        None => None,
+        None => (n_tokens >= TILE_TOKENS).then(|| quant::vec_dot_tile_fn(row_ty)).flatten(),
     };
     let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
