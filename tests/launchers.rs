@@ -61,6 +61,7 @@ fn bundle_of(toolchain: &Toolchain, target: Target, family: &Family) -> Bundle {
         generator: "test".into(),
         compiler: toolchain.describe(target),
         variants: vec![built.entry],
+        tuning: Vec::new(),
     };
     let bytes = Bundle::assemble(manifest, &[built.code]).expect("assembles").data;
     Bundle::parse(std::path::Path::new("test.rfkb"), bytes).expect("parses")

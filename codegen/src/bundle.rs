@@ -40,6 +40,52 @@ pub struct Manifest {
     /// The compilers and their versions.
     pub compiler: String,
     pub variants: Vec<Entry>,
+    /// The tuning table: what `rocmforge tune` chose per shape (`docs/bundle-format.md`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tuning: Vec<Tuned>,
+}
+
+/// A row of the tuning table: the values of a family's tuning axes (`catalog::Tuning`) that ran
+/// fastest for launches of one shape on one GPU model, timed by `rocmforge tune`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tuned {
+    pub family: String,
+    /// The weight format, for a family with a quant axis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quant: Option<String>,
+    /// The launch sizes it was timed at (`n_rows`, `n_cols`, ...).
+    pub shape: BTreeMap<String, u64>,
+    /// The winning value of each tuning axis.
+    pub axes: BTreeMap<String, u32>,
+    /// The GPU it was timed on.
+    pub device: String,
+    /// Microseconds per launch of the winner, and of the family's defaults.
+    pub micros: f64,
+    pub default_micros: f64,
+}
+
+impl Tuned {
+    /// Whether the two rows are for the same launches (and so one replaces the other).
+    pub fn same_launch(&self, other: &Tuned) -> bool {
+        (&self.family, &self.quant, &self.shape) == (&other.family, &other.quant, &other.shape)
+    }
+
+    /// Fails unless every axis is one of the family's tuning axes and its value one of the axis's.
+    fn check(&self, catalog: &[Family]) -> Result<(), String> {
+        let family = catalog
+            .iter()
+            .find(|f| f.name == self.family)
+            .ok_or_else(|| format!("tuning row for `{}`, a family this build lacks", self.family))?;
+        for (axis, &value) in &self.axes {
+            family.tuning(axis).ok_or_else(|| format!("`{axis}` is not a tuning axis of {}", family.name))?;
+            let values =
+                &family.axes.iter().find(|a| a.name == axis).expect("tuning axes are axes (check_axes)").values;
+            if !values.contains(&crate::variant::AxisValue::Int(value)) {
+                return Err(format!("{}: {axis}={value} is not among the axis's values", family.name));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,6 +165,15 @@ impl Bundle {
         }
     }
 
+    /// This bundle with `rows` in its tuning table, each replacing a row for the same launches.
+    pub fn with_tuning(&self, rows: Vec<Tuned>) -> Result<Bundle, Error> {
+        let mut manifest = self.manifest.clone();
+        manifest.tuning.retain(|old| !rows.iter().any(|new| new.same_launch(old)));
+        manifest.tuning.extend(rows);
+        let objects: Vec<Vec<u8>> = self.manifest.variants.iter().map(|e| self.code(e).to_vec()).collect();
+        Bundle::assemble(manifest, &objects)
+    }
+
     /// Parses a bundle's header and manifest and checks every code object's sha256.
     pub fn parse(path: &Path, data: Vec<u8>) -> Result<Bundle, Error> {
         let bad = |detail: String| Error::Bundle { path: path.to_path_buf(), detail };
@@ -184,6 +239,9 @@ impl Bundle {
             let kernel = read_kernel(variant.code_target(), self.code(entry), &entry.compiler_log, &entry.symbol)?;
             validate(family, &variant, &kernel)?;
         }
+        for row in &self.manifest.tuning {
+            row.check(&catalog).map_err(|detail| Error::Bundle { path: path.to_path_buf(), detail })?;
+        }
         Ok(())
     }
 }
@@ -215,4 +273,56 @@ pub fn read_kernel(target: Target, code: &[u8], compiler_log: &str, symbol: &str
         .into_iter()
         .find(|k| k.name == symbol)
         .ok_or_else(|| Error::Object(format!("no kernel `{symbol}` in the code object")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(quant: &str, rows: u32) -> Tuned {
+        Tuned {
+            family: "matvec".into(),
+            quant: Some(quant.into()),
+            shape: [("n_rows".to_string(), 4096), ("n_cols".to_string(), 4096)].into(),
+            axes: [("rows".to_string(), rows)].into(),
+            device: "test".into(),
+            micros: 1.0,
+            default_micros: 1.5,
+        }
+    }
+
+    fn empty_bundle() -> Bundle {
+        let manifest = Manifest {
+            target: "sm_90".into(),
+            wave_size: 32,
+            emulated_on: None,
+            generator: "test".into(),
+            compiler: "none".into(),
+            variants: Vec::new(),
+            tuning: Vec::new(),
+        };
+        Bundle::assemble(manifest, &[]).expect("assembles")
+    }
+
+    #[test]
+    fn tuning_rows_replace_those_for_the_same_launches_and_survive_a_round_trip() {
+        let path = Path::new("test.rfkb");
+        let tuned = empty_bundle().with_tuning(vec![row("q4_0", 8), row("q4_k", 8)]).expect("tuned");
+        let tuned = tuned.with_tuning(vec![row("q4_0", 16)]).expect("retuned");
+        let read = Bundle::parse(path, tuned.data.clone()).expect("parses");
+        assert_eq!(read.manifest.tuning, vec![row("q4_k", 8), row("q4_0", 16)]);
+        read.verify_against_catalog(path).expect("rows name tuning axes and their values");
+    }
+
+    #[test]
+    fn a_tuning_row_outside_the_catalog_is_refused() {
+        let path = Path::new("test.rfkb");
+        let bad_value = empty_bundle().with_tuning(vec![row("q4_0", 12)]).expect("tuned");
+        let msg = bad_value.verify_against_catalog(path).unwrap_err().to_string();
+        assert!(msg.contains("rows=12 is not among the axis's values"), "{msg}");
+        let mut not_tuned = row("q4_0", 8);
+        not_tuned.family = "rmsnorm".into();
+        let msg = empty_bundle().with_tuning(vec![not_tuned]).unwrap().verify_against_catalog(path).unwrap_err();
+        assert!(msg.to_string().contains("`rows` is not a tuning axis of rmsnorm"), "{msg}");
+    }
 }

@@ -155,6 +155,9 @@ pub enum Grid {
     Dim(&'static str),
     /// `ceil(dim / per)`: one workgroup per `per` items.
     CeilDiv(&'static str, Per),
+    /// `ceil(dim / axis)`: one workgroup per as many items as the variant's integer axis `axis`
+    /// says (a tuning axis: [`Tuning`]).
+    CeilDivAxis(&'static str, &'static str),
     /// A fixed count.
     Fixed(u32),
 }
@@ -211,8 +214,8 @@ pub struct Launch {
 }
 
 impl Launch {
-    /// Grid dimensions for the given named sizes (`lookup` returns a parameter's or
-    /// launch-only dimension's value).
+    /// Grid dimensions for the given named sizes (`lookup` returns a parameter's, a launch-only
+    /// dimension's or an integer axis's value).
     pub fn grid_for(&self, target: Target, lookup: impl Fn(&str) -> Option<u64>) -> Result<[u32; 3], String> {
         let mut out = [1u32; 3];
         for (slot, g) in out.iter_mut().zip(self.grid) {
@@ -223,6 +226,12 @@ impl Launch {
                 Grid::CeilDiv(name, per) => {
                     let n = lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?;
                     n.div_ceil(u64::from(per.items(self.threads, target)))
+                }
+                Grid::CeilDivAxis(name, axis) => {
+                    let n = lookup(name).ok_or_else(|| format!("launch dimension `{name}` is not given"))?;
+                    let per =
+                        lookup(axis).filter(|&per| per > 0).ok_or_else(|| format!("axis `{axis}` is not given"))?;
+                    n.div_ceil(per)
                 }
             };
             *slot = u32::try_from(value).map_err(|_| format!("grid dimension {value} exceeds 2^32-1"))?;
@@ -236,6 +245,16 @@ impl Launch {
 pub struct Axis {
     pub name: &'static str,
     pub values: Vec<AxisValue>,
+}
+
+/// A tuning axis: an integer axis whose values compute the same result at different speeds
+/// (rows per workgroup, split sizes, tiles). A bundle holds every value; `rocmforge tune` times
+/// them at a model's shapes on the GPU at hand and records the winners in the bundle's manifest
+/// (`bundle::Tuned`); launches of shapes it did not time take `default`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    pub axis: &'static str,
+    pub default: u32,
 }
 
 /// Waves per workgroup an emulated wave allows: each takes one of the 15 named barriers NVIDIA
@@ -265,6 +284,8 @@ pub struct Family {
     /// The matrix units whose instructions the family's variants for such a target use (an
     /// emulated wave cannot execute them, see [`Variant::emulated_on`]).
     pub matrix_units: &'static [MatrixUnit],
+    /// The axes `rocmforge tune` chooses per shape, with their values for untuned shapes.
+    pub tuning: &'static [Tuning],
     pub render: RenderFn,
 }
 
@@ -301,6 +322,49 @@ impl Family {
                 }
             })
             .collect()
+    }
+
+    /// The tuning axis `axis`, if the family has one of that name.
+    pub fn tuning(&self, axis: &str) -> Option<Tuning> {
+        self.tuning.iter().copied().find(|t| t.axis == axis)
+    }
+
+    /// Fails unless every tuning axis and every grid axis is an integer axis of the family, and
+    /// every tuning default one of its values.
+    pub fn check_axes(&self) -> Result<(), String> {
+        let int_values = |name: &str| {
+            self.axes.iter().find(|a| a.name == name).map(|a| {
+                a.values
+                    .iter()
+                    .filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None })
+                    .collect::<Vec<_>>()
+            })
+        };
+        for t in self.tuning {
+            match int_values(t.axis) {
+                Some(values) if values.contains(&t.default) => {}
+                Some(_) => {
+                    return Err(format!(
+                        "{}: the default {} of tuning axis `{}` is not among its values",
+                        self.name, t.default, t.axis
+                    ))
+                }
+                None => {
+                    return Err(format!("{}: tuning axis `{}` is not an integer axis of the family", self.name, t.axis))
+                }
+            }
+        }
+        for g in self.launch.grid {
+            if let Grid::CeilDivAxis(_, axis) = g {
+                if int_values(axis).is_none_or(|v| v.is_empty() || v.contains(&0)) {
+                    return Err(format!(
+                        "{}: the grid divides by `{axis}`, which is not a positive integer axis",
+                        self.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Every combination of axis values (the cartesian product, in declaration order).

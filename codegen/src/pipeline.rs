@@ -184,6 +184,7 @@ pub fn compile_bundle(
         generator: format!("rocmforge-codegen {}", env!("CARGO_PKG_VERSION")),
         compiler: toolchain.describe(host),
         variants: entries,
+        tuning: Vec::new(),
     };
     Ok(CompileReport {
         bundle: Bundle::assemble(manifest, &objects)?,

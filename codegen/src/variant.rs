@@ -90,12 +90,14 @@ impl Variant {
     }
 
     /// The kernel's symbol in the code object: the family name and the axis values
-    /// (`head_dim` values as `d128`).
+    /// (`head_dim` values as `d128`, `rows` as `r16`, `loads` as `l8`).
     pub fn symbol(&self) -> String {
         let mut s = self.family.to_string();
         for (name, value) in &self.axes {
             match value {
                 AxisValue::Int(n) if *name == "head_dim" => s.push_str(&format!("_d{n}")),
+                AxisValue::Int(n) if *name == "rows" => s.push_str(&format!("_r{n}")),
+                AxisValue::Int(n) if *name == "loads" => s.push_str(&format!("_l{n}")),
                 v => s.push_str(&format!("_{v}")),
             }
         }

@@ -61,6 +61,18 @@ fn quant_dispatch(rt: &syn::Path) -> TokenStream {
             }
         }
 
+        /// Work generic over a weight format's block type, run for a format known at run time
+        /// (`for_quant`): a closure cannot be generic, so the body is a method.
+        pub trait ForQuant {
+            type Output;
+            fn run<W: #rt::QuantBlock + 'static>(self) -> Self::Output;
+        }
+
+        /// Runs `work` with the block type of `quant`.
+        pub fn for_quant<F: ForQuant>(quant: #rt::Quant, work: F) -> F::Output {
+            match quant { #(#rt::Quant::#variants => work.run::<#rt::blocks::#blocks>(),)* }
+        }
+
         /// Runs `$body` with `$buf` bound to the typed buffer of `$m` (a `&QuantBuffer`).
         macro_rules! with_blocks {
             ($m:expr, |$buf:ident| $body:expr) => {
@@ -274,6 +286,7 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
     let threads = f.launch.threads;
     let axis_fields = int_axes.iter().map(|a| quote!(#a: u32));
     let axis_inits = int_axes.iter().map(|a| quote!(#a));
+    let int_axis_strs: Vec<String> = int_axes.iter().map(|a| a.to_string()).collect();
     let quant_arg = quant_axis.then(|| quote!(W::QUANT,));
 
     let by_quant = quant_axis.then(|| {
@@ -394,6 +407,7 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
                         match dim {
                             #(#dim_strs => Some(u64::from(args.#dims)),)*
                             #(#int_strs => u64::try_from(args.#int_idents).ok(),)*
+                            #(#int_axis_strs => Some(u64::from(self.#int_axes)),)*
                             _ => None,
                         }
                     };

@@ -11,7 +11,7 @@
 //!   catalog's rule and enqueues the launch with no lookup;
 //! - for families with a quant axis, `ByQuant`: the variant for every format, resolved once.
 //!
-//! Beside the modules: `LAYOUTS`, and `QuantBuffer` with `with_blocks!`, the dispatch from a
+//! Beside the modules: `LAYOUTS`, `QuantBuffer` with `with_blocks!` and `for_quant`, the dispatch from a
 //! weight's run-time format to the typed launchers. `path::to::runtime` must provide
 //! `DeviceBuffer`, `View`, `ViewMut`, `QuantBlock`, `BlockQ8_1`, `blocks` (the block types),
 //! `Quant`, `Target`, `Gpu`, `GpuError`, `StreamHandle`, `Kernels`, `Resolved`, `check_extent`,

@@ -17,7 +17,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (_, kernels) = args.gpu.load()?;
+    let (_, _, kernels) = args.gpu.load()?;
     let results = run_benches(&kernels, &|name| tracing::info!("{name}"))?;
     let measured_copy = results.first().and_then(|r| r.rate()).map(|(v, _)| v);
     let peak = args.peak_gbs.or(measured_copy).context("no copy rate to compare with")?;

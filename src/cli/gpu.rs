@@ -19,8 +19,9 @@ pub struct GpuArgs {
 }
 
 impl GpuArgs {
-    /// Opens the GPU and loads its bundle (verified against this build's catalog and launchers).
-    pub fn load(&self) -> anyhow::Result<(Bundle, Kernels)> {
+    /// Opens the GPU and loads its bundle (verified against this build's catalog and launchers);
+    /// gives the bundle's path too.
+    pub fn load(&self) -> anyhow::Result<(PathBuf, Bundle, Kernels)> {
         let gpu = open_gpu(self.device).context("no GPU to run kernels on")?;
         let (path, bundle) = match &self.bundle {
             Some(path) => (path.clone(), Bundle::read(path).context("reading the kernel bundle")?),
@@ -28,6 +29,6 @@ impl GpuArgs {
         };
         let kernels = Kernels::load(&gpu, &bundle, &path).with_context(|| format!("loading {}", path.display()))?;
         eprintln!("{} on {}", path.display(), gpu.describe());
-        Ok((bundle, kernels))
+        Ok((path, bundle, kernels))
     }
 }

@@ -27,6 +27,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
     } else {
         print_table(&bundle.manifest);
+        print_tuning(&bundle.manifest);
     }
     let emulated = bundle.manifest.emulated_on.as_ref().map(|host| format!(", emulated on {host}")).unwrap_or_default();
     eprintln!(
@@ -68,6 +69,31 @@ pub fn print_table(manifest: &Manifest) {
             e.occupancy.resident,
             e.occupancy.max,
             e.occupancy.limited_by
+        );
+    }
+}
+
+/// The tuning table (`rocmforge tune`), if the bundle has one.
+fn print_tuning(manifest: &Manifest) {
+    if manifest.tuning.is_empty() {
+        return;
+    }
+    println!(
+        "\n{:<12} {:<8} {:<24} {:<12} {:>9} {:>11}  device",
+        "tuned", "format", "shape", "axes", "µs", "default µs"
+    );
+    for t in &manifest.tuning {
+        let shape: Vec<String> = t.shape.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let axes: Vec<String> = t.axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "{:<12} {:<8} {:<24} {:<12} {:>9.2} {:>11.2}  {}",
+            t.family,
+            t.quant.as_deref().unwrap_or("-"),
+            shape.join(","),
+            axes.join(","),
+            t.micros,
+            t.default_micros,
+            t.device
         );
     }
 }

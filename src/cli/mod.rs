@@ -15,6 +15,7 @@ mod serve;
 mod synth;
 mod test_kernels;
 mod tokenize;
+mod tune;
 
 use std::path::PathBuf;
 
@@ -62,6 +63,8 @@ enum Command {
     /// Write a random-weight llama model of a real shape (llama-1b, llama-8b), quantized, to
     /// measure engines side by side.
     Synth(synth::Args),
+    /// Time the tunable kernels at a model's shapes on this GPU and record the fastest in the bundle.
+    Tune(tune::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -79,6 +82,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devices => devices::run(),
         Command::BenchKernels(a) => bench_kernels::run(a),
         Command::Synth(a) => synth::run(a),
+        Command::Tune(a) => tune::run(a),
         Command::Fetch => {
             println!("{}", default_model()?.display());
             Ok(())

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let (bundle, kernels) = args.gpu.load()?;
+    let (_, bundle, kernels) = args.gpu.load()?;
     let sizes = if args.sizes == "small" { Sizes::Small } else { Sizes::Full };
     let mut outcomes =
         run_bundle(&kernels, &bundle, sizes, args.filter.as_deref(), &|key| tracing::info!("running {key}"))?;

@@ -14,6 +14,7 @@ use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
     matvec_multi, quantize_q8_1, rmsnorm,
 };
+use rocmforge::backend::gpu::tuning::{ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle, ViewMut,
 };
@@ -167,13 +168,25 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
     Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64) })
 }
 
-/// y = W x at `rows` x `cols`.
+/// y = W x at `rows` x `cols`, with the variant the bundle's tuning table picks for the shape.
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
+    let choices = ByShape::resolve(k, matvec::FAMILY, Choice::clone)?;
+    let shape = MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 };
+    matvec_bench_at::<W>(k, rows, cols, choices.get(shape))
+}
+
+/// y = W x at `rows` x `cols` with the tuning axes' values `choice`.
+pub fn matvec_bench_at<W: QuantBlock>(
+    k: &Kernels,
+    rows: usize,
+    cols: usize,
+    choice: &Choice,
+) -> Result<BenchResult, LaunchError> {
     let bytes = weight_bytes::<W>(rows * cols);
     let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
     let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec {} {rows}x{cols}", W::QUANT);
-    let kernel = matvec::Kernel::<W>::resolve(k)?;
+    let kernel = matvec::Kernel::<W>::resolve(k, choice.get("rows"), choice.get("loads"))?;
     let (n_cols, n_rows) = (cols as i32, rows as i32);
     let mut next = 0;
     time(k, name, Work::Bytes(bytes), &mut |s| {

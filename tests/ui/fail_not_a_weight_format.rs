@@ -3,7 +3,7 @@ use rocmforge::backend::gpu::launchers::matvec;
 use rocmforge::backend::gpu::Kernels;
 
 fn project(k: &Kernels) {
-    let _ = matvec::Kernel::<f32>::resolve(k);
+    let _ = matvec::Kernel::<f32>::resolve(k, 16, 8);
 }
 
 fn main() {}

@@ -19,7 +19,7 @@ fn decode_step(
     norm.launch(s, rmsnorm::Args { y: y.slice_mut(0..2048), x: x.view(), w: w.view(), n: 2048, eps: 1e-6, n_rows: 1 })?;
     let quantize = quantize_q8_1::Kernel::resolve(k)?;
     quantize.launch(s, quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: 2048, n_rows: 1 })?;
-    let matvecs = matvec::ByQuant::resolve(k);
+    let matvecs = matvec::ByQuant::resolve(k, 16, 8);
     let args = matvec::Args { y: y.view_mut(), w: wq.view(), xq: xq.view(), n_cols: 2048, n_rows: 2048 };
     matvecs.get()?.launch(s, args)?;
     let glu = matvec_glu::Kernel::<BlockQ4K>::resolve(k, matvec_glu::Act::Silu)?;

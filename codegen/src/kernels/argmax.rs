@@ -21,6 +21,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::sample::argmax",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("argmax.hip.j2", v) }.render(),
     }
 }

@@ -68,6 +68,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
         matrix_units: &[MatrixUnit::Mma],
+        tuning: &[],
         render,
     }
 }

@@ -27,6 +27,7 @@ pub fn family() -> Family {
         reference: "quant::dequantize_row",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("dequant.hip.j2", v), quant: v.quant().expect("dequant has a quant axis") }.render()
         },

@@ -85,6 +85,7 @@ pub fn family() -> Family {
         reference: "f32 matmul of dequantized weights (quant::dequantize_row, backend::cpu::vec::dot)",
         allow_scratch: false,
         matrix_units: &[MatrixUnit::Wmma, MatrixUnit::Mfma, MatrixUnit::Mma],
+        tuning: &[],
         render,
     }
 }

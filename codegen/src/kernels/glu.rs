@@ -27,6 +27,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::ops::swiglu / backend::cpu::ops::geglu",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("glu.hip.j2", v), act: v.word("act") }.render(),
     }
 }

@@ -48,6 +48,7 @@ pub fn family() -> Family {
         reference: "matvec's reference for each token",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_batch has a quant axis");
             let (rows, tokens) = (ROWS.items(THREADS, v.target), TOKENS.items(THREADS, v.target));

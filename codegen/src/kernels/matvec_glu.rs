@@ -40,6 +40,7 @@ pub fn family() -> Family {
         reference: "matvec's reference for both matrices + backend::cpu::ops::swiglu / gelu_tanh",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_glu has a quant axis");
             Source { ctx: Ctx::new("matvec_glu.hip.j2", v), quant, act: v.word("act"), rows: MATVEC_GLU_ROWS }.render()

@@ -42,6 +42,7 @@ pub fn family() -> Family {
         reference: "matvec's, for each matrix",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_multi has a quant axis");
             Source { ctx: Ctx::new("matvec_multi.hip.j2", v), quant, rows: MATVEC_ROWS }.render()

@@ -57,6 +57,12 @@ pub fn quant_axis() -> Axis {
     Axis { name: "quant", values: Quant::ALL.iter().map(|&q| AxisValue::Quant(q)).collect() }
 }
 
+/// `rows`: rows one workgroup of a mat-vec computes, a tuning axis. Every value is a multiple of
+/// the waves of a 256-thread workgroup on wave32 (8) and wave64 (4).
+pub fn rows_axis(values: &[u32]) -> Axis {
+    Axis { name: "rows", values: values.iter().map(|&n| AxisValue::Int(n)).collect() }
+}
+
 /// `act`: the gated unit's activation, SiLU (SwiGLU: llama, qwen2) or GELU (GeGLU: gemma).
 pub fn act_axis() -> Axis {
     Axis { name: "act", values: vec![AxisValue::Word("silu"), AxisValue::Word("gelu")] }
@@ -134,6 +140,13 @@ mod tests {
                 let is_pointer = matches!(p.kind, crate::catalog::ParamKind::Ptr { .. });
                 assert_eq!(p.extent.is_some(), is_pointer, "{}: `{}`", family.name, p.name);
             }
+        }
+    }
+
+    #[test]
+    fn tuning_and_grid_axes_are_integer_axes_with_their_defaults() {
+        for family in catalog() {
+            family.check_axes().unwrap_or_else(|e| panic!("{e}"));
         }
     }
 }

@@ -27,6 +27,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::ops::rmsnorm",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm.hip.j2", v) }.render(),
     }
 }

@@ -30,6 +30,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::vec::add_assign + backend::cpu::ops::rmsnorm + quant::quantize_row (Q8_1)",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm_add.hip.j2", v) }.render(),
     }
 }

@@ -36,6 +36,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::sample::pick",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("sample.hip.j2", v), k_max: K_MAX }.render(),
     }
 }

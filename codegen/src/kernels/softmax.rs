@@ -26,6 +26,7 @@ pub fn family() -> Family {
         reference: "backend::cpu::ops::softmax",
         allow_scratch: false,
         matrix_units: &[],
+        tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("softmax.hip.j2", v) }.render(),
     }
 }

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use rocmforge_codegen::bundle::{read_kernel, Bundle};
+use rocmforge_codegen::bundle::{read_kernel, Bundle, Tuned};
 use rocmforge_codegen::catalog::{Family, Launch};
 use rocmforge_codegen::{kernels, Target};
 
 use super::launchers::LAYOUTS;
+use super::tuning::Choice;
 use super::{FunctionHandle, Gpu, GpuError, StreamHandle};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +27,8 @@ pub enum LaunchError {
     WrongTarget { bundle: String, device: Target },
     #[error("launcher `{family}` disagrees with the code object of {key}: {detail}")]
     Layout { family: String, key: String, detail: String },
+    #[error("{0} has no tuning axes in this build")]
+    NotTuned(String),
     #[error("launching {key}: {detail}")]
     Grid { key: String, detail: String },
     #[error("launching {family}: `{arg}` is a view of {len} elements, and these sizes need {need}")]
@@ -90,6 +93,8 @@ pub struct Kernels {
     target: Target,
     catalog: Vec<Family>,
     variants: HashMap<String, Loaded>,
+    /// The bundle's tuning table.
+    tuning: Vec<Tuned>,
 }
 
 impl Kernels {
@@ -111,7 +116,8 @@ impl Kernels {
             let function = gpu.function(module, &entry.symbol)?;
             variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads });
         }
-        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants })
+        let tuning = bundle.manifest.tuning.clone();
+        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants, tuning })
     }
 
     pub fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -120,6 +126,18 @@ impl Kernels {
 
     pub fn target(&self) -> Target {
         self.target
+    }
+
+    /// The tuning table's rows for `family`.
+    pub fn tuned<'a>(&'a self, family: &'a str) -> impl Iterator<Item = &'a Tuned> {
+        self.tuning.iter().filter(move |row| row.family == family)
+    }
+
+    /// The values of `family`'s tuning axes for shapes the table does not name.
+    pub fn tuning_defaults(&self, family: &str) -> Result<Choice, LaunchError> {
+        let f = self.catalog.iter().find(|f| f.name == family).filter(|f| !f.tuning.is_empty());
+        let f = f.ok_or_else(|| LaunchError::NotTuned(family.to_string()))?;
+        Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, t.default)).collect()))
     }
 
     /// Variant `key` of `family`, for launching (the generated launchers' `resolve`).

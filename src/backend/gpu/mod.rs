@@ -11,6 +11,7 @@ pub mod engine;
 mod kernels;
 pub mod launchers;
 mod open;
+pub mod tuning;
 mod view;
 
 pub use crate::quant::blocks;

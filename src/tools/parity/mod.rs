@@ -181,7 +181,15 @@ impl Case {
         self.args.iter().find(|(n, _)| *n == name).map(|(_, a)| a)
     }
 
-    /// A named size for the grid: a launch-only dim or an integer argument.
+    /// A named size for `variant`'s grid: a launch-only dim, an integer argument or axis.
+    fn grid_size(&self, variant: &Variant, name: &str) -> Option<u64> {
+        self.dim(name).or_else(|| match variant.get(name)? {
+            AxisValue::Int(n) => Some(u64::from(n)),
+            _ => None,
+        })
+    }
+
+    /// A named size: a launch-only dim or an integer argument.
     fn dim(&self, name: &str) -> Option<u64> {
         self.dims.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).or_else(|| match self.arg(name)? {
             Arg::I32(v) => u64::try_from(*v).ok(),
@@ -195,7 +203,7 @@ impl Case {
     pub fn check(&self, family: &Family, variant: &Variant) -> Result<(), String> {
         pack(family, self, |_, _| Ok(0x1000))?;
         check_extents(family, variant, self)?;
-        family.launch.grid_for(variant.target, |name| self.dim(name)).map(|_| ())
+        family.launch.grid_for(variant.target, |name| self.grid_size(variant, name)).map(|_| ())
     }
 
     /// Bytes of the buffer given for `name` (`None` for a null or a scalar).
@@ -279,7 +287,8 @@ fn launch_case(
         // objects were checked against when it loaded; every buffer was allocated above and
         // holds its parameter's declared extent (`check_extents`), and is freed only after the
         // stream has been synchronized.
-        unsafe { kernel.enqueue(stream, &kernargs, &|name| case.dim(name)) }.map_err(|e| e.to_string())?;
+        unsafe { kernel.enqueue(stream, &kernargs, &|name| case.grid_size(variant, name)) }
+            .map_err(|e| e.to_string())?;
         gpu.synchronize(stream).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {

@@ -88,9 +88,15 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
     quantize_q8_1::Kernel::resolve(k)?
         .launch(s, quantize_q8_1::Args { xq: xq.view_mut(), x: xd.view(), n_cols, n_rows: 1 })?;
     let args = matvec::Args { y: y.view_mut(), w: w.view(), xq: xq.view(), n_cols, n_rows };
-    matvec::Kernel::<BlockQ4K>::resolve(k)?.launch(s, args)?;
+    default_matvec(k)?.launch(s, args)?;
     gpu(k).synchronize(s)?;
     Ok(normalized_error(&y.to_vec()?, &want))
+}
+
+/// The Q4_K mat-vec with its untuned axes.
+fn default_matvec(k: &Kernels) -> Result<matvec::Kernel<BlockQ4K>, LaunchError> {
+    let d = k.tuning_defaults(matvec::FAMILY)?;
+    matvec::Kernel::resolve(k, d.get("rows"), d.get("loads"))
 }
 
 /// A mat-vec whose output view is one row short: the launch must be refused before it reaches
@@ -102,7 +108,7 @@ fn short_view(k: &Kernels) -> Result<f64, LaunchError> {
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
     let args =
         matvec::Args { y: y.slice_mut(1..rows), w: w.view(), xq: xq.view(), n_cols: cols as i32, n_rows: rows as i32 };
-    match matvec::Kernel::<BlockQ4K>::resolve(k)?.launch(StreamHandle::DEFAULT, args) {
+    match default_matvec(k)?.launch(StreamHandle::DEFAULT, args) {
         Err(LaunchError::View { arg: "y", need: 64, len: 63, .. }) => Ok(0.0),
         Err(e) => Err(e),
         Ok(()) => Ok(1.0),

@@ -6,12 +6,14 @@ use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
     matvec_batch, matvec_glu, matvec_multi, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
+use crate::backend::gpu::tuning::ByShape;
 use crate::backend::gpu::{Kernels, LaunchError, Quant};
 use crate::model::{Activation, ModelConfig, RopeKind};
 
 pub struct DecoderKernels {
     pub embed: embed::ByQuant,
-    pub matvec: matvec::ByQuant,
+    /// The mat-vec of one token, tuned per shape.
+    pub matvec: ByShape<matvec::ByQuant>,
     /// The mat-vec for passes of a few tokens.
     pub matvec_batch: matvec_batch::ByQuant,
     /// Gate and up with the model's activation, when both are in one format.
@@ -43,7 +45,9 @@ impl DecoderKernels {
         };
         Ok(DecoderKernels {
             embed: embed::ByQuant::resolve(k),
-            matvec: matvec::ByQuant::resolve(k),
+            matvec: ByShape::resolve(k, matvec::FAMILY, |c| {
+                matvec::ByQuant::resolve(k, c.get("rows"), c.get("loads"))
+            })?,
             matvec_batch: matvec_batch::ByQuant::resolve(k),
             matvec_glu: matvec_glu::ByQuant::resolve(
                 k,
@@ -70,7 +74,7 @@ impl DecoderKernels {
     /// dequantization, and for the embedding table the lookup. (The fused gate/up and Q/K/V
     /// mat-vecs are optional: without them, each matrix runs alone.)
     pub fn check_format(&self, quant: Quant, embedding: bool) -> Result<(), LaunchError> {
-        self.matvec.require(quant)?;
+        self.matvec.default().require(quant)?;
         self.matvec_batch.require(quant)?;
         self.dequant.require(quant)?;
         if embedding {

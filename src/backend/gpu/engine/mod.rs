@@ -14,4 +14,4 @@ mod weights;
 pub use attention::{decode_attention, DecodeAttention};
 pub use executor::{GpuExecutor, UBATCH};
 pub use sampling::DeviceSampler;
-pub use weights::GpuModel;
+pub use weights::{gpu_quant, GpuModel};

@@ -176,7 +176,7 @@ fn matvec(
     let (n_cols, n_rows) = (w.cols as i32, w.rows as i32);
     let (y, xq) = (y.slice_mut(0..n * w.rows), xq.slice(0..n * w.cols / 32));
     with_blocks!(&w.blocks, |b| if n == 1 {
-        kern.matvec.get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows })
+        kern.matvec.get(w.shape()).get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows })
     } else {
         let args = matvec_batch::Args { y, w: b.view(), xq, n_cols, n_rows, n_tokens: n as i32 };
         kern.matvec_batch.get()?.launch(s, args)

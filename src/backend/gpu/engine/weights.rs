@@ -5,6 +5,7 @@ use std::rc::Rc;
 
 use super::kernels::DecoderKernels;
 use crate::backend::gpu::launchers::QuantBuffer;
+use crate::backend::gpu::tuning::MatrixShape;
 use crate::backend::gpu::{DeviceBuffer, Kernels, Quant};
 use crate::backend::graph::Weight;
 use crate::backend::BackendError;
@@ -12,7 +13,7 @@ use crate::gguf::GgmlType;
 use crate::model::{LayerWeights, Matrix, Model};
 
 /// The GPU's format for a GGUF tensor type, if its kernels read it (the names are ggml's).
-fn gpu_quant(ty: GgmlType) -> Option<Quant> {
+pub fn gpu_quant(ty: GgmlType) -> Option<Quant> {
     Quant::ALL.into_iter().find(|q| q.name().eq_ignore_ascii_case(ty.name()))
 }
 
@@ -20,6 +21,13 @@ pub struct GpuMatrix {
     pub rows: usize,
     pub cols: usize,
     pub blocks: QuantBuffer,
+}
+
+impl GpuMatrix {
+    /// Its format and size, which pick a tuned kernel's variant.
+    pub fn shape(&self) -> MatrixShape {
+        MatrixShape { quant: self.blocks.quant(), n_rows: self.rows as u64, n_cols: self.cols as u64 }
+    }
 }
 
 /// A layer on the GPU: its matrices still quantized, its norms and biases in f32.
