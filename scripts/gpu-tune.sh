@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Tuning on the GPU machine in one call (issue 11): the mat-vec's parity at every value of its
-# tuning axis, `rocmforge tune` on each model into a copy of the bundle, then `bench-kernels` and
+# Tuning on the GPU machine in one call (issue 11): the mat-vec families' parity at every value of
+# their tuning axes, `rocmforge tune` on each model into a copy of the bundle, then `bench-kernels` and
 # `rocmforge bench --device cuda -p 512 -n 128 -r 3` with the untuned and the tuned bundle, A/B in
 # the same run on the same files. Results in $OUT (few files: the device tool returns about 8):
 # parity, tune (every shape's times), the tuning table, bench-kernels untuned/tuned, summary.md;
@@ -21,7 +21,7 @@ mkdir -p $DEFAULT $TUNED
 cp .devcarry/rocmforge-sm_90.rfkb $DEFAULT/
 cp .devcarry/rocmforge-sm_90.rfkb $TUNED/
 
-"$BIN" test-kernels --bundle $DEFAULT/rocmforge-sm_90.rfkb --filter 'matvec[' > "$OUT/parity-matvec.txt" 2>&1
+"$BIN" test-kernels --bundle $DEFAULT/rocmforge-sm_90.rfkb --filter matvec > "$OUT/parity-matvec.txt" 2>&1
 tail -1 "$OUT/parity-matvec.txt"
 
 for model in "$@" ${TUNE_ONLY:-}; do

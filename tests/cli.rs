@@ -192,7 +192,13 @@ fn synth_writes_a_model_that_runs() {
     assert!(listing.contains("q4_K") && listing.contains("q6_K"), "{listing}");
     let text = ok_stdout(&["generate", "-m", path, "--device", "cpu", "-p", "Hello", "-n", "3", "--temp", "0"]);
     assert!(!text.is_empty());
+    // `tune` needs a GPU and a bundle: without either it says which is missing.
+    let tune = rocmforge(&["tune", "-m", path, "--bundle", "/nonexistent/b.rfkb"]);
+    let stderr = String::from_utf8_lossy(&tune.stderr);
+    assert!(!tune.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("no GPU to run kernels on") || stderr.contains("reading the kernel bundle"), "{stderr}");
     std::fs::remove_file(&out).ok();
+    fails_with(&["tune", "-m", path], &format!("loading {path}"));
     fails_with(&["synth", "--shape", "llama-70b", "--vocab", &vocab, "-o", path], "unknown shape \"llama-70b\"");
     fails_with(&["synth", "--type", "q9_x", "--vocab", &vocab, "-o", path], "unknown quantization \"q9_x\"");
 }
@@ -222,12 +228,12 @@ fn compile_writes_a_bundle_that_kernels_lists_and_verifies() {
         b,
         "--table",
     ]);
-    assert!(table.contains("matvec[quant=q6_k]"), "{table}");
+    assert!(table.contains("matvec[quant=q6_k,rows=16,loads=8]"), "{table}");
     let listed = ok_stdout(&["kernels", b]);
-    assert_eq!(listed.lines().count(), 4, "a header and three variants:\n{listed}");
+    assert_eq!(listed.lines().count(), 10, "a header, rmsnorm and two formats' four tuned geometries:\n{listed}");
     let manifest: Value = serde_json::from_str(&ok_stdout(&["kernels", b, "--json"])).unwrap();
     assert_eq!(manifest["wave_size"], 64);
-    assert_eq!(manifest["variants"].as_array().unwrap().len(), 3);
+    assert_eq!(manifest["variants"].as_array().unwrap().len(), 9);
     fails_with(&["compile", "--arch", "gfx942", "--families", "nope", "-o", b], "matches no kernel variant");
 
     let mut bytes = std::fs::read(&bundle).unwrap();

@@ -79,14 +79,14 @@ fn print_tuning(manifest: &Manifest) {
         return;
     }
     println!(
-        "\n{:<12} {:<8} {:<24} {:<12} {:>9} {:>11}  device",
+        "\n{:<12} {:<8} {:<46} {:<16} {:>9} {:>11}  device",
         "tuned", "format", "shape", "axes", "µs", "default µs"
     );
     for t in &manifest.tuning {
         let shape: Vec<String> = t.shape.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let axes: Vec<String> = t.axes.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
-            "{:<12} {:<8} {:<24} {:<12} {:>9.2} {:>11.2}  {}",
+            "{:<12} {:<8} {:<46} {:<16} {:>9.2} {:>11.2}  {}",
             t.family,
             t.quant.as_deref().unwrap_or("-"),
             shape.join(","),

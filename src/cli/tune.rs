@@ -9,8 +9,7 @@ use clap::Args as ClapArgs;
 use rocmforge::model::Model;
 
 use super::gpu::GpuArgs;
-use crate::tools::tune::{model_shapes, tune};
-use rocmforge::backend::gpu::tuning::MatrixShape;
+use crate::tools::tune::{model_launches, tune};
 
 #[derive(ClapArgs)]
 pub struct Args {
@@ -27,17 +26,17 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let model = Model::load(&args.model).with_context(|| format!("loading {}", args.model.display()))?;
     let (path, bundle, kernels) = args.gpu.load()?;
-    let shapes = model_shapes(&model);
-    anyhow::ensure!(!shapes.is_empty(), "the model has no matrix in a format the GPU kernels read");
+    let launches = model_launches(&model);
+    anyhow::ensure!(!launches.is_empty(), "the model has no matrix in a format the GPU kernels read");
     let device = kernels.gpu().describe();
-    let bar = rocmforge::progress::count_bar(shapes.len() as u64, "tune");
-    let outcomes = tune(&kernels, &shapes, &device, &|s| {
+    let bar = rocmforge::progress::count_bar(launches.len() as u64, "tune");
+    let outcomes = tune(&kernels, &launches, &device, &|l| {
         bar.inc(1);
-        tracing::info!("{}", describe(s));
+        tracing::info!("{l}");
     })?;
     bar.finish_and_clear();
     for o in &outcomes {
-        println!("{}", describe(&o.shape));
+        println!("{}", o.launch);
         for (choice, us) in &o.times {
             let axes: Vec<String> = choice.values().iter().map(|(a, v)| format!("{a}={v}")).collect();
             let chosen = o.row.axes.iter().all(|(a, v)| choice.get(a) == *v);
@@ -50,10 +49,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     write_atomically(&out, &tuned.data)?;
     eprintln!("tune: {} rows in the tuning table of {}", tuned.manifest.tuning.len(), out.display());
     Ok(())
-}
-
-fn describe(s: &MatrixShape) -> String {
-    format!("matvec {} {}x{}", s.quant, s.n_rows, s.n_cols)
 }
 
 /// Writes `bytes` to a file beside `path`, then renames it over `path`: a reader never sees half

@@ -14,9 +14,9 @@ use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
     matvec_multi, quantize_q8_1, rmsnorm,
 };
-use rocmforge::backend::gpu::tuning::{ByShape, Choice, MatrixShape};
+use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
-    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle, ViewMut,
+    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle, View, ViewMut,
 };
 use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::SamplerConfig;
@@ -172,7 +172,7 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
     let choices = ByShape::resolve(k, matvec::FAMILY, Choice::clone)?;
     let shape = MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 };
-    matvec_bench_at::<W>(k, rows, cols, choices.get(shape))
+    matvec_bench_at::<W>(k, rows, cols, choices.for_matrix(shape))
 }
 
 /// y = W x at `rows` x `cols` with the tuning axes' values `choice`.
@@ -218,13 +218,26 @@ fn matvec_batch_bench<W: QuantBlock>(
     })
 }
 
+/// The fused gate/up mat-vec (SiLU) at `rows` x `cols`, with the variant the tuning table picks.
 fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
+    let choices = ByShape::resolve(k, matvec_glu::FAMILY, Choice::clone)?;
+    let shape = MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 };
+    matvec_glu_bench_at::<W>(k, rows, cols, choices.for_matrix(shape))
+}
+
+/// The fused gate/up mat-vec with the tuning axes' values `choice`.
+pub fn matvec_glu_bench_at<W: QuantBlock>(
+    k: &Kernels,
+    rows: usize,
+    cols: usize,
+    choice: &Choice,
+) -> Result<BenchResult, LaunchError> {
     let bytes = 2.0 * weight_bytes::<W>(rows * cols);
     let gate = weight_copies::<W>(k.gpu(), "bench gate", rows * cols, bytes as usize)?;
     let up = weight_copies::<W>(k.gpu(), "bench up", rows * cols, bytes as usize)?;
     let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
     let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
-    let kernel = matvec_glu::Kernel::<W>::resolve(k, matvec_glu::Act::Silu)?;
+    let kernel = matvec_glu::Kernel::<W>::resolve(k, matvec_glu::Act::Silu, choice.get("loads"))?;
     let (n_cols, n_rows) = (cols as i32, rows as i32);
     let mut next = 0;
     time(k, name, Work::Bytes(bytes), &mut |s| {
@@ -234,22 +247,45 @@ fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Res
     })
 }
 
-/// A layer's Q, K and V (`rows` each) times one token in one launch.
+/// A layer's Q, K and V (`rows` each, the largest first, 0 for an absent matrix) times one
+/// token in one launch, with the variant the tuning table picks.
 fn matvec_multi_bench<W: QuantBlock>(k: &Kernels, rows: [usize; 3], cols: usize) -> Result<BenchResult, LaunchError> {
+    let choices = ByShape::resolve(k, matvec_multi::FAMILY, Choice::clone)?;
+    let choice = choices.get(W::QUANT, &multi_sizes(rows.map(|r| r as u64), cols as u64));
+    matvec_multi_bench_at::<W>(k, rows, cols, choice)
+}
+
+/// Q, K and V in one launch with the tuning axes' values `choice`.
+pub fn matvec_multi_bench_at<W: QuantBlock>(
+    k: &Kernels,
+    rows: [usize; 3],
+    cols: usize,
+    choice: &Choice,
+) -> Result<BenchResult, LaunchError> {
     let bytes = rows.iter().map(|&r| weight_bytes::<W>(r * cols)).sum::<f64>();
-    let copies = |label: &str, r: usize| weight_copies::<W>(k.gpu(), label, r * cols, bytes as usize);
+    let copies = |label: &str, r: usize| -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
+        if r == 0 {
+            return Ok(Vec::new());
+        }
+        weight_copies::<W>(k.gpu(), label, r * cols, bytes as usize)
+    };
     let (wa, wb, wc) = (copies("bench q", rows[0])?, copies("bench k", rows[1])?, copies("bench v", rows[2])?);
     let xq = quantized_x(k, 1, cols)?;
-    let mut y = rows.map(|r| DeviceBuffer::<f32>::uninit(k.gpu(), r)).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let mut y =
+        rows.map(|r| DeviceBuffer::<f32>::uninit(k.gpu(), r.max(1))).into_iter().collect::<Result<Vec<_>, _>>()?;
     let name = format!("matvec_multi {} {}+{}+{}x{cols}", W::QUANT, rows[0], rows[1], rows[2]);
-    let kernel = matvec_multi::Kernel::<W>::resolve(k)?;
+    let kernel = matvec_multi::Kernel::<W>::resolve(k, choice.get("rows"), choice.get("loads"))?;
     let [rows_a, rows_b, rows_c] = rows.map(|r| r as i32);
     let mut next = 0;
     time(k, name, Work::Bytes(bytes), &mut |s| {
         next += 1;
-        let i = next % wa.len();
+        fn w<W: QuantBlock>(copies: &[DeviceBuffer<W>], i: usize) -> View<'_, W> {
+            copies.get(i % copies.len().max(1)).map_or_else(View::empty, |b| b.view())
+        }
         let [y_a, y_b, y_c] = y.get_disjoint_mut([0, 1, 2]).expect("three buffers").map(|b| b.view_mut());
-        let (w_a, w_b, w_c) = (wa[i].view(), wb[i].view(), wc[i].view());
+        let (y_b, y_c) =
+            (if rows_b == 0 { ViewMut::empty() } else { y_b }, if rows_c == 0 { ViewMut::empty() } else { y_c });
+        let (w_a, w_b, w_c) = (w(&wa, next), w(&wb, next), w(&wc, next));
         let n_cols = cols as i32;
         kernel.launch(
             s,

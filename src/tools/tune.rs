@@ -1,88 +1,153 @@
-//! `rocmforge tune`'s work: the mat-vec timed at each of a model's matrix shapes, once per value
-//! of its tuning axis (kernel_bench's method: graphs of launches over weight copies larger than
-//! the L2 cache), the fastest becoming a row of the bundle's tuning table.
+//! `rocmforge tune`'s work: each tuned mat-vec family timed at the launches a model makes, once
+//! per combination of its tuning axes' values (kernel_bench's method: graphs of launches over
+//! weight copies larger than the L2 cache), the fastest becoming a row of the bundle's tuning
+//! table.
 
 use rocmforge::backend::gpu::engine::gpu_quant;
-use rocmforge::backend::gpu::launchers::{for_quant, matvec, ForQuant};
-use rocmforge::backend::gpu::tuning::{Choice, MatrixShape};
-use rocmforge::backend::gpu::{Kernels, LaunchError, QuantBlock};
-use rocmforge::model::Model;
+use rocmforge::backend::gpu::launchers::{for_quant, matvec, matvec_glu, matvec_multi, ForQuant};
+use rocmforge::backend::gpu::tuning::{multi_sizes, Choice, MatrixShape};
+use rocmforge::backend::gpu::{Kernels, LaunchError, Quant, QuantBlock};
+use rocmforge::model::{Matrix, Model};
 use rocmforge_codegen::bundle::Tuned;
 use rocmforge_codegen::kernels::catalog;
 use rocmforge_codegen::variant::AxisValue;
 
-use crate::tools::kernel_bench::matvec_bench_at;
+use crate::tools::kernel_bench::{matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
 
 /// The fastest choice must beat the defaults by this fraction: runs of the same launches differ by
 /// up to ~3 % on an H200.
 const MIN_GAIN: f64 = 0.03;
 
-/// The tuned family. (`matvec_glu` keeps fixed rows: at 16 rows a workgroup it spills registers
-/// for Q3_K on sm_90.)
-const FAMILY: &str = matvec::FAMILY;
+/// A launch of a tuned family that a decode step makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// One matrix.
+    Matvec(MatrixShape),
+    /// Gate and up of one format (the gate's shape), with the activation.
+    Glu(MatrixShape),
+    /// Two or three projections of one input and format (Q, K, V; the largest first, 0 rows for
+    /// an absent one).
+    Multi { quant: Quant, rows: [u64; 3], n_cols: u64 },
+}
 
-/// The mat-vec shapes of `model`, each once: every matrix's that the mat-vec may run alone (the
-/// LM head included). Formats the GPU does not read are left out (the model cannot run there).
-pub fn model_shapes(model: &Model) -> Vec<MatrixShape> {
-    let w = &model.weights;
-    let layers = w.layers.iter().flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down]);
-    let mut out: Vec<MatrixShape> = Vec::new();
-    for m in layers.chain([&w.output]) {
-        let Some(quant) = gpu_quant(m.ty) else { continue };
-        let shape = MatrixShape { quant, n_rows: m.rows as u64, n_cols: m.cols as u64 };
-        if !out.contains(&shape) {
-            out.push(shape);
+impl Launch {
+    pub fn family(&self) -> &'static str {
+        match self {
+            Launch::Matvec(_) => matvec::FAMILY,
+            Launch::Glu(_) => matvec_glu::FAMILY,
+            Launch::Multi { .. } => matvec_multi::FAMILY,
         }
     }
+
+    pub fn quant(&self) -> Quant {
+        match *self {
+            Launch::Matvec(m) | Launch::Glu(m) => m.quant,
+            Launch::Multi { quant, .. } => quant,
+        }
+    }
+
+    /// The sizes its row of the tuning table is keyed by (those the engine looks up).
+    pub fn sizes(&self) -> Vec<(&'static str, u64)> {
+        match *self {
+            Launch::Matvec(m) | Launch::Glu(m) => m.sizes().to_vec(),
+            Launch::Multi { rows, n_cols, .. } => multi_sizes(rows, n_cols).to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Display for Launch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Launch::Matvec(m) | Launch::Glu(m) => write!(f, "{} {} {}x{}", self.family(), m.quant, m.n_rows, m.n_cols),
+            Launch::Multi { quant, rows, n_cols } => {
+                write!(f, "{} {quant} {}+{}+{}x{n_cols}", self.family(), rows[0], rows[1], rows[2])
+            }
+        }
+    }
+}
+
+fn shape(m: &Matrix) -> Option<MatrixShape> {
+    Some(MatrixShape { quant: gpu_quant(m.ty)?, n_rows: m.rows as u64, n_cols: m.cols as u64 })
+}
+
+/// The tuned launches a decode step of `model` makes, each once: the mat-vec of every matrix
+/// (the LM head included), gate and up together where they share a format, and Q, K and V
+/// grouped by format as the engine groups them (groups of two or three). Formats the GPU does
+/// not read are left out (the model cannot run there).
+pub fn model_launches(model: &Model) -> Vec<Launch> {
+    let w = &model.weights;
+    let mut out: Vec<Launch> = Vec::new();
+    let mut add = |l: Launch| {
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    };
+    for l in &w.layers {
+        for m in [&l.wq, &l.wk, &l.wv, &l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down].into_iter().filter_map(shape) {
+            add(Launch::Matvec(m));
+        }
+        if l.ffn_gate.ty == l.ffn_up.ty {
+            shape(&l.ffn_gate).map(Launch::Glu).into_iter().for_each(&mut add);
+        }
+        let qkv: Vec<MatrixShape> = [&l.wq, &l.wk, &l.wv].into_iter().filter_map(shape).collect();
+        for quant in qkv.iter().map(|m| m.quant) {
+            let mut rows: Vec<u64> = qkv.iter().filter(|m| m.quant == quant).map(|m| m.n_rows).collect();
+            if rows.len() >= 2 {
+                rows.sort_by(|a, b| b.cmp(a));
+                rows.resize(3, 0);
+                add(Launch::Multi { quant, rows: [rows[0], rows[1], rows[2]], n_cols: qkv[0].n_cols });
+            }
+        }
+    }
+    shape(&w.output).map(Launch::Matvec).into_iter().for_each(&mut add);
     out
 }
 
-/// What tuning one shape found: each choice's time, and the row for the table.
+/// What tuning one launch found: each choice's time, and the row for the table.
 pub struct Outcome {
-    pub shape: MatrixShape,
+    pub launch: Launch,
     /// Microseconds per launch for each combination of the tuning axes' values.
     pub times: Vec<(Choice, f64)>,
     pub row: Tuned,
 }
 
-/// Times the mat-vec at each shape with every combination of its tuning axes' values on the GPU
-/// of `k` (`device` names it in the rows); `progress` hears of each shape as it starts.
+/// Times each launch with every combination of its family's tuning axes' values on the GPU of
+/// `k` (`device` names it in the rows); `progress` hears of each launch as it starts.
 pub fn tune(
     k: &Kernels,
-    shapes: &[MatrixShape],
+    launches: &[Launch],
     device: &str,
-    progress: &dyn Fn(&MatrixShape),
+    progress: &dyn Fn(&Launch),
 ) -> Result<Vec<Outcome>, LaunchError> {
-    let default = k.tuning_defaults(FAMILY)?;
-    let choices = combinations(&default);
-    shapes
+    launches
         .iter()
-        .map(|&shape| {
-            progress(&shape);
-            let times = choices
-                .iter()
-                .map(|choice| Ok((choice.clone(), for_quant(shape.quant, TimeAt { k, shape, choice })?)))
+        .map(|&launch| {
+            progress(&launch);
+            let default = k.tuning_defaults(launch.family())?;
+            let times = combinations(launch.family(), &default)
+                .into_iter()
+                .map(|choice| {
+                    let us = for_quant(launch.quant(), TimeAt { k, launch, choice: &choice })?;
+                    Ok((choice, us))
+                })
                 .collect::<Result<Vec<_>, LaunchError>>()?;
-            Ok(outcome(shape, times, &default, device))
+            Ok(outcome(launch, times, &default, device))
         })
         .collect()
 }
 
-/// Every combination of the values of the family's tuning axes (those of `default`).
-fn combinations(default: &Choice) -> Vec<Choice> {
-    let family = catalog().into_iter().find(|f| f.name == FAMILY).expect("the tuned family is in the catalog");
+/// Every combination of the values of `family`'s tuning axes (those of `default`).
+fn combinations(family: &str, default: &Choice) -> Vec<Choice> {
+    let family = catalog().into_iter().find(|f| f.name == family);
+    let values = |axis: &str| -> Vec<u32> {
+        let axis = family.as_ref().and_then(|f| f.axes.iter().find(|a| a.name == axis));
+        axis.map_or_else(Vec::new, |a| {
+            a.values.iter().filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None }).collect()
+        })
+    };
     let mut out: Vec<Vec<(&'static str, u32)>> = vec![Vec::new()];
     for &(axis, _) in default.values() {
-        let values: Vec<u32> = family
-            .axes
-            .iter()
-            .filter(|a| a.name == axis)
-            .flat_map(|a| &a.values)
-            .filter_map(|v| match v {
-                AxisValue::Int(n) => Some(*n),
-                _ => None,
-            })
-            .collect();
+        let values = values(axis);
         out = out
             .into_iter()
             .flat_map(|prefix| values.iter().map(move |&v| [prefix.clone(), vec![(axis, v)]].concat()))
@@ -91,28 +156,28 @@ fn combinations(default: &Choice) -> Vec<Choice> {
     out.into_iter().map(Choice::new).collect()
 }
 
-/// The row for `shape`: the fastest choice, unless it beats `default` by less than `MIN_GAIN`.
-fn outcome(shape: MatrixShape, times: Vec<(Choice, f64)>, default: &Choice, device: &str) -> Outcome {
+/// The row for `launch`: the fastest choice, unless it beats `default` by less than `MIN_GAIN`.
+fn outcome(launch: Launch, times: Vec<(Choice, f64)>, default: &Choice, device: &str) -> Outcome {
     let time_of = |c: &Choice| times.iter().find(|(t, _)| t == c).map_or(f64::INFINITY, |(_, us)| *us);
     let default_micros = time_of(default);
     let fastest = times.iter().min_by(|a, b| a.1.total_cmp(&b.1)).map_or(default, |(c, _)| c);
     let chosen = if time_of(fastest) < default_micros * (1.0 - MIN_GAIN) { fastest } else { default };
     let row = Tuned {
-        family: FAMILY.to_string(),
-        quant: Some(shape.quant.name().to_string()),
-        shape: [("n_rows".to_string(), shape.n_rows), ("n_cols".to_string(), shape.n_cols)].into(),
+        family: launch.family().to_string(),
+        quant: Some(launch.quant().name().to_string()),
+        shape: launch.sizes().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         axes: chosen.values().iter().map(|&(a, v)| (a.to_string(), v)).collect(),
         device: device.to_string(),
         micros: time_of(chosen),
         default_micros,
     };
-    Outcome { shape, times, row }
+    Outcome { launch, times, row }
 }
 
-/// Times the mat-vec at one shape and one choice of the tuning axes, for the shape's format.
+/// Times one launch with one choice of its tuning axes, for its weight format.
 struct TimeAt<'a> {
     k: &'a Kernels,
-    shape: MatrixShape,
+    launch: Launch,
     choice: &'a Choice,
 }
 
@@ -120,18 +185,23 @@ impl ForQuant for TimeAt<'_> {
     type Output = Result<f64, LaunchError>;
 
     fn run<W: QuantBlock + 'static>(self) -> Self::Output {
-        let (rows, cols) = (self.shape.n_rows as usize, self.shape.n_cols as usize);
-        Ok(matvec_bench_at::<W>(self.k, rows, cols, self.choice)?.micros)
+        let result = match self.launch {
+            Launch::Matvec(m) => matvec_bench_at::<W>(self.k, m.n_rows as usize, m.n_cols as usize, self.choice)?,
+            Launch::Glu(m) => matvec_glu_bench_at::<W>(self.k, m.n_rows as usize, m.n_cols as usize, self.choice)?,
+            Launch::Multi { rows, n_cols, .. } => {
+                matvec_multi_bench_at::<W>(self.k, rows.map(|r| r as usize), n_cols as usize, self.choice)?
+            }
+        };
+        Ok(result.micros)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rocmforge::backend::gpu::Quant;
 
-    fn shape() -> MatrixShape {
-        MatrixShape { quant: Quant::Q4_0, n_rows: 4096, n_cols: 4096 }
+    fn launch() -> Launch {
+        Launch::Matvec(MatrixShape { quant: Quant::Q4_0, n_rows: 4096, n_cols: 4096 })
     }
 
     fn choice(rows: u32, loads: u32) -> Choice {
@@ -140,20 +210,30 @@ mod tests {
 
     #[test]
     fn every_combination_of_the_tuning_axes_is_timed() {
-        let all = combinations(&choice(16, 8));
+        let all = combinations(matvec::FAMILY, &choice(16, 8));
         assert_eq!(all, vec![choice(8, 8), choice(8, 16), choice(16, 8), choice(16, 16)]);
     }
 
     #[test]
     fn the_fastest_choice_wins_only_past_the_noise() {
         let times = |fast: f64| vec![(choice(8, 8), fast), (choice(16, 8), 4.0), (choice(16, 16), 4.4)];
-        let row = outcome(shape(), times(3.5), &choice(16, 8), "gpu").row;
+        let row = outcome(launch(), times(3.5), &choice(16, 8), "gpu").row;
         assert_eq!((row.axes["rows"], row.axes["loads"]), (8, 8));
         assert_eq!((row.micros, row.default_micros), (3.5, 4.0));
         assert_eq!(row.quant.as_deref(), Some("q4_0"));
         assert_eq!(row.shape["n_rows"], 4096);
-        let row = outcome(shape(), times(3.98), &choice(16, 8), "gpu").row;
+        let row = outcome(launch(), times(3.98), &choice(16, 8), "gpu").row;
         assert_eq!(row.axes["rows"], 16, "0.5 % is within the noise");
         assert_eq!(row.micros, 4.0);
+    }
+
+    #[test]
+    fn a_multi_row_is_keyed_as_the_engine_looks_it_up() {
+        let l = Launch::Multi { quant: Quant::Q4K, rows: [4096, 1024, 0], n_cols: 4096 };
+        let row = outcome(l, vec![(choice(16, 8), 2.0)], &choice(16, 8), "gpu").row;
+        let sizes = multi_sizes([4096, 1024, 0], 4096);
+        assert_eq!(row.shape.len(), sizes.len());
+        assert!(sizes.iter().all(|(k, v)| row.shape[*k] == *v));
+        assert_eq!(row.family, "matvec_multi");
     }
 }

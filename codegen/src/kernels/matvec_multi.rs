@@ -1,8 +1,8 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar, Tuning};
 use crate::kernels::matvec::MATVEC_ROWS;
-use crate::kernels::{quant_axis, Ctx};
+use crate::kernels::{loads_axis, quant_axis, rows_axis, Ctx};
 use crate::quant::Quant;
 use crate::variant::Variant;
 
@@ -12,7 +12,13 @@ struct Source {
     ctx: Ctx,
     quant: Quant,
     rows: u32,
+    loads: u32,
 }
+
+/// Rows per workgroup and loads in flight per lane, tuned per shape as `matvec`'s, with its
+/// defaults.
+const ROWS: Tuning = Tuning { axis: "rows", default: MATVEC_ROWS };
+const LOADS: Tuning = Tuning { axis: "loads", default: 8 };
 
 pub fn family() -> Family {
     Family {
@@ -33,19 +39,20 @@ pub fn family() -> Family {
             scalar("rows_b", Scalar::I32),
             scalar("rows_c", Scalar::I32),
         ],
-        axes: vec![quant_axis()],
+        axes: vec![quant_axis(), rows_axis(&[8, 16]), loads_axis(&[8, 16])],
         launch: Launch {
             threads: 256,
-            grid: [Grid::CeilDiv("rows_a", Per::Items(MATVEC_ROWS)), Grid::Fixed(3), Grid::One],
+            grid: [Grid::CeilDivAxis("rows_a", "rows"), Grid::Fixed(3), Grid::One],
             dims: &[],
         },
         reference: "matvec's, for each matrix",
         allow_scratch: false,
         matrix_units: &[],
-        tuning: &[],
+        tuning: &[ROWS, LOADS],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_multi has a quant axis");
-            Source { ctx: Ctx::new("matvec_multi.hip.j2", v), quant, rows: MATVEC_ROWS }.render()
+            let (rows, loads) = (v.int("rows"), v.int("loads"));
+            Source { ctx: Ctx::new("matvec_multi.hip.j2", v), quant, rows, loads }.render()
         },
     }
 }

@@ -63,6 +63,13 @@ pub fn rows_axis(values: &[u32]) -> Axis {
     Axis { name: "rows", values: values.iter().map(|&n| AxisValue::Int(n)).collect() }
 }
 
+/// `loads`: 16-byte loads a lane of a mat-vec keeps in flight (`LOAD_BUDGET` in
+/// partials/matvec.hip.j2), a tuning axis. More hide more DRAM latency, but cost registers and
+/// so occupancy; a format of many loads an item (Q6_K: 5) has one item a row in flight at 8.
+pub fn loads_axis(values: &[u32]) -> Axis {
+    Axis { name: "loads", values: values.iter().map(|&n| AxisValue::Int(n)).collect() }
+}
+
 /// `act`: the gated unit's activation, SiLU (SwiGLU: llama, qwen2) or GELU (GeGLU: gemma).
 pub fn act_axis() -> Axis {
     Axis { name: "act", values: vec![AxisValue::Word("silu"), AxisValue::Word("gelu")] }

@@ -1,16 +1,31 @@
 //! The bundle's tuning table at run time. A family with tuning axes is resolved once with its
 //! defaults and once for each row of the table (`rocmforge tune`'s winners per weight format and
-//! shape), so a launch picks its variant by shape with a short scan, and shapes the table does
-//! not name run the defaults.
+//! launch sizes), so a launch picks its variant by its sizes with a short scan, and sizes the
+//! table does not name run the defaults.
+
+use std::collections::BTreeMap;
 
 use super::{Kernels, LaunchError, Quant};
 
-/// The launches a row of the tuning table is for: a weight format and a matrix shape.
+/// A matrix's format and shape: what picks a tuned mat-vec's variant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatrixShape {
     pub quant: Quant,
     pub n_rows: u64,
     pub n_cols: u64,
+}
+
+impl MatrixShape {
+    /// The launch sizes a mat-vec of this matrix is tuned by.
+    pub fn sizes(&self) -> [(&'static str, u64); 2] {
+        [("n_rows", self.n_rows), ("n_cols", self.n_cols)]
+    }
+}
+
+/// The launch sizes `matvec_multi` is tuned by: its matrices' rows (the largest first, 0 for an
+/// absent one) and their columns.
+pub fn multi_sizes(rows: [u64; 3], n_cols: u64) -> [(&'static str, u64); 4] {
+    [("rows_a", rows[0]), ("rows_b", rows[1]), ("rows_c", rows[2]), ("n_cols", n_cols)]
 }
 
 /// A value for each of a family's tuning axes.
@@ -33,40 +48,47 @@ impl Choice {
     }
 
     /// These values, with those `row` gives for the same axes instead.
-    fn overridden(&self, row: &std::collections::BTreeMap<String, u32>) -> Choice {
+    fn overridden(&self, row: &BTreeMap<String, u32>) -> Choice {
         Choice(self.0.iter().map(|&(axis, v)| (axis, row.get(axis).copied().unwrap_or(v))).collect())
     }
 }
 
-/// A tuned family's launchers (`K`, e.g. a generated `ByQuant`) for each tuned shape, and for
-/// the rest.
+/// A tuned family's launchers (`K`, e.g. a generated `ByQuant`) for each row of the table, and
+/// for the sizes it does not name.
 pub struct ByShape<K> {
-    tuned: Vec<(MatrixShape, K)>,
+    tuned: Vec<(Quant, BTreeMap<String, u64>, K)>,
     default: K,
 }
 
 impl<K> ByShape<K> {
-    /// `resolve`s `family` for its defaults and for each of the table's rows of it whose shape
-    /// is a matrix's (`n_rows`, `n_cols` and a format).
+    /// `resolve`s `family` for its defaults and for each of the table's rows of it.
     pub fn resolve(kernels: &Kernels, family: &str, resolve: impl Fn(&Choice) -> K) -> Result<Self, LaunchError> {
         let defaults = kernels.tuning_defaults(family)?;
         let tuned = kernels
             .tuned(family)
             .filter_map(|row| {
                 let quant = row.quant.as_deref()?.parse().ok()?;
-                let shape = MatrixShape { quant, n_rows: *row.shape.get("n_rows")?, n_cols: *row.shape.get("n_cols")? };
-                Some((shape, resolve(&defaults.overridden(&row.axes))))
+                Some((quant, row.shape.clone(), resolve(&defaults.overridden(&row.axes))))
             })
             .collect();
         Ok(ByShape { tuned, default: resolve(&defaults) })
     }
 
-    /// The launchers for `shape`: its row's, else the defaults'.
-    pub fn get(&self, shape: MatrixShape) -> &K {
-        self.tuned.iter().find(|(s, _)| *s == shape).map_or(&self.default, |(_, k)| k)
+    /// The launchers for a launch on `quant` weights of these sizes: its row's, else the
+    /// defaults'.
+    pub fn get(&self, quant: Quant, sizes: &[(&str, u64)]) -> &K {
+        let matches = |q: &Quant, shape: &BTreeMap<String, u64>| {
+            *q == quant && shape.len() == sizes.len() && sizes.iter().all(|(name, v)| shape.get(*name) == Some(v))
+        };
+        self.tuned.iter().find(|(q, shape, _)| matches(q, shape)).map_or(&self.default, |(_, _, k)| k)
     }
 
-    /// The launchers of the shapes the table does not name.
+    /// The launchers for a mat-vec of a matrix of this shape.
+    pub fn for_matrix(&self, m: MatrixShape) -> &K {
+        self.get(m.quant, &m.sizes())
+    }
+
+    /// The launchers of the sizes the table does not name.
     pub fn default(&self) -> &K {
         &self.default
     }

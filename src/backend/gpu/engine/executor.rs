@@ -521,18 +521,18 @@ impl Ops for GpuExecutor<'_> {
             self.operands.quantize(kern, s, (x, self.acts[slot(x)].view()), l.ffn_gate.cols, 1)?;
             let y = self.acts[slot(out)].view_mut();
             // The fused kernel needs gate and up in one format (a Q4_K_M file may mix them).
-            let fused =
-                with_blocks!(&l.ffn_gate.blocks, |gate| match (l.ffn_up.blocks.typed(), kern.matvec_glu.get()) {
-                    (Some(up), Ok(fused)) => {
-                        let xq = self.operands.xq.view();
-                        fused.launch(
-                            s,
-                            matvec_glu::Args { y, w_gate: gate.view(), w_up: up.view(), xq, n_cols, n_rows },
-                        )?;
-                        true
-                    }
-                    _ => false,
-                });
+            let fused = with_blocks!(&l.ffn_gate.blocks, |gate| match (
+                l.ffn_up.blocks.typed(),
+                kern.matvec_glu.for_matrix(l.ffn_gate.shape()).get()
+            ) {
+                (Some(up), Ok(fused)) => {
+                    let xq = self.operands.xq.view();
+                    fused
+                        .launch(s, matvec_glu::Args { y, w_gate: gate.view(), w_up: up.view(), xq, n_cols, n_rows })?;
+                    true
+                }
+                _ => false,
+            });
             if fused {
                 return Ok(());
             }

@@ -16,10 +16,10 @@ pub struct DecoderKernels {
     pub matvec: ByShape<matvec::ByQuant>,
     /// The mat-vec for passes of a few tokens.
     pub matvec_batch: matvec_batch::ByQuant,
-    /// Gate and up with the model's activation, when both are in one format.
-    pub matvec_glu: matvec_glu::ByQuant,
-    /// Up to three matrices of one format and one input (Q, K, V) in one launch.
-    pub matvec_multi: matvec_multi::ByQuant,
+    /// Gate and up with the model's activation, when both are in one format; tuned per shape.
+    pub matvec_glu: ByShape<matvec_glu::ByQuant>,
+    /// Up to three matrices of one format and one input (Q, K, V) in one launch; tuned per shape.
+    pub matvec_multi: ByShape<matvec_multi::ByQuant>,
     pub dequant: dequant::ByQuant,
     pub quantize: quantize_q8_1::Kernel,
     pub rmsnorm: rmsnorm::Kernel,
@@ -49,11 +49,13 @@ impl DecoderKernels {
                 matvec::ByQuant::resolve(k, c.get("rows"), c.get("loads"))
             })?,
             matvec_batch: matvec_batch::ByQuant::resolve(k),
-            matvec_glu: matvec_glu::ByQuant::resolve(
-                k,
-                if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu },
-            ),
-            matvec_multi: matvec_multi::ByQuant::resolve(k),
+            matvec_glu: ByShape::resolve(k, matvec_glu::FAMILY, |c| {
+                let act = if silu { matvec_glu::Act::Silu } else { matvec_glu::Act::Gelu };
+                matvec_glu::ByQuant::resolve(k, act, c.get("loads"))
+            })?,
+            matvec_multi: ByShape::resolve(k, matvec_multi::FAMILY, |c| {
+                matvec_multi::ByQuant::resolve(k, c.get("rows"), c.get("loads"))
+            })?,
             dequant: dequant::ByQuant::resolve(k),
             quantize: quantize_q8_1::Kernel::resolve(k)?,
             rmsnorm: rmsnorm::Kernel::resolve(k)?,

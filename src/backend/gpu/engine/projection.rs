@@ -9,6 +9,7 @@ use super::weights::GpuMatrix;
 use crate::backend::gpu::launchers::{
     dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
 };
+use crate::backend::gpu::tuning::multi_sizes;
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::graph::Act;
 
@@ -156,7 +157,8 @@ fn matvec_multi(
     let (n_cols, rows_a, rows_b, rows_c) = (ws[0].cols as i32, rows(0), rows(1), rows(2));
     with_blocks!(&ws[0].blocks, |a| {
         let w = |i: usize| ws.get(i).and_then(|m| m.blocks.typed()).map_or_else(View::empty, |b| b.view());
-        let Ok(multi) = kern.matvec_multi.get() else { return Ok(false) };
+        let sizes = multi_sizes([rows_a, rows_b, rows_c].map(|r| r as u64), n_cols as u64);
+        let Ok(multi) = kern.matvec_multi.get(ws[0].blocks.quant(), &sizes).get() else { return Ok(false) };
         let (w_a, w_b, w_c) = (a.view(), w(1), w(2));
         multi.launch(s, matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq, n_cols, rows_a, rows_b, rows_c })?;
         Ok(true)
@@ -176,7 +178,7 @@ fn matvec(
     let (n_cols, n_rows) = (w.cols as i32, w.rows as i32);
     let (y, xq) = (y.slice_mut(0..n * w.rows), xq.slice(0..n * w.cols / 32));
     with_blocks!(&w.blocks, |b| if n == 1 {
-        kern.matvec.get(w.shape()).get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows })
+        kern.matvec.for_matrix(w.shape()).get()?.launch(s, matvec::Args { y, w: b.view(), xq, n_cols, n_rows })
     } else {
         let args = matvec_batch::Args { y, w: b.view(), xq, n_cols, n_rows, n_tokens: n as i32 };
         kern.matvec_batch.get()?.launch(s, args)
