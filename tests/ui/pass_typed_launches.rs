@@ -22,7 +22,7 @@ fn decode_step(
     let matvecs = matvec::ByQuant::resolve(k, 16, 8);
     let args = matvec::Args { y: y.view_mut(), w: wq.view(), xq: xq.view(), n_cols: 2048, n_rows: 2048 };
     matvecs.get()?.launch(s, args)?;
-    let glu = matvec_glu::Kernel::<BlockQ4K>::resolve(k, matvec_glu::Act::Silu)?;
+    let glu = matvec_glu::Kernel::<BlockQ4K>::resolve(k, matvec_glu::Act::Silu, 12)?;
     let args = matvec_glu::Args { y: y.view_mut(), w_gate: wq.view(), w_up: wq.view(), xq: xq.view(), n_cols: 2048, n_rows: 8192 };
     glu.launch(s, args)?;
     let rope = rope::Kernel::resolve(k, rope::Mode::Neox, 128)?;
