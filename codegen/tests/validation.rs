@@ -62,7 +62,7 @@ fn a_wrong_parameter_type_is_rejected() {
     f.params[2] = rocmforge_codegen::catalog::input("xq", Elem::F16, "n_cols");
     let variant = f.variants(Target::Gfx1100).remove(0);
     let msg = build_variant(&toolchain, &f, &variant, None).unwrap_err().to_string();
-    assert!(msg.contains("matvec[quant=q4_0,rows=8]"), "{msg}");
+    assert!(msg.contains("matvec[quant=q4_0,rows=8,loads=8]"), "{msg}");
     assert!(
         msg.contains("parameter 2 is `const block_q8_1* xq` in the template but `const half* xq` in the catalog"),
         "{msg}"

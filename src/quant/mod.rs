@@ -47,14 +47,17 @@ pub type Tile = [[f32; TILE_TOKENS]; TILE_ROWS];
 /// A tile's dot products; `None` where the lengths do not fit together.
 pub type VecDotTileFn = fn(w: [&[u8]; TILE_ROWS], x: [&[u8]; TILE_TOKENS]) -> Option<Tile>;
 
-/// A tile kernel whose activation rows are rewritten once per batch into a layout of its own
-/// (done once per token, not once per pair of weight rows): `prepare` turns a row quantized
-/// to the dot product's type into `row_bytes(n)` bytes (false where the lengths do not fit),
-/// and `tile` reads such rows, giving the single-row dot product's results bit for bit.
+/// A tile kernel whose activation and weight rows are rewritten into layouts of its own, the
+/// activations once per batch and token, each weight row once per batch (not once per tile):
+/// `prepare` turns a row quantized to the dot product's type into `row_bytes(n)` bytes,
+/// `prepare_w` a weight row into `w_row_bytes(n)` bytes (both false where the lengths do not
+/// fit), and `tile` reads such rows, giving the single-row dot product's results bit for bit.
 #[derive(Clone, Copy)]
 pub struct PreparedTile {
     pub row_bytes: fn(n: usize) -> usize,
     pub prepare: fn(x: &[u8], out: &mut [u8]) -> bool,
+    pub w_row_bytes: fn(n: usize) -> usize,
+    pub prepare_w: fn(w: &[u8], out: &mut [u8]) -> bool,
     pub tile: VecDotTileFn,
 }
 

@@ -266,7 +266,17 @@ fn prepared_tiles_are_bitwise_the_single_row_one() {
             .collect();
         assert!(!(p.prepare)(&xs[0], &mut vec![0u8; (p.row_bytes)(n) + 1]), "{ty}: a wrong length is refused");
         let rows: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| &w[r * row_bytes..(r + 1) * row_bytes]);
-        let got = (p.tile)(rows, std::array::from_fn(|t| &prepared[t][..])).expect("a tile of one length");
+        let prepared_w: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|w| {
+                let mut out = vec![0u8; (p.w_row_bytes)(n)];
+                assert!((p.prepare_w)(w, &mut out), "{ty}: prepare_w refused a valid row");
+                out
+            })
+            .collect();
+        assert!(!(p.prepare_w)(rows[0], &mut vec![0u8; (p.w_row_bytes)(n) + 1]), "{ty}: a wrong length is refused");
+        let w_tile: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| &prepared_w[r][..]);
+        let got = (p.tile)(w_tile, std::array::from_fn(|t| &prepared[t][..])).expect("a tile of one length");
         for (r, w_r) in rows.iter().enumerate() {
             for (t, x) in xs.iter().enumerate() {
                 assert_eq!(got[r][t].to_bits(), single(n, w_r, x).to_bits(), "{ty} prepared tile ({r}, {t})");

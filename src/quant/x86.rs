@@ -100,6 +100,8 @@ pub fn fast_prepared_tile(ty: GgmlType) -> Option<PreparedTile> {
     Some(PreparedTile {
         row_bytes: |n| n / QK * std::mem::size_of::<BlockQ8_0Biased>(),
         prepare: prepare_q8_0_biased,
+        w_row_bytes: |n| n / QK * std::mem::size_of::<BlockQ8_0Vnni>(),
+        prepare_w: prepare_q8_0_vnni,
         // SAFETY: AVX2, FMA, F16C, AVX-512 VNNI and VL were detected just above.
         tile: |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q8_0_vnni(w, x) }),
     })
@@ -370,16 +372,42 @@ fn prepare_q8_0_biased(x: &[u8], out: &mut [u8]) -> bool {
     true
 }
 
+/// A Q8_0 weight block as `tile_q8_0_vnni` reads it: the scale already in f32, and -128 times
+/// the sum of each lane's four quants (what the biased activations add to each lane's dot).
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(C)]
+struct BlockQ8_0Vnni {
+    d: f32,
+    minus_128_sums: [i32; 8],
+    qs: [i8; QK],
+}
+
+/// `w`, Q8_0 blocks, as `BlockQ8_0Vnni` into `out`; false where the lengths do not fit.
+fn prepare_q8_0_vnni(w: &[u8], out: &mut [u8]) -> bool {
+    let (Ok(w), Ok(out)) =
+        (bytemuck::try_cast_slice::<u8, BlockQ8_0>(w), bytemuck::try_cast_slice_mut::<u8, BlockQ8_0Vnni>(out))
+    else {
+        return false;
+    };
+    if w.len() != out.len() {
+        return false;
+    }
+    for (o, b) in out.iter_mut().zip(w) {
+        let sums = std::array::from_fn(|l| -128 * b.qs[4 * l..4 * l + 4].iter().map(|&q| i32::from(q)).sum::<i32>());
+        *o = BlockQ8_0Vnni { d: b.d.to_f32(), minus_128_sums: sums, qs: b.qs };
+    }
+    true
+}
+
 /// `tile_q8_0` with `vpdpbusd`, for batches, which are compute-bound (a server's LM head, Q4_0
 /// and Q5_0 rows widened to Q8_0). `vpdpbusd` multiplies unsigned by signed bytes, so the
 /// activations come as x + 128 (`BlockQ8_0Biased`, prepared once per batch, with their scales
-/// already in f32) and the accumulator starts from -128·Σw (one `vpdpbusd` per weight block,
-/// shared by the tile's tokens): each i32 lane is then Σ w·x over its four bytes exactly, as
+/// already in f32) and the accumulator starts from -128·Σw (`BlockQ8_0Vnni`, each weight row
+/// prepared once per batch): each i32 lane is then Σ w·x over its four bytes exactly, as
 /// maddubs + madd give it (maddubs cannot saturate here: |w| ≤ 128, |x| ≤ 127), and the f32
 /// steps are `scaled_step`'s, so the results are bit for bit the same.
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0]; TILE_ROWS], x: [&[BlockQ8_0Biased]; TILE_TOKENS]) -> Tile {
-    let ones = _mm256_set1_epi8(1);
+unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0Vnni]; TILE_ROWS], x: [&[BlockQ8_0Biased]; TILE_TOKENS]) -> Tile {
     let mut acc = [[_mm256_setzero_ps(); TILE_TOKENS]; TILE_ROWS];
     for b in 0..x[0].len() {
         let mut xu = [_mm256_setzero_si256(); TILE_TOKENS];
@@ -389,11 +417,10 @@ unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0]; TILE_ROWS], x: [&[BlockQ8_0Biased]; T
             *d = _mm256_set1_ps(x_t[b].d);
         }
         for (acc_r, w_r) in acc.iter_mut().zip(w) {
-            let (wq, dw) = (load32(&w_r[b].qs), _mm256_set1_ps(fp16(w_r[b].d)));
-            let minus_128_sum = _mm256_sub_epi32(
-                _mm256_setzero_si256(),
-                _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, wq), 7),
-            );
+            let wb = &w_r[b];
+            let wq = _mm256_loadu_si256(wb.qs.as_ptr() as *const __m256i);
+            let minus_128_sum = _mm256_loadu_si256(wb.minus_128_sums.as_ptr() as *const __m256i);
+            let dw = _mm256_set1_ps(wb.d);
             for ((a, u), d) in acc_r.iter_mut().zip(xu).zip(dx) {
                 let s = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(minus_128_sum, u, wq));
                 *a = _mm256_fmadd_ps(_mm256_mul_ps(dw, d), s, *a);

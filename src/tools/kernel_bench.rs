@@ -16,7 +16,7 @@ use rocmforge::backend::gpu::launchers::{
 };
 use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
-    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle, View, ViewMut,
+    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, Quant, QuantBlock, StreamHandle, View, ViewMut,
 };
 use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::SamplerConfig;
@@ -168,11 +168,21 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
     Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64) })
 }
 
+/// The tuning axes' values the bundle's table gives `family` for launches on `quant` weights of
+/// these sizes (the family's defaults where it names none).
+fn tuned(k: &Kernels, family: &str, quant: Quant, sizes: &[(&str, u64)]) -> Result<Choice, LaunchError> {
+    Ok(ByShape::resolve(k, family, Choice::clone)?.get(quant, sizes).clone())
+}
+
+/// The sizes a mat-vec of a `rows` x `cols` matrix is tuned by.
+fn matrix_sizes<W: QuantBlock>(rows: usize, cols: usize) -> [(&'static str, u64); 2] {
+    MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 }.sizes()
+}
+
 /// y = W x at `rows` x `cols`, with the variant the bundle's tuning table picks for the shape.
 fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let choices = ByShape::resolve(k, matvec::FAMILY, Choice::clone)?;
-    let shape = MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 };
-    matvec_bench_at::<W>(k, rows, cols, choices.for_matrix(shape))
+    let choice = tuned(k, matvec::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
+    matvec_bench_at::<W>(k, rows, cols, &choice)
 }
 
 /// y = W x at `rows` x `cols` with the tuning axes' values `choice`.
@@ -220,9 +230,8 @@ fn matvec_batch_bench<W: QuantBlock>(
 
 /// The fused gate/up mat-vec (SiLU) at `rows` x `cols`, with the variant the tuning table picks.
 fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let choices = ByShape::resolve(k, matvec_glu::FAMILY, Choice::clone)?;
-    let shape = MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 };
-    matvec_glu_bench_at::<W>(k, rows, cols, choices.for_matrix(shape))
+    let choice = tuned(k, matvec_glu::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
+    matvec_glu_bench_at::<W>(k, rows, cols, &choice)
 }
 
 /// The fused gate/up mat-vec with the tuning axes' values `choice`.
@@ -250,9 +259,8 @@ pub fn matvec_glu_bench_at<W: QuantBlock>(
 /// A layer's Q, K and V (`rows` each, the largest first, 0 for an absent matrix) times one
 /// token in one launch, with the variant the tuning table picks.
 fn matvec_multi_bench<W: QuantBlock>(k: &Kernels, rows: [usize; 3], cols: usize) -> Result<BenchResult, LaunchError> {
-    let choices = ByShape::resolve(k, matvec_multi::FAMILY, Choice::clone)?;
-    let choice = choices.get(W::QUANT, &multi_sizes(rows.map(|r| r as u64), cols as u64));
-    matvec_multi_bench_at::<W>(k, rows, cols, choice)
+    let choice = tuned(k, matvec_multi::FAMILY, W::QUANT, &multi_sizes(rows.map(|r| r as u64), cols as u64))?;
+    matvec_multi_bench_at::<W>(k, rows, cols, &choice)
 }
 
 /// Q, K and V in one launch with the tuning axes' values `choice`.

@@ -94,6 +94,7 @@ pub fn matmul(
         widened,
         single,
         tile,
+        prepared_w: prepared.map(|p| (p.prepare_w, (p.w_row_bytes)(w.cols))),
         rows_dot,
     };
     let rows_per_task = rows_per_task(w.rows);
@@ -146,6 +147,9 @@ struct RowKernel<'a> {
     single: VecDotFn,
     /// `single` over a tile of rows and tokens.
     tile: Option<VecDotTileFn>,
+    /// How `tile` wants each swept weight row rewritten (once per row and batch), and the bytes
+    /// that takes: a prepared tile's `prepare_w`.
+    prepared_w: Option<(fn(&[u8], &mut [u8]) -> bool, usize)>,
     /// `single` over many rows per call (decode).
     rows_dot: Option<RowsDotFn>,
 }
@@ -162,6 +166,7 @@ impl RowKernel<'_> {
             }
         }
         let mut wide = [Vec::new(), Vec::new()];
+        let mut prepared = [Vec::new(), Vec::new()];
         let mut spare = vec![0.0; n];
         for (p, out_p) in out.chunks_mut(TILE_ROWS * n).enumerate() {
             let row = first_row + TILE_ROWS * p;
@@ -172,7 +177,10 @@ impl RowKernel<'_> {
             let (out_a, out_b) = out_p.split_at_mut(n);
             let out_b = if out_b.is_empty() { &mut spare[..] } else { out_b };
             match (a, b) {
-                (Some(a), Some(b)) => self.pair_into([a, b], [out_a, out_b]),
+                (Some(a), Some(b)) => {
+                    let tile_rows = self.tile_rows([a, b], &mut prepared);
+                    self.pair_into([a, b], tile_rows, [out_a, out_b])
+                }
                 // A row that did not widen (malformed): the single-row kernel as it is stored.
                 _ => {
                     let raw = |r: usize| &self.w.data[r * rb..(r + 1) * rb];
@@ -204,17 +212,43 @@ impl RowKernel<'_> {
         quant::widen_to_q8_0(self.w.ty, stored, wide).unwrap_or(false).then_some(&wide[..])
     }
 
+    /// The swept rows `w` as `tile` reads them: prepared into `bufs` where it wants them so;
+    /// `None` (no tile for these rows) where they would not prepare.
+    fn tile_rows<'w>(
+        &self,
+        w: [&'w [u8]; TILE_ROWS],
+        bufs: &'w mut [Vec<u8>; TILE_ROWS],
+    ) -> Option<[&'w [u8]; TILE_ROWS]> {
+        let Some((prepare, bytes)) = self.prepared_w else { return Some(w) };
+        let [a, b] = bufs;
+        for (buf, row) in [&mut *a, &mut *b].into_iter().zip(w) {
+            buf.resize(bytes, 0);
+            if !prepare(row, buf) {
+                return None;
+            }
+        }
+        Some([&a[..], &b[..]])
+    }
+
     /// Both rows' results for every token: the batch kernel for tokens below
     /// `plan.bulk_rows`, the single-row kernel above, a tile of tokens at a time while a whole
-    /// tile remains.
-    fn pair_into(&self, w: [&[u8]; TILE_ROWS], [out_a, out_b]: [&mut [f32]; TILE_ROWS]) {
+    /// tile remains (`tile_w`: the rows as `tile` reads them, if it can).
+    fn pair_into(
+        &self,
+        w: [&[u8]; TILE_ROWS],
+        tile_w: Option<[&[u8]; TILE_ROWS]>,
+        [out_a, out_b]: [&mut [f32]; TILE_ROWS],
+    ) {
         let (n, bulk) = (self.n_tokens, self.plan.bulk_rows);
-        let runs = [(true, 0..bulk, self.plan.bulk_tile, self.plan.bulk), (false, bulk..n, self.tile, self.single)];
-        for (is_bulk, tokens, tile, dot) in runs {
+        let runs = [
+            (true, 0..bulk, self.plan.bulk_tile, w, self.plan.bulk),
+            (false, bulk..n, self.tile.filter(|_| tile_w.is_some()), tile_w.unwrap_or(w), self.single),
+        ];
+        for (is_bulk, tokens, tile, tile_w, dot) in runs {
             let mut t = tokens.start;
             while let (Some(tile), true) = (tile, t + TILE_TOKENS <= tokens.end) {
                 let x = |k: usize| if is_bulk { self.x_row(t + k) } else { self.tile_x_row(t + k) };
-                let Some(v) = tile(w, std::array::from_fn(x)) else { break };
+                let Some(v) = tile(tile_w, std::array::from_fn(x)) else { break };
                 out_a[t..t + TILE_TOKENS].copy_from_slice(&v[0]);
                 out_b[t..t + TILE_TOKENS].copy_from_slice(&v[1]);
                 t += TILE_TOKENS;
