@@ -55,11 +55,15 @@ pub type VecDotTileFn = fn(w: [&[u8]; TILE_ROWS], x: [&[u8]; TILE_TOKENS]) -> Op
 #[derive(Clone, Copy)]
 pub struct PreparedTile {
     pub row_bytes: fn(n: usize) -> usize,
-    pub prepare: fn(x: &[u8], out: &mut [u8]) -> bool,
+    pub prepare: PrepareFn,
     pub w_row_bytes: fn(n: usize) -> usize,
-    pub prepare_w: fn(w: &[u8], out: &mut [u8]) -> bool,
+    pub prepare_w: PrepareFn,
     pub tile: VecDotTileFn,
 }
+
+/// Rewrites a row into a tile kernel's layout (`out` holds exactly the rewritten row); false
+/// where the lengths do not fit.
+pub type PrepareFn = fn(row: &[u8], out: &mut [u8]) -> bool;
 
 /// The activation format a weight type's dot product consumes (ggml's `vec_dot_type`).
 pub fn vec_dot_type(ty: GgmlType) -> Result<GgmlType, QuantError> {

@@ -362,16 +362,21 @@ struct BlockQ8_0Biased {
 
 /// `x`, Q8_0 blocks, as `BlockQ8_0Biased` into `out`; false where the lengths do not fit.
 fn prepare_q8_0_biased(x: &[u8], out: &mut [u8]) -> bool {
-    let (Ok(x), Ok(out)) =
-        (bytemuck::try_cast_slice::<u8, BlockQ8_0>(x), bytemuck::try_cast_slice_mut::<u8, BlockQ8_0Biased>(out))
+    rewrite_blocks(x, out, |b: &BlockQ8_0| BlockQ8_0Biased { d: b.d.to_f32(), qs: b.qs.map(|q| (q as u8) ^ 0x80) })
+}
+
+/// Blocks of `A` in `src` rewritten one by one by `f` into `out`, bytes of as many `B`; false
+/// where the lengths do not fit.
+fn rewrite_blocks<A: bytemuck::Pod, B: bytemuck::Pod>(src: &[u8], out: &mut [u8], f: impl Fn(&A) -> B) -> bool {
+    let (Ok(src), Ok(out)) = (bytemuck::try_cast_slice::<u8, A>(src), bytemuck::try_cast_slice_mut::<u8, B>(out))
     else {
         return false;
     };
-    if x.len() != out.len() {
+    if src.len() != out.len() {
         return false;
     }
-    for (o, b) in out.iter_mut().zip(x) {
-        *o = BlockQ8_0Biased { d: b.d.to_f32(), qs: b.qs.map(|q| (q as u8) ^ 0x80) };
+    for (o, b) in out.iter_mut().zip(src) {
+        *o = f(b);
     }
     true
 }
@@ -388,19 +393,10 @@ struct BlockQ8_0Vnni {
 
 /// `w`, Q8_0 blocks, as `BlockQ8_0Vnni` into `out`; false where the lengths do not fit.
 fn prepare_q8_0_vnni(w: &[u8], out: &mut [u8]) -> bool {
-    let (Ok(w), Ok(out)) =
-        (bytemuck::try_cast_slice::<u8, BlockQ8_0>(w), bytemuck::try_cast_slice_mut::<u8, BlockQ8_0Vnni>(out))
-    else {
-        return false;
-    };
-    if w.len() != out.len() {
-        return false;
-    }
-    for (o, b) in out.iter_mut().zip(w) {
+    rewrite_blocks(w, out, |b: &BlockQ8_0| {
         let sums = std::array::from_fn(|l| -128 * b.qs[4 * l..4 * l + 4].iter().map(|&q| i32::from(q)).sum::<i32>());
-        *o = BlockQ8_0Vnni { d: b.d.to_f32(), minus_128_sums: sums, qs: b.qs };
-    }
-    true
+        BlockQ8_0Vnni { d: b.d.to_f32(), minus_128_sums: sums, qs: b.qs }
+    })
 }
 
 /// `tile_q8_0` with `vpdpbusd`, for batches, which are compute-bound (a server's LM head, Q4_0

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::SumOrder;
 use crate::gguf::GgmlType;
-use crate::quant::{self, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
+use crate::quant::{self, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
 #[derive(Clone, Copy)]
@@ -149,7 +149,7 @@ struct RowKernel<'a> {
     tile: Option<VecDotTileFn>,
     /// How `tile` wants each swept weight row rewritten (once per row and batch), and the bytes
     /// that takes: a prepared tile's `prepare_w`.
-    prepared_w: Option<(fn(&[u8], &mut [u8]) -> bool, usize)>,
+    prepared_w: Option<(PrepareFn, usize)>,
     /// `single` over many rows per call (decode).
     rows_dot: Option<RowsDotFn>,
 }
