@@ -240,6 +240,19 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
 
 /// A tile over prepared activation rows gives each pair what the single-row kernel gives it
 /// from the rows as quantized, and `prepare` refuses rows of the wrong length.
+/// `rows` rewritten by `prepare` into `bytes` each, asserting it accepts them and refuses an
+/// output of the wrong length.
+fn prepare_all(ty: GgmlType, what: &str, prepare: PrepareFn, bytes: usize, rows: &[&[u8]]) -> Vec<Vec<u8>> {
+    assert!(!prepare(rows[0], &mut vec![0u8; bytes + 1]), "{ty}: {what} accepted a wrong length");
+    rows.iter()
+        .map(|row| {
+            let mut out = vec![0u8; bytes];
+            assert!(prepare(row, &mut out), "{ty}: {what} refused a valid row");
+            out
+        })
+        .collect()
+}
+
 #[test]
 fn prepared_tiles_are_bitwise_the_single_row_one() {
     let mut checked = 0;
@@ -256,25 +269,10 @@ fn prepared_tiles_are_bitwise_the_single_row_one() {
                 q
             })
             .collect();
-        let prepared: Vec<Vec<u8>> = xs
-            .iter()
-            .map(|x| {
-                let mut out = vec![0u8; (p.row_bytes)(n)];
-                assert!((p.prepare)(x, &mut out), "{ty}: prepare refused a valid row");
-                out
-            })
-            .collect();
-        assert!(!(p.prepare)(&xs[0], &mut vec![0u8; (p.row_bytes)(n) + 1]), "{ty}: a wrong length is refused");
         let rows: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| &w[r * row_bytes..(r + 1) * row_bytes]);
-        let prepared_w: Vec<Vec<u8>> = rows
-            .iter()
-            .map(|w| {
-                let mut out = vec![0u8; (p.w_row_bytes)(n)];
-                assert!((p.prepare_w)(w, &mut out), "{ty}: prepare_w refused a valid row");
-                out
-            })
-            .collect();
-        assert!(!(p.prepare_w)(rows[0], &mut vec![0u8; (p.w_row_bytes)(n) + 1]), "{ty}: a wrong length is refused");
+        let xs_ref: Vec<&[u8]> = xs.iter().map(|x| &x[..]).collect();
+        let prepared = prepare_all(ty, "prepare", p.prepare, (p.row_bytes)(n), &xs_ref);
+        let prepared_w = prepare_all(ty, "prepare_w", p.prepare_w, (p.w_row_bytes)(n), &rows);
         let w_tile: [&[u8]; TILE_ROWS] = std::array::from_fn(|r| &prepared_w[r][..]);
         let got = (p.tile)(w_tile, std::array::from_fn(|t| &prepared[t][..])).expect("a tile of one length");
         for (r, w_r) in rows.iter().enumerate() {
