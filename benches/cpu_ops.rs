@@ -44,7 +44,7 @@ fn bench_matmul(c: &mut Criterion) {
             let mut scratch = MatmulScratch::default();
             g.throughput(Throughput::Bytes((w.len() * n_tokens) as u64));
             g.bench_function(BenchmarkId::new(format!("{ty}_{rows}x{cols}"), n_tokens), |b| {
-                b.iter(|| matmul(m, &x, n_tokens, SumOrder::LlamaCpp, &mut out, &mut scratch).expect("matmul"))
+                b.iter(|| matmul(m, &x, n_tokens, SumOrder::Fastest, &mut out, &mut scratch).expect("matmul"))
             });
         }
     }
@@ -62,7 +62,7 @@ fn bench_attention(c: &mut Criterion) {
         let q = values(n_q * n_head * hd, 2);
         let mut out = vec![0.0; q.len()];
         g.bench_function(BenchmarkId::new("gemma3_512ctx", n_q), |b| {
-            b.iter(|| attention(&q, rows, n_pos - n_q, &shape, SumOrder::LlamaCpp, &mut out))
+            b.iter(|| attention(&q, rows, n_pos - n_q, &shape, SumOrder::Fastest, &mut out))
         });
     }
     g.finish();

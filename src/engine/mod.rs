@@ -104,7 +104,7 @@ impl Engine {
     /// An executor on the engine's device for `n_seq` sequences of up to `n_ctx` positions
     /// (its KV cache is allocated now, and sized for exactly that).
     pub fn executor(&self, n_ctx: usize, n_seq: usize) -> Result<Box<dyn Executor + '_>, EngineError> {
-        self.executor_summing(n_ctx, n_seq, SumOrder::LlamaCpp)
+        self.executor_summing(n_ctx, n_seq, SumOrder::Fastest)
     }
 
     /// An executor whose sequences get the same results alone or batched together, for a

@@ -61,6 +61,26 @@ pub struct PreparedTile {
     pub tile: VecDotTileFn,
 }
 
+/// Weight rows per panel of a `PanelGemm`.
+pub const PANEL_ROWS: usize = 16;
+/// One activation row's results against a panel's rows.
+pub type PanelOut = [f32; PANEL_ROWS];
+
+/// A batch GEMM over panels of `PANEL_ROWS` weight rows rebuilt (interleaved) once per batch:
+/// `prepare_x` turns an activation row quantized to the dot product's type into
+/// `x_row_bytes(n)` bytes, `prepare_panel` up to `PANEL_ROWS` stored weight rows into
+/// `panel_bytes(n)` bytes (missing rows are zero), and `run` gives every activation row's
+/// results against a panel's rows (all false where the lengths do not fit). Its sums are its
+/// own, not the single-row dot product's, but a token's results do not depend on the batch.
+#[derive(Clone, Copy)]
+pub struct PanelGemm {
+    pub x_row_bytes: fn(n: usize) -> usize,
+    pub prepare_x: PrepareFn,
+    pub panel_bytes: fn(n: usize) -> usize,
+    pub prepare_panel: fn(rows: &[&[u8]], out: &mut [u8]) -> bool,
+    pub run: fn(panel: &[u8], x: &[u8], out: &mut [PanelOut]) -> bool,
+}
+
 /// Rewrites a row into a tile kernel's layout (`out` holds exactly the rewritten row); false
 /// where the lengths do not fit.
 pub type PrepareFn = fn(row: &[u8], out: &mut [u8]) -> bool;
@@ -350,6 +370,14 @@ pub fn vec_dot_tile_fn(ty: GgmlType) -> Option<VecDotTileFn> {
 pub fn prepared_tile_fn(ty: GgmlType) -> Option<PreparedTile> {
     #[cfg(target_arch = "x86_64")]
     return x86::fast_prepared_tile(ty);
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// The panel GEMM for weight type `ty`, where this CPU has one (AVX-512 VNNI).
+pub fn panel_gemm_fn(ty: GgmlType) -> Option<PanelGemm> {
+    #[cfg(target_arch = "x86_64")]
+    return x86::panel_gemm(ty);
     #[cfg(not(target_arch = "x86_64"))]
     None
 }

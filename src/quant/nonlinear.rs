@@ -3,7 +3,7 @@
 
 use super::blocks::*;
 
-fn codebook_values(qs: &[u8; 16], table: &[i8; 16]) -> [i8; QK] {
+pub fn codebook_values(qs: &[u8; 16], table: &[i8; 16]) -> [i8; QK] {
     let mut v = [0i8; QK];
     for j in 0..QK / 2 {
         v[j] = table[(qs[j] & 0xF) as usize];
@@ -33,13 +33,13 @@ pub fn dot_iq4nl(w: &[BlockIq4Nl], x: &[BlockQ8_0]) -> f32 {
 }
 
 /// Sub-block `ib`'s 6-bit scale (minus 32) of an IQ4_XS block.
-fn iq4xs_scale(b: &BlockIq4Xs, ib: usize) -> i32 {
+pub fn iq4xs_scale(b: &BlockIq4Xs, ib: usize) -> i32 {
     let h = u16::from_le_bytes(b.scales_h);
     let ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF) as i32 | ((((h >> (2 * ib)) & 3) as i32) << 4);
     ls - 32
 }
 
-fn iq4xs_sub(b: &BlockIq4Xs, ib: usize) -> [i8; QK] {
+pub fn iq4xs_sub(b: &BlockIq4Xs, ib: usize) -> [i8; QK] {
     let mut qs = [0u8; 16];
     qs.copy_from_slice(&b.qs[16 * ib..16 * ib + 16]);
     codebook_values(&qs, &KVALUES_IQ4NL)

@@ -285,6 +285,63 @@ fn prepared_tiles_are_bitwise_the_single_row_one() {
     eprintln!("{checked} formats have a prepared tile on this CPU");
 }
 
+/// The panel GEMM, for every format that has one on this CPU: a full and a partial panel of
+/// rows against tokens that take every pass width (8, 2 and 1), each result within f32
+/// rounding of the scalar dot product, a token's results the same alone as in the batch, and
+/// wrong lengths refused.
+#[test]
+fn panel_gemm_matches_the_scalar_dot_product() {
+    let mut checked = 0;
+    for ty in ALL {
+        let Some(p) = panel_gemm_fn(ty) else { continue };
+        let (dot_ty, scalar) = (vec_dot_type(ty).unwrap(), vec_dot_ref_fn(ty).unwrap());
+        let (n, n_rows, n_tokens) = (5 * ty.block_len().max(32), PANEL_ROWS + 5, 11);
+        let w = weight_row(ty, n * n_rows);
+        let row_bytes = w.len() / n_rows;
+        let rows: Vec<&[u8]> = w.chunks_exact(row_bytes).collect();
+        let xs: Vec<Vec<u8>> = (0..n_tokens as u64)
+            .map(|seed| {
+                let mut q = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
+                quantize_row(dot_ty, &random(n, seed + 5), &mut q).unwrap();
+                q
+            })
+            .collect();
+        let xs_ref: Vec<&[u8]> = xs.iter().map(|x| &x[..]).collect();
+        let x: Vec<u8> = prepare_all(ty, "prepare_x", p.prepare_x, (p.x_row_bytes)(n), &xs_ref).concat();
+        let mut panel = vec![0u8; (p.panel_bytes)(n)];
+        assert!(!(p.prepare_panel)(&rows[..PANEL_ROWS + 1], &mut panel), "{ty}: a panel of 17 rows");
+        assert!(!(p.prepare_panel)(&rows[..1], &mut panel[1..]), "{ty}: a panel of the wrong length");
+        for first in [0, PANEL_ROWS] {
+            let panel_rows = &rows[first..n_rows.min(first + PANEL_ROWS)];
+            assert!((p.prepare_panel)(panel_rows, &mut panel), "{ty}: rows {first}..");
+            let mut out = vec![[f32::NAN; PANEL_ROWS]; n_tokens];
+            assert!((p.run)(&panel, &x, &mut out));
+            assert!(!(p.run)(&panel, &x[1..], &mut out), "{ty}: activations of the wrong length");
+            for (t, x_t) in xs.iter().enumerate() {
+                let mut alone = [[f32::NAN; PANEL_ROWS]];
+                let row_x = x.len() / n_tokens;
+                assert!((p.run)(&panel, &x[t * row_x..(t + 1) * row_x], &mut alone));
+                for r in 0..PANEL_ROWS {
+                    let got = out[t][r];
+                    assert_eq!(got.to_bits(), alone[0][r].to_bits(), "{ty} ({r}, {t}): alone and batched differ");
+                    let Some(row) = panel_rows.get(r) else {
+                        assert_eq!(got, 0.0, "{ty}: a missing row's result");
+                        continue;
+                    };
+                    let want = scalar(n, row, x_t);
+                    let (mut wd, mut xd) = (vec![0.0; n], vec![0.0; n]);
+                    dequantize_row(ty, row, &mut wd).unwrap();
+                    dequantize_row(dot_ty, x_t, &mut xd).unwrap();
+                    let scale: f32 = wd.iter().zip(&xd).map(|(a, b)| (a * b).abs()).sum();
+                    assert!((got - want).abs() <= 1e-5 * scale, "{ty} ({r}, {t}): panel {got} vs scalar {want}");
+                }
+            }
+        }
+        checked += 1;
+    }
+    eprintln!("{checked} formats have a panel GEMM on this CPU");
+}
+
 #[test]
 fn two_addition_rounding_is_round_half_even() {
     let ties = (-520..=520).map(|i| i as f32 * 0.25);

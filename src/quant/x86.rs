@@ -18,7 +18,9 @@ use std::sync::OnceLock;
 use super::blocks::*;
 use super::{GgmlType, RowsDotFn, Tile, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
+mod panel;
 mod vnni;
+pub use panel::panel_gemm;
 pub use vnni::fast_prepared_tile;
 
 pub fn has_avx2() -> bool {

@@ -33,7 +33,7 @@ pub fn attention(q: &[f32], kv: KvRows, pos0: usize, s: &AttentionShape, order: 
     let (hd, kv_dim) = (s.head_dim, s.n_head_kv * s.head_dim);
     let group = s.n_head / s.n_head_kv;
     let n_q = q.len() / (s.n_head * hd);
-    if n_q >= TILED_MIN_QUERIES && order == SumOrder::LlamaCpp {
+    if n_q >= TILED_MIN_QUERIES && order == SumOrder::Fastest {
         // Every query reads the same rows: widen the cache to f32 once, not once per query.
         let n_pos = pos0 + n_q;
         let widen =
@@ -175,7 +175,7 @@ mod tests {
                 let q = rnd(n * n_head * hd, 3);
                 let mut out = vec![f32::NAN; q.len()];
                 let shape = AttentionShape { n_head, n_head_kv, head_dim: hd, window, scale: 1.0 };
-                attention(&q, kv, pos0, &shape, SumOrder::LlamaCpp, &mut out);
+                attention(&q, kv, pos0, &shape, SumOrder::Fastest, &mut out);
                 for t in 0..n {
                     for h in 0..n_head {
                         let pos = pos0 + t;

@@ -73,7 +73,7 @@ impl<'m> CpuExecutor<'m> {
             device,
             kv,
             mm: MatmulScratch::default(),
-            order: SumOrder::LlamaCpp,
+            order: SumOrder::Fastest,
             acts: Default::default(),
             batch: Batch::new(),
             runs: Vec::new(),

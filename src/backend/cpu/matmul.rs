@@ -6,7 +6,10 @@ use rayon::prelude::*;
 
 use super::SumOrder;
 use crate::gguf::GgmlType;
-use crate::quant::{self, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
+use crate::quant::{
+    self, PanelGemm, PanelOut, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, PANEL_ROWS,
+    TILE_ROWS, TILE_TOKENS,
+};
 
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
 #[derive(Clone, Copy)]
@@ -24,6 +27,8 @@ pub struct MatmulScratch {
     /// The activations as the tile kernel reads them, where it prepares them (`PreparedTile`).
     prepared: Vec<u8>,
     transposed: Vec<f32>,
+    /// A panel GEMM's results, `[panel][token][row in panel]`.
+    panels: Vec<PanelOut>,
 }
 
 /// out[t][r] = Σ_c w[r][c] · x[t][c] for `n_tokens` rows of `x` (each `cols` long), summed in
@@ -62,6 +67,11 @@ pub fn matmul(
         .par_chunks_mut(x_row_bytes)
         .zip(x.par_chunks(w.cols))
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
+    if order == SumOrder::Fastest && n_tokens >= PANEL_MIN_TOKENS {
+        if let Some(p) = quant::panel_gemm_fn(w.ty) {
+            return panel_matmul(p, w, dot_ty, n_tokens, out, scratch);
+        }
+    }
     let xq = &scratch.quantized[..];
     // The tile's activation rows: prepared once here where its kernel wants them so.
     let (tile_xq, tile_x_row_bytes) = match prepared {
@@ -110,6 +120,60 @@ pub fn matmul(
             .for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
         transpose_into(&scratch.transposed, n_tokens, w.rows, out);
     }
+    Ok(())
+}
+
+/// Batches from this many tokens take the panel GEMM where there is one: below, rebuilding
+/// each panel costs more than it saves.
+const PANEL_MIN_TOKENS: usize = 8;
+
+/// `matmul` through a panel GEMM, on activations already quantized into `scratch.quantized`:
+/// each task rebuilds its panels of weight rows and writes `[panel][token][row in panel]`, which
+/// is then copied out a panel row (64 contiguous bytes) at a time.
+fn panel_matmul(
+    p: PanelGemm,
+    w: QMatrix,
+    dot_ty: GgmlType,
+    n_tokens: usize,
+    out: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), QuantError> {
+    let x_bytes = (p.x_row_bytes)(w.cols);
+    let (xq, prepared) = (&scratch.quantized, &mut scratch.prepared);
+    prepared.resize(n_tokens * x_bytes, 0);
+    let rows = prepared.par_chunks_mut(x_bytes).zip(xq.par_chunks(xq.len() / n_tokens));
+    if !rows.map(|(out, x)| (p.prepare_x)(x, out)).all(|ok| ok) {
+        return Err(QuantError::BadLength {
+            ty: dot_ty,
+            what: "activation row",
+            expected: x_bytes,
+            got: xq.len() / n_tokens,
+        });
+    }
+    let x = &prepared[..];
+    let w_row_bytes = row_bytes(w.ty, w.cols)?;
+    let n_panels = w.rows.div_ceil(PANEL_ROWS);
+    let panels_per_task = rows_per_task(w.rows).div_ceil(PANEL_ROWS);
+    scratch.panels.resize(n_panels * n_tokens, [0.0; PANEL_ROWS]);
+    scratch.panels.par_chunks_mut(panels_per_task * n_tokens).enumerate().try_for_each(|(i, task)| {
+        let mut panel = vec![0u8; (p.panel_bytes)(w.cols)];
+        for (j, results) in task.chunks_mut(n_tokens).enumerate() {
+            let first = (i * panels_per_task + j) * PANEL_ROWS;
+            let rows: Vec<&[u8]> = (first..w.rows.min(first + PANEL_ROWS))
+                .map(|r| &w.data[r * w_row_bytes..(r + 1) * w_row_bytes])
+                .collect();
+            if !(p.prepare_panel)(&rows, &mut panel) || !(p.run)(&panel, x, results) {
+                return Err(QuantError::BadLength { ty: w.ty, what: "row", expected: w_row_bytes, got: w.data.len() });
+            }
+        }
+        Ok(())
+    })?;
+    let panels = &scratch.panels;
+    out.par_chunks_mut(w.rows).enumerate().for_each(|(t, out_t)| {
+        for (j, chunk) in out_t.chunks_mut(PANEL_ROWS).enumerate() {
+            chunk.copy_from_slice(&panels[j * n_tokens + t][..chunk.len()]);
+        }
+    });
     Ok(())
 }
 
@@ -294,7 +358,7 @@ mod tests {
                 let x: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 104729 % 997) as f32 / 997.0) - 0.45).collect();
                 let mut out = vec![f32::NAN; n_tokens * rows];
                 let w = QMatrix { ty, data: &wq, rows, cols };
-                matmul(w, &x, n_tokens, SumOrder::LlamaCpp, &mut out, &mut MatmulScratch::default()).unwrap();
+                matmul(w, &x, n_tokens, SumOrder::Fastest, &mut out, &mut MatmulScratch::default()).unwrap();
                 let mut num = 0.0f64;
                 let mut den = 0.0f64;
                 for t in 0..n_tokens {
