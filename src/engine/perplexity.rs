@@ -13,8 +13,14 @@ use super::kl_divergence::{encode_row, LogitsHeader};
 use super::{Engine, EngineError};
 use crate::backend::Batch;
 
-/// Rows of logits computed at once (each is n_vocab floats: 1 MiB for a 262k vocabulary).
-const LOGIT_ROWS: usize = 16;
+/// Bytes of logits computed at once: 64 rows of a 262k vocabulary. Batches of rows amortise
+/// the output matrix's pass (a CPU batch GEMM rebuilds its weight panels per call).
+const LOGITS_BYTES: usize = 64 << 20;
+
+/// Rows of logits computed at once for a vocabulary of `n_vocab`.
+fn logit_rows(n_vocab: usize) -> usize {
+    (LOGITS_BYTES / (4 * n_vocab.max(1))).clamp(16, 512)
+}
 
 /// Tokens per forward pass when scoring, as llama-perplexity's `-b` default.
 pub const DEFAULT_BATCH: usize = 2048;
@@ -161,8 +167,8 @@ impl Engine {
             }
             exec.forward(&batch)?;
             for (seq, chunk) in chunks.chunks_exact(n_ctx).enumerate() {
-                for start in (0..scored).step_by(LOGIT_ROWS) {
-                    let end = (start + LOGIT_ROWS).min(scored);
+                for start in (0..scored).step_by(logit_rows(n_vocab)) {
+                    let end = (start + logit_rows(n_vocab)).min(scored);
                     let logits = exec.logits(seq * scored + start..seq * scored + end)?;
                     for (r, logits) in logits.chunks_exact(n_vocab).enumerate() {
                         let pos = first + start + r;
@@ -182,7 +188,8 @@ impl Engine {
 /// log softmax(logits)[target], with the sums in f64 as llama-perplexity does.
 pub(crate) fn log_softmax_at(logits: &[f32], target: usize) -> f64 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    // f32 exponentials summed in f64, as llama-perplexity does (`expf`, a double sum).
+    let sum: f64 = logits.iter().map(|&l| f64::from((l - max).exp())).sum();
     (logits[target] - max) as f64 - sum.ln()
 }
 

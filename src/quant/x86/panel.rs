@@ -181,34 +181,40 @@ fn from_q8k<const L: usize>(x: &[u8], out: &mut [u8]) -> bool {
 }
 
 /// Interleaves up to `PANEL_ROWS` stored rows (blocks of `B`, each decoded by `decode` into
-/// its `SUBS` sub-blocks' (scale, min) and signed quants) into `out`; missing rows at a matrix's end
-/// are zero (scale and min 0: they add nothing). False where the lengths do not fit.
+/// its `SUBS` sub-blocks' (scale, min) and signed quants) into `out`, a block column at a time;
+/// missing rows at a matrix's end are zero (scale and min 0: they add nothing). False where the
+/// lengths do not fit.
 fn build<B: Pod, const G: usize, const SUBS: usize>(
     rows: &[&[u8]],
     out: &mut [u8],
     decode: impl Fn(&B, &mut [(f32, f32)], &mut [i8]),
 ) -> bool {
-    let Ok(out) = bytemuck::try_cast_slice_mut::<u8, WSub<G>>(out) else { return false };
     const { assert!(SUBS * 4 * G <= QK_K) };
+    let Ok(out) = bytemuck::try_cast_slice_mut::<u8, WSub<G>>(out) else { return false };
     if rows.len() > PANEL_ROWS {
         return false;
     }
-    out.fill(Zeroable::zeroed());
-    let (mut sm, mut q) = ([(0.0, 0.0); QK_K / 16], [0i8; QK_K]);
-    for (r, row) in rows.iter().enumerate() {
-        let Ok(blocks) = bytemuck::try_cast_slice::<u8, B>(row) else { return false };
-        if blocks.len() * SUBS != out.len() {
-            return false;
+    let mut blocks: [&[B]; PANEL_ROWS] = [&[]; PANEL_ROWS];
+    for (b, row) in blocks.iter_mut().zip(rows) {
+        match bytemuck::try_cast_slice::<u8, B>(row) {
+            Ok(row) if row.len() * SUBS == out.len() => *b = row,
+            _ => return false,
         }
-        for (b, cols) in blocks.iter().zip(out.chunks_exact_mut(SUBS)) {
-            decode(b, &mut sm[..SUBS], &mut q[..SUBS * 4 * G]);
-            for ((col, &(scale, min)), q) in cols.iter_mut().zip(&sm).zip(q.chunks_exact(4 * G)) {
-                col.scale[r] = scale;
-                col.min[r] = min;
-                for (group, q) in col.qs.iter_mut().zip(q.chunks_exact(4)) {
-                    for (k, &q) in q.iter().enumerate() {
-                        group[4 * r + k] = (q as u8) ^ 0x80;
-                    }
+    }
+    let (mut sm, mut q) = ([[(0.0, 0.0); QK_K / 16]; PANEL_ROWS], [[0i8; QK_K]; PANEL_ROWS]);
+    for (i, cols) in out.chunks_exact_mut(SUBS).enumerate() {
+        for ((row, sm), q) in blocks[..rows.len()].iter().zip(&mut sm).zip(&mut q) {
+            decode(&row[i], &mut sm[..SUBS], &mut q[..SUBS * 4 * G]);
+        }
+        for (s, col) in cols.iter_mut().enumerate() {
+            for (r, sm) in sm.iter().enumerate() {
+                (col.scale[r], col.min[r]) = sm[s];
+            }
+            for (g, group) in col.qs.iter_mut().enumerate() {
+                let at = 4 * (G * s + g);
+                for (four, q) in group.chunks_exact_mut(4).zip(&q) {
+                    let word = u32::from_ne_bytes([q[at] as u8, q[at + 1] as u8, q[at + 2] as u8, q[at + 3] as u8]);
+                    four.copy_from_slice(&(word ^ 0x8080_8080).to_ne_bytes());
                 }
             }
         }
