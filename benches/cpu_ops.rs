@@ -15,14 +15,21 @@ fn values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
-/// Weights: quantized random values where the type has a quantizer, otherwise (K-quants)
-/// random bytes; the integer kernels take the same time whatever the values are.
+/// Weights: quantized random values where the type has a quantizer, otherwise (K-quants,
+/// codebooks) random bytes; the integer kernels take the same time whatever the values are.
 fn weights(ty: GgmlType, rows: usize, cols: usize) -> Vec<u8> {
     let v = values(rows * cols, 7);
     let n_bytes = ty.bytes_for(v.len() as u64).expect("whole blocks") as usize;
     let mut out = vec![0u8; n_bytes];
     if quant::quantize_row(ty, &v, &mut out).is_err() {
         out = (0..n_bytes).map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2]).collect();
+        if ty == GgmlType::Mxfp4 {
+            // Scales of real weights (2^-7..2^0), not random exponents: subnormal products
+            // would time the FPU's slow path.
+            for (i, block) in out.chunks_exact_mut(ty.block_bytes()).enumerate() {
+                block[0] = 120 + (i % 8) as u8;
+            }
+        }
     }
     out
 }
@@ -33,8 +40,13 @@ fn bench_matmul(c: &mut Criterion) {
         (GgmlType::Q8_0, 16384, 640),
         (GgmlType::Q5_0, 2048, 640),
         (GgmlType::Q4_0, 2048, 640),
+        (GgmlType::Q4_1, 2048, 640),
+        (GgmlType::Q5_1, 2048, 640),
+        (GgmlType::Iq4Nl, 2048, 640),
+        (GgmlType::Mxfp4, 2048, 640),
         (GgmlType::Q4K, 640, 2048),
         (GgmlType::Q6K, 640, 2048),
+        (GgmlType::Iq4Xs, 640, 2048),
     ] {
         let w = weights(ty, rows, cols);
         let m = QMatrix { ty, data: &w, rows, cols };

@@ -232,7 +232,10 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
         checked += 1;
     }
     if simd_level() == "avx2" {
-        assert_eq!(checked, 7, "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K have many-row kernels");
+        assert_eq!(
+            checked, 10,
+            "Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K, IQ4_NL, IQ4_XS and MXFP4 have many-row kernels"
+        );
     } else {
         eprintln!("skipped: no AVX2 on this CPU, so there are no many-row kernels");
     }

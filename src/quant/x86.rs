@@ -1,5 +1,5 @@
 //! AVX2 dot products for the formats real models are made of (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-//! Q4_K, Q6_K),
+//! Q4_K, Q6_K, IQ4_NL, IQ4_XS, MXFP4),
 //! in the style of ggml's `arch/x86/quants.c`: unsigned×signed byte products with `maddubs`,
 //! widened with `madd`, scaled in f32 per block. Each has a scalar twin in the format's file,
 //! and the tests check the two agree. The AVX-512 VNNI batch tiles are in `vnni`.
@@ -16,6 +16,7 @@ use std::arch::x86_64::*;
 use std::sync::OnceLock;
 
 use super::blocks::*;
+use super::nonlinear::iq4xs_scale;
 use super::{GgmlType, RowsDotFn, Tile, VecDotFn, VecDotTileFn, TILE_ROWS, TILE_TOKENS};
 
 mod panel;
@@ -44,6 +45,9 @@ pub fn fast_dot(ty: GgmlType) -> Option<VecDotFn> {
         GgmlType::Q5_1 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q5_1(w, x) }),
         GgmlType::Q4K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q4k(w, x) }),
         GgmlType::Q6K => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_q6k(w, x) }),
+        GgmlType::Iq4Nl => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_iq4nl(w, x) }),
+        GgmlType::Iq4Xs => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_iq4xs(w, x) }),
+        GgmlType::Mxfp4 => |_, w, x| cast2(w, x).map_or(f32::NAN, |(w, x)| unsafe { dot_mxfp4(w, x) }),
         _ => return None,
     })
 }
@@ -64,6 +68,9 @@ pub fn fast_rows(ty: GgmlType) -> Option<RowsDotFn> {
         GgmlType::Q5_1 => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_q5_1(w, x, out) }).is_some(),
         GgmlType::Q4K => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_q4k(w, x, out) }).is_some(),
         GgmlType::Q6K => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_q6k(w, x, out) }).is_some(),
+        GgmlType::Iq4Nl => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_iq4nl(w, x, out) }).is_some(),
+        GgmlType::Iq4Xs => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_iq4xs(w, x, out) }).is_some(),
+        GgmlType::Mxfp4 => |w, x, out| cast_rows(w, x, out).map(|(w, x)| unsafe { rows_mxfp4(w, x, out) }).is_some(),
         _ => return None,
     })
 }
@@ -84,6 +91,9 @@ pub fn fast_tile(ty: GgmlType) -> Option<VecDotTileFn> {
         GgmlType::Q5_1 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q5_1(w, x) }),
         GgmlType::Q4K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q4k(w, x) }),
         GgmlType::Q6K => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_q6k(w, x) }),
+        GgmlType::Iq4Nl => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_iq4nl(w, x) }),
+        GgmlType::Iq4Xs => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_iq4xs(w, x) }),
+        GgmlType::Mxfp4 => |w, x| cast_tile(w, x).map(|(w, x)| unsafe { tile_mxfp4(w, x) }),
         _ => return None,
     })
 }
@@ -179,10 +189,25 @@ unsafe fn hsum_i32(v: __m256i) -> i32 {
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot_i8_pairs(a: __m256i, b: __m256i) -> __m256i {
+    dot_i8_pairs_by(a, b, 1)
+}
+
+/// `dot_i8_pairs` with each pair's sum times `scale` (exact: |a·b| ≤ 127², a pair ≤ 2·127²).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_i8_pairs_by(a: __m256i, b: __m256i, scale: i16) -> __m256i {
     // maddubs needs one unsigned operand: |a| · (b with a's sign).
     let ax = _mm256_sign_epi8(a, a);
     let sy = _mm256_sign_epi8(b, a);
-    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(1))
+    _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), _mm256_set1_epi16(scale))
+}
+
+/// `table[i]` for each byte i (0..=15) of `idx`: the values of the 4-bit codebook formats.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn codebook(idx: __m256i, table: &[i8; 16]) -> __m256i {
+    let table = _mm_loadu_si128(table.as_ptr() as *const __m128i);
+    _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(table), idx)
 }
 
 /// Bytes 0..15 are the low nibbles of `qs`, bytes 16..31 the high ones.
@@ -370,6 +395,27 @@ row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256
     let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0x10));
     offset_step(a, x, (fp16(w.d), fp16(w.m)), _mm256_or_si256(nibbles(&w.qs), fifth))
 }, |a| offset_finish(a));
+
+row_kernels!(dot_iq4nl, tile_iq4nl, rows: rows_iq4nl, BlockIq4Nl, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+    scaled_step(a, x, fp16(w.d), codebook(nibbles(&w.qs), &KVALUES_IQ4NL))
+}, |a| hsum_f32(a));
+
+row_kernels!(dot_mxfp4, tile_mxfp4, rows: rows_mxfp4, BlockMxfp4, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+    scaled_step(a, x, e8m0_to_f32_half(w.e), codebook(nibbles(&w.qs), &KVALUES_MXFP4))
+}, |a| hsum_f32(a));
+
+// IQ4_XS: per 32-weight sub-block, exact integer sums times its 6-bit scale (in `madd`), one
+// FMA per super-block.
+row_kernels!(dot_iq4xs, tile_iq4xs, rows: rows_iq4xs, BlockIq4Xs, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |a, w, x| {
+    let (subs, _) = w.qs.as_chunks::<{ QK / 2 }>();
+    let (xs, _) = x.qs.as_chunks::<QK>();
+    let mut sum = _mm256_setzero_si256();
+    for (ib, (qs, xq)) in subs.iter().zip(xs).enumerate() {
+        let q = codebook(nibbles(qs), &KVALUES_IQ4NL);
+        sum = _mm256_add_epi32(sum, dot_i8_pairs_by(q, load32(xq), iq4xs_scale(w, ib) as i16));
+    }
+    _mm256_fmadd_ps(_mm256_set1_ps(fp16(w.d) * x.scale()), _mm256_cvtepi32_ps(sum), a)
+}, |a| hsum_f32(a));
 
 /// A Q4_K block's eight 6-bit scales, broadcast for `madd`, and its eight mins: decoded once
 /// per block and weight row, shared by a tile's tokens.
