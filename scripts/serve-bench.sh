@@ -8,7 +8,8 @@
 #
 # Settings (environment): DEVICE (cuda; cpu here), NP slots (32), CTX total context (NP×1024),
 # LEVELS (1,8,32), MAX_TOKENS per request (128), PROMPT_WORDS (128), THREADS (0: all cores),
-# LLAMA_ARGS (-ngl 99 -fa on), BIN (.devcarry/rocmforge, else target/release/rocmforge).
+# LLAMA_ARGS (-ngl 99 -fa on), BIN (.devcarry/rocmforge unless DEVICE=cpu, else
+# target/release/rocmforge).
 # On the device machine (one call): carry .devcarry (binary, sm_90 bundle, peer), build
 # llama-server with .devcarry/peer/prep.sh first.
 set -uo pipefail
@@ -16,10 +17,12 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/rocmforge-serve-bench}
 mkdir -p "$OUT"
 MODEL=${1:?usage: LLAMA_SERVER=... bash scripts/serve-bench.sh MODEL.gguf}
-BIN=${BIN:-$([ -x .devcarry/rocmforge ] && echo .devcarry/rocmforge || echo target/release/rocmforge)}
+DEVICE=${DEVICE:-cuda} NP=${NP:-32} LEVELS=${LEVELS:-1,8,32}
+# The carried binary on the device machine; the one just built on a CPU run (a stale
+# .devcarry here would measure an old build).
+BIN=${BIN:-$([ "$DEVICE" != cpu ] && [ -x .devcarry/rocmforge ] && echo .devcarry/rocmforge || echo target/release/rocmforge)}
 chmod +x "$BIN" 2>/dev/null
 [ -d .devcarry ] && export ROCMFORGE_KERNELS=$PWD/.devcarry
-DEVICE=${DEVICE:-cuda} NP=${NP:-32} LEVELS=${LEVELS:-1,8,32}
 CTX=${CTX:-$((NP * 1024))} MAX_TOKENS=${MAX_TOKENS:-128} PROMPT_WORDS=${PROMPT_WORDS:-128} THREADS=${THREADS:-0}
 LLAMA_ARGS=${LLAMA_ARGS:--ngl 99 -fa on}
 

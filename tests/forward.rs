@@ -23,9 +23,14 @@ fn exec<'m>(m: &'m Model, cpu: &'m CpuDevice, n_ctx: usize) -> CpuExecutor<'m> {
 }
 
 fn batch_equals_steps(s: &Synth) {
+    batch_equals_steps_summing(s, SumOrder::Fastest, 1e-5);
+}
+
+/// The batch summed in `order`, the steps as lone tokens; `tol`: the relative error allowed.
+fn batch_equals_steps_summing(s: &Synth, order: SumOrder, tol: f64) {
     let (m, cpu) = (model(s), cpu());
     let tokens: Vec<u32> = (0..13).map(|i| (i * 7 + 3) % s.n_vocab as u32).collect();
-    let mut batch = exec(&m, &cpu, 32);
+    let mut batch = exec(&m, &cpu, 32).summing(order);
     batch.forward(&Batch::sequence(&tokens, 0, 0, 0)).unwrap();
     let all = batch.logits(0..tokens.len()).unwrap();
     assert!(all.iter().all(|v| v.is_finite()));
@@ -35,7 +40,7 @@ fn batch_equals_steps(s: &Synth) {
         let one = step.forward_last(&[t]).unwrap();
         let want = &all[i * s.n_vocab..(i + 1) * s.n_vocab];
         let e = rel_err(&one, want);
-        assert!(e < 1e-5, "{} position {i}: relative error {e}", s.arch);
+        assert!(e < tol, "{} position {i}: relative error {e}", s.arch);
     }
     // Different positions must give different logits (rope and attention are in play).
     assert!(rel_err(&all[..s.n_vocab], &all[s.n_vocab..2 * s.n_vocab]) > 1e-3);
@@ -58,7 +63,14 @@ fn gemma3_with_sliding_window_batch_equals_steps() {
 
 #[test]
 fn quantized_llama_batch_equals_steps() {
-    batch_equals_steps(&Synth { matrix_type: GgmlType::Q8_0, ..Synth::tiny("llama") });
+    let s = Synth { matrix_type: GgmlType::Q8_0, ..Synth::tiny("llama") };
+    // Every token wants its logits, so batch-invariant sums take each as a lone token: bitwise
+    // the steps' kernels, and so the graph (positions, cache, masks) is checked alone.
+    batch_equals_steps_summing(&s, SumOrder::BatchInvariant, 1e-5);
+    // The fastest batch kernels round otherwise (the panel GEMM, where this CPU has it): the
+    // logits agree to 1e-7 but where a rounding moves an activation's Q8_0 step (one position
+    // here, 0.9 %); a wrong position or mask is off by 70 % or more.
+    batch_equals_steps_summing(&s, SumOrder::Fastest, 3e-2);
 }
 
 #[test]
@@ -136,6 +148,31 @@ fn a_shared_prefix_equals_the_prefix_computed_again() {
     let alone = |tokens: Vec<u32>| new_exec().forward_last(&tokens).unwrap();
     assert_eq!(got[..n], alone([&a[..shared], &b].concat())[..], "the sharer");
     assert_eq!(got[n..], alone([&a[..], &c].concat())[..], "the owner");
+}
+
+/// Batch-invariant sums on a quantized model, where prompt tokens take the panel GEMM and
+/// tokens whose logits are wanted the lone-token kernels: two sequences' prompts and a decoding
+/// token in one batch give each sequence, bit for bit, what it gets alone, its prompt in one
+/// piece.
+#[test]
+fn batch_invariant_sums_mix_prompt_and_decode_tokens() {
+    let m = model(&Synth { matrix_type: GgmlType::Q8_0, ..Synth::tiny("llama") });
+    let cpu = cpu();
+    let n = m.config.n_vocab;
+    let new_exec = || CpuExecutor::new(&m, &cpu, 64, 2).unwrap().summing(SumOrder::BatchInvariant);
+    let tok = |i: u32| (i * 11 + 5) % n as u32;
+    let (a, b): (Vec<u32>, Vec<u32>) = ((0..20).map(tok).collect(), (30..41).map(tok).collect());
+
+    let mut e = new_exec();
+    e.forward(&Batch::sequence(&a[..19], 0, 0, 18)).unwrap();
+    let mut mixed = Batch::sequence(&b, 0, 1, b.len() - 1);
+    mixed.push(a[19], 19, 0, true);
+    e.forward(&mixed).unwrap();
+    let got = e.logits(0..2).unwrap();
+
+    let alone = |tokens: &[u32]| new_exec().forward_last(tokens).unwrap();
+    assert_eq!(got[..n], alone(&b)[..], "the prompt");
+    assert_eq!(got[n..], alone(&a)[..], "the decoding token");
 }
 
 #[test]

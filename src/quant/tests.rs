@@ -289,7 +289,7 @@ fn prepared_tiles_are_bitwise_the_single_row_one() {
 }
 
 /// The panel GEMM, for every format that has one on this CPU: a full and a partial panel of
-/// rows against tokens that take every pass width (8, 2 and 1), each result within f32
+/// rows against tokens that take every pass width (8, 4, 2 and 1), each result within f32
 /// rounding of the scalar dot product, a token's results the same alone as in the batch, and
 /// wrong lengths refused.
 #[test]
@@ -298,7 +298,7 @@ fn panel_gemm_matches_the_scalar_dot_product() {
     for ty in ALL {
         let Some(p) = panel_gemm_fn(ty) else { continue };
         let (dot_ty, scalar) = (vec_dot_type(ty).unwrap(), vec_dot_ref_fn(ty).unwrap());
-        let (n, n_rows, n_tokens) = (5 * ty.block_len().max(32), PANEL_ROWS + 5, 11);
+        let (n, n_rows, n_tokens) = (5 * ty.block_len().max(32), PANEL_ROWS + 5, 15);
         let w = weight_row(ty, n * n_rows);
         let row_bytes = w.len() / n_rows;
         let rows: Vec<&[u8]> = w.chunks_exact(row_bytes).collect();

@@ -29,6 +29,8 @@ pub struct MatmulScratch {
     transposed: Vec<f32>,
     /// A panel GEMM's results, `[panel][token][row in panel]`.
     panels: Vec<PanelOut>,
+    /// `matmul_invariant`'s two kinds of tokens gathered apart: (activations, results).
+    parts: [(Vec<f32>, Vec<f32>); 2],
 }
 
 /// out[t][r] = Σ_c w[r][c] · x[t][c] for `n_tokens` rows of `x` (each `cols` long), summed in
@@ -38,6 +40,65 @@ pub fn matmul(
     x: &[f32],
     n_tokens: usize,
     order: SumOrder,
+    out: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), QuantError> {
+    let panel = match order {
+        SumOrder::Fastest if n_tokens >= PANEL_MIN_TOKENS => quant::panel_gemm_fn(w.ty),
+        _ => None,
+    };
+    matmul_with(w, x, n_tokens, order, panel, out, scratch)
+}
+
+/// `matmul` in `SumOrder::BatchInvariant` for a batch whose tokens marked in `lone` are summed
+/// as a lone token is, and the others through the panel GEMM, where this CPU has one (its sums
+/// are a token's own whatever the batch): each token's results depend only on its row and on
+/// which of the two it is.
+pub fn matmul_invariant(
+    w: QMatrix,
+    x: &[f32],
+    lone: &[bool],
+    out: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), QuantError> {
+    let n_tokens = lone.len();
+    let n_lone = lone.iter().filter(|&&l| l).count();
+    let order = SumOrder::BatchInvariant;
+    let panel = quant::panel_gemm_fn(w.ty).filter(|_| n_lone < n_tokens);
+    if panel.is_none() || n_lone == 0 {
+        return matmul_with(w, x, n_tokens, order, panel, out, scratch);
+    }
+    // Both kinds: each gathered apart, multiplied, and scattered back.
+    let mut parts = std::mem::take(&mut scratch.parts);
+    let result = parts.iter_mut().zip([true, false]).try_for_each(|((xs, ys), kind)| {
+        xs.clear();
+        for (row, _) in x.chunks_exact(w.cols).zip(lone).filter(|(_, &l)| l == kind) {
+            xs.extend_from_slice(row);
+        }
+        let n = xs.len() / w.cols;
+        ys.resize(n * w.rows, 0.0);
+        matmul_with(w, xs, n, order, panel.filter(|_| !kind), ys, scratch)
+    });
+    if result.is_ok() {
+        let [(_, lone_out), (_, panel_out)] = &parts;
+        let (mut a, mut b) = (lone_out.chunks_exact(w.rows), panel_out.chunks_exact(w.rows));
+        for (o, &l) in out.chunks_exact_mut(w.rows).zip(lone) {
+            if let Some(r) = if l { a.next() } else { b.next() } {
+                o.copy_from_slice(r);
+            }
+        }
+    }
+    scratch.parts = parts;
+    result
+}
+
+/// `matmul` through `panel` if given, else through the kernels `order` picks.
+fn matmul_with(
+    w: QMatrix,
+    x: &[f32],
+    n_tokens: usize,
+    order: SumOrder,
+    panel: Option<PanelGemm>,
     out: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), QuantError> {
@@ -67,10 +128,8 @@ pub fn matmul(
         .par_chunks_mut(x_row_bytes)
         .zip(x.par_chunks(w.cols))
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
-    if order == SumOrder::Fastest && n_tokens >= PANEL_MIN_TOKENS {
-        if let Some(p) = quant::panel_gemm_fn(w.ty) {
-            return panel_matmul(p, w, dot_ty, n_tokens, out, scratch);
-        }
+    if let Some(p) = panel {
+        return panel_matmul(p, w, dot_ty, n_tokens, out, scratch);
     }
     let xq = &scratch.quantized[..];
     // The tile's activation rows: prepared once here where its kernel wants them so.

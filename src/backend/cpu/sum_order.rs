@@ -9,7 +9,10 @@ pub enum SumOrder {
     /// llama.cpp's K-quant GEMM order elsewhere (generation, perplexity, benchmarks).
     #[default]
     Fastest,
-    /// Every token summed as a lone token is, whatever the batch: a server's sequence gets the
-    /// same results alone or batched with others, and however its prompt was split.
+    /// A token's sums depend only on the token and on whether its logits are wanted, whatever
+    /// the batch: tokens that want them (a server's decoding tokens, each prompt's last) are
+    /// summed as a lone token is, the others (prompt tokens) through the panel GEMM where the
+    /// CPU has one (its sums are a token's own). A server's sequence gets the same results
+    /// alone or batched with others, and however its prompt was split.
     BatchInvariant,
 }
