@@ -26,7 +26,7 @@ fn batch_equals_steps(s: &Synth) {
     batch_equals_steps_summing(s, SumOrder::Fastest, 1e-5);
 }
 
-/// The batch summed in `order`, the steps as lone tokens; `tol`: the relative error allowed.
+/// The batch and the steps summed in `order`; `tol`: the relative error allowed.
 fn batch_equals_steps_summing(s: &Synth, order: SumOrder, tol: f64) {
     let (m, cpu) = (model(s), cpu());
     let tokens: Vec<u32> = (0..13).map(|i| (i * 7 + 3) % s.n_vocab as u32).collect();
@@ -35,7 +35,7 @@ fn batch_equals_steps_summing(s: &Synth, order: SumOrder, tol: f64) {
     let all = batch.logits(0..tokens.len()).unwrap();
     assert!(all.iter().all(|v| v.is_finite()));
 
-    let mut step = exec(&m, &cpu, 32);
+    let mut step = exec(&m, &cpu, 32).summing(order);
     for (i, &t) in tokens.iter().enumerate() {
         let one = step.forward_last(&[t]).unwrap();
         let want = &all[i * s.n_vocab..(i + 1) * s.n_vocab];
@@ -64,8 +64,8 @@ fn gemma3_with_sliding_window_batch_equals_steps() {
 #[test]
 fn quantized_llama_batch_equals_steps() {
     let s = Synth { matrix_type: GgmlType::Q8_0, ..Synth::tiny("llama") };
-    // Every token wants its logits, so batch-invariant sums take each as a lone token: bitwise
-    // the steps' kernels, and so the graph (positions, cache, masks) is checked alone.
+    // Batch-invariant sums take every batch size alike: bitwise the steps' kernels, and so the
+    // graph (positions, cache, masks) is checked alone.
     batch_equals_steps_summing(&s, SumOrder::BatchInvariant, 1e-5);
     // The fastest batch kernels round otherwise (the panel GEMM, where this CPU has it): the
     // logits agree to 1e-7 but where a rounding moves an activation's Q8_0 step (one position
@@ -150,10 +150,9 @@ fn a_shared_prefix_equals_the_prefix_computed_again() {
     assert_eq!(got[n..], alone([&a[..], &c].concat())[..], "the owner");
 }
 
-/// Batch-invariant sums on a quantized model, where prompt tokens take the panel GEMM and
-/// tokens whose logits are wanted the lone-token kernels: two sequences' prompts and a decoding
-/// token in one batch give each sequence, bit for bit, what it gets alone, its prompt in one
-/// piece.
+/// Batch-invariant sums on a quantized model (the panel GEMM's sums at every batch size, where
+/// this CPU has it): two sequences' prompts and a decoding token in one batch give each
+/// sequence, bit for bit, what it gets alone, its prompt in one piece.
 #[test]
 fn batch_invariant_sums_mix_prompt_and_decode_tokens() {
     let m = model(&Synth { matrix_type: GgmlType::Q8_0, ..Synth::tiny("llama") });

@@ -71,7 +71,8 @@ pub type PanelOut = [f32; PANEL_ROWS];
 /// `x_row_bytes(n)` bytes, `prepare_panel` up to `PANEL_ROWS` stored weight rows into
 /// `panel_bytes(n)` bytes (missing rows are zero), and `run` gives every activation row's
 /// results against a panel's rows (all false where the lengths do not fit). Its sums are its
-/// own, not the single-row dot product's, but a token's results do not depend on the batch.
+/// own, not the single-row dot product's, but a token's results do not depend on the batch,
+/// and `rows` gives the same for one token straight from the stored rows.
 #[derive(Clone, Copy)]
 pub struct PanelGemm {
     pub x_row_bytes: fn(n: usize) -> usize,
@@ -79,7 +80,15 @@ pub struct PanelGemm {
     pub panel_bytes: fn(n: usize) -> usize,
     pub prepare_panel: fn(rows: &[&[u8]], out: &mut [u8]) -> bool,
     pub run: fn(panel: &[u8], x: &[u8], out: &mut [PanelOut]) -> bool,
+    /// One activation row (prepared by `prepare_x`) against consecutive weight rows as stored,
+    /// without building panels: `run`'s result for that row, bit for bit (decode), where the
+    /// format has it.
+    pub rows: Option<PanelRowsFn>,
 }
+
+/// `out[r]` = weight row r of `w` (consecutive rows as stored, `out.len()` of them) · `x`, an
+/// activation row prepared for a panel GEMM; false where the lengths do not fit.
+pub type PanelRowsFn = fn(w: &[u8], x: &[u8], out: &mut [f32]) -> bool;
 
 /// Rewrites a row into a tile kernel's layout (`out` holds exactly the rewritten row); false
 /// where the lengths do not fit.

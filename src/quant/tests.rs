@@ -290,8 +290,8 @@ fn prepared_tiles_are_bitwise_the_single_row_one() {
 
 /// The panel GEMM, for every format that has one on this CPU: a full and a partial panel of
 /// rows against tokens that take every pass width (8, 4, 2 and 1), each result within f32
-/// rounding of the scalar dot product, a token's results the same alone as in the batch, and
-/// wrong lengths refused.
+/// rounding of the scalar dot product, a token's results the same alone as in the batch and
+/// from the stored rows (`rows`), and wrong lengths refused.
 #[test]
 fn panel_gemm_matches_the_scalar_dot_product() {
     let mut checked = 0;
@@ -323,7 +323,17 @@ fn panel_gemm_matches_the_scalar_dot_product() {
             for (t, x_t) in xs.iter().enumerate() {
                 let mut alone = [[f32::NAN; PANEL_ROWS]];
                 let row_x = x.len() / n_tokens;
-                assert!((p.run)(&panel, &x[t * row_x..(t + 1) * row_x], &mut alone));
+                let x_row = &x[t * row_x..(t + 1) * row_x];
+                assert!((p.run)(&panel, x_row, &mut alone));
+                if let Some(rows_fn) = p.rows {
+                    let stored = &w[first * row_bytes..(first + panel_rows.len()) * row_bytes];
+                    let mut got = vec![f32::NAN; panel_rows.len()];
+                    assert!(rows_fn(stored, x_row, &mut got), "{ty}: rows refused valid lengths");
+                    assert!(!rows_fn(stored, &x_row[1..], &mut got), "{ty}: rows took a short activation row");
+                    for (r, g) in got.iter().enumerate() {
+                        assert_eq!(g.to_bits(), out[t][r].to_bits(), "{ty} ({r}, {t}): rows and the panel differ");
+                    }
+                }
                 for r in 0..PANEL_ROWS {
                     let got = out[t][r];
                     assert_eq!(got.to_bits(), alone[0][r].to_bits(), "{ty} ({r}, {t}): alone and batched differ");

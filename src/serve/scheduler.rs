@@ -124,10 +124,6 @@ struct Sequence {
 struct Slot {
     /// Tokens whose KV entries the slot holds (the executor's sequence length).
     cached: Vec<u32>,
-    /// How many of the first `cached` were computed as prompt tokens whose logits were not
-    /// wanted. Batch-invariant sums take those apart from the others (`SumOrder`), so only
-    /// they are reused: a reused prefix then holds what computing it again would.
-    quiet: usize,
     last_used: u64,
     seq: Option<Sequence>,
 }
@@ -272,12 +268,10 @@ impl<'e> Scheduler<'e> {
                 Some(src) => {
                     self.exec.share_prefix(src, slot, reused);
                     self.slots[slot].cached = self.slots[src].cached[..reused].to_vec();
-                    self.slots[slot].quiet = reused;
                 }
                 None => {
                     self.exec.truncate(slot, reused);
                     self.slots[slot].cached.truncate(reused);
-                    self.slots[slot].quiet = reused;
                 }
             }
             let s = &mut self.slots[slot];
@@ -309,8 +303,7 @@ impl<'e> Scheduler<'e> {
     /// one, which the emptiest free slot then takes over. At least the prompt's last token is
     /// computed again, for its logits.
     fn place(&self, ids: &[u32]) -> Placement {
-        let common =
-            |s: &Slot| s.cached[..s.quiet].iter().zip(ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
+        let common = |s: &Slot| s.cached.iter().zip(ids).take_while(|(a, b)| a == b).count().min(ids.len() - 1);
         let (free, kept) = self
             .slots
             .iter()
@@ -379,9 +372,6 @@ impl<'e> Scheduler<'e> {
                 let token = seq.pending.pop_front().expect("take is at most the pending count");
                 let last = k + 1 == take && seq.pending.is_empty();
                 batch.push(token, slot.cached.len(), i, last);
-                if !last && slot.quiet == slot.cached.len() {
-                    slot.quiet += 1;
-                }
                 slot.cached.push(token);
                 if last {
                     outputs.push(i);
@@ -499,7 +489,6 @@ impl<'e> Scheduler<'e> {
         let s = &mut self.slots[slot];
         self.exec.truncate(slot, 0);
         s.cached.clear();
-        s.quiet = 0;
         if let Some(seq) = s.seq.take() {
             self.metrics.running.fetch_sub(1, Relaxed);
             let _ = seq.req.events.send(Event::Failed(why.to_owned()));

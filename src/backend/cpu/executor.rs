@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use super::attention::{attention, AttentionShape};
 use super::kv_cache::KvCache;
-use super::matmul::{matmul, matmul_invariant, MatmulScratch, QMatrix};
+use super::matmul::{matmul, MatmulScratch, QMatrix};
 use super::{ops, vec, SumOrder};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
 use crate::backend::kv_blocks::KvBlocks;
@@ -126,23 +126,9 @@ impl<'m> CpuExecutor<'m> {
         self.model.weights.layers[il].matrix(t).unwrap_or_else(|| panic!("{w:?} is not a matrix"))
     }
 
-    fn qmatrix(&self, m: &Matrix) -> QMatrix<'m> {
-        QMatrix { ty: m.ty, data: self.model.data(m), rows: m.rows, cols: m.cols }
-    }
-
-    /// `m` times the batch's activations `x`. Batch-invariant sums take each token by whether
-    /// its logits are wanted (`matmul_invariant`): a server's decoding tokens and each prompt's
-    /// last are summed as lone tokens, prompt tokens through the panel GEMM.
-    fn batch_matmul(&mut self, m: &Matrix, x: &[f32], out: &mut [f32]) -> Result<(), BackendError> {
-        let w = self.qmatrix(m);
-        match self.order {
-            SumOrder::Fastest => matmul(w, x, self.batch.len(), self.order, out, &mut self.mm),
-            SumOrder::BatchInvariant => {
-                let lone: Vec<bool> = self.batch.tokens().iter().map(|t| t.logits).collect();
-                matmul_invariant(w, x, &lone, out, &mut self.mm)
-            }
-        }
-        .map_err(BackendError::from)
+    fn matmul_into(&mut self, m: &Matrix, x: &[f32], n: usize, out: &mut [f32]) -> Result<(), BackendError> {
+        let w = QMatrix { ty: m.ty, data: self.model.data(m), rows: m.rows, cols: m.cols };
+        matmul(w, x, n, self.order, out, &mut self.mm).map_err(BackendError::from)
     }
 
     fn forward_on_pool(&mut self) -> Result<(), BackendError> {
@@ -183,8 +169,7 @@ impl Executor for CpuExecutor<'_> {
         let mut logits = vec![0.0; rows.len() * c.n_vocab];
         let device = self.device;
         let model = self.model;
-        let w = self.qmatrix(&model.weights.output);
-        let result = device.install(|| matmul(w, x, rows.len(), self.order, &mut logits, &mut self.mm));
+        let result = device.install(|| self.matmul_into(&model.weights.output, x, rows.len(), &mut logits));
         self.hidden = hidden;
         result?;
         if let Some(cap) = c.final_logit_softcap {
@@ -253,7 +238,7 @@ impl Ops for CpuExecutor<'_> {
         let m = self.matrix(w);
         let mut y = self.take(out);
         let xv = std::mem::take(&mut self.acts[slot(x)]);
-        let result = self.batch_matmul(m, &xv, &mut y);
+        let result = self.matmul_into(m, &xv, self.batch.len(), &mut y);
         self.put(x, xv);
         self.put(out, y);
         result

@@ -7,8 +7,8 @@ use rayon::prelude::*;
 use super::SumOrder;
 use crate::gguf::GgmlType;
 use crate::quant::{
-    self, PanelGemm, PanelOut, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn, PANEL_ROWS,
-    TILE_ROWS, TILE_TOKENS,
+    self, PanelGemm, PanelOut, PanelRowsFn, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn,
+    PANEL_ROWS, TILE_ROWS, TILE_TOKENS,
 };
 
 /// A weight matrix ready to multiply: `rows` rows of `cols` elements of type `ty`.
@@ -29,76 +29,17 @@ pub struct MatmulScratch {
     transposed: Vec<f32>,
     /// A panel GEMM's results, `[panel][token][row in panel]`.
     panels: Vec<PanelOut>,
-    /// `matmul_invariant`'s two kinds of tokens gathered apart: (activations, results).
-    parts: [(Vec<f32>, Vec<f32>); 2],
 }
 
 /// out[t][r] = Σ_c w[r][c] · x[t][c] for `n_tokens` rows of `x` (each `cols` long), summed in
-/// `order`.
+/// `order`. Formats with a panel GEMM on this CPU take it for batches of `PANEL_MIN_TOKENS` or
+/// more; in `SumOrder::BatchInvariant` for every batch, smaller ones through its row kernel one
+/// token at a time, so that a token's sums are its own whatever it is batched with.
 pub fn matmul(
     w: QMatrix,
     x: &[f32],
     n_tokens: usize,
     order: SumOrder,
-    out: &mut [f32],
-    scratch: &mut MatmulScratch,
-) -> Result<(), QuantError> {
-    let panel = match order {
-        SumOrder::Fastest if n_tokens >= PANEL_MIN_TOKENS => quant::panel_gemm_fn(w.ty),
-        _ => None,
-    };
-    matmul_with(w, x, n_tokens, order, panel, out, scratch)
-}
-
-/// `matmul` in `SumOrder::BatchInvariant` for a batch whose tokens marked in `lone` are summed
-/// as a lone token is, and the others through the panel GEMM, where this CPU has one (its sums
-/// are a token's own whatever the batch): each token's results depend only on its row and on
-/// which of the two it is.
-pub fn matmul_invariant(
-    w: QMatrix,
-    x: &[f32],
-    lone: &[bool],
-    out: &mut [f32],
-    scratch: &mut MatmulScratch,
-) -> Result<(), QuantError> {
-    let n_tokens = lone.len();
-    let n_lone = lone.iter().filter(|&&l| l).count();
-    let order = SumOrder::BatchInvariant;
-    let panel = quant::panel_gemm_fn(w.ty).filter(|_| n_lone < n_tokens);
-    if panel.is_none() || n_lone == 0 {
-        return matmul_with(w, x, n_tokens, order, panel, out, scratch);
-    }
-    // Both kinds: each gathered apart, multiplied, and scattered back.
-    let mut parts = std::mem::take(&mut scratch.parts);
-    let result = parts.iter_mut().zip([true, false]).try_for_each(|((xs, ys), kind)| {
-        xs.clear();
-        for (row, _) in x.chunks_exact(w.cols).zip(lone).filter(|(_, &l)| l == kind) {
-            xs.extend_from_slice(row);
-        }
-        let n = xs.len() / w.cols;
-        ys.resize(n * w.rows, 0.0);
-        matmul_with(w, xs, n, order, panel.filter(|_| !kind), ys, scratch)
-    });
-    if result.is_ok() {
-        let [(_, lone_out), (_, panel_out)] = &parts;
-        let (mut a, mut b) = (lone_out.chunks_exact(w.rows), panel_out.chunks_exact(w.rows));
-        for (o, &l) in out.chunks_exact_mut(w.rows).zip(lone) {
-            if let Some(r) = if l { a.next() } else { b.next() } {
-                o.copy_from_slice(r);
-            }
-        }
-    }
-    scratch.parts = parts;
-    result
-}
-
-/// `matmul` through `panel` if given, else through the kernels `order` picks.
-fn matmul_with(
-    w: QMatrix,
-    x: &[f32],
-    n_tokens: usize,
-    order: SumOrder,
-    panel: Option<PanelGemm>,
     out: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), QuantError> {
@@ -128,8 +69,16 @@ fn matmul_with(
         .par_chunks_mut(x_row_bytes)
         .zip(x.par_chunks(w.cols))
         .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
+    // The panel's sums: every batch from PANEL_MIN_TOKENS on, and every batch in
+    // batch-invariant order (smaller ones through its row kernel, where the format has one).
+    let panel =
+        quant::panel_gemm_fn(w.ty).filter(|_| n_tokens >= PANEL_MIN_TOKENS || order == SumOrder::BatchInvariant);
     if let Some(p) = panel {
-        return panel_matmul(p, w, dot_ty, n_tokens, out, scratch);
+        prepare_panel_x(p, w.cols, dot_ty, n_tokens, scratch)?;
+        return match p.rows {
+            Some(rows) if n_tokens < PANEL_MIN_TOKENS => panel_rows_matmul(rows, w, n_tokens, out, scratch),
+            _ => panel_matmul(p, w, n_tokens, out, scratch),
+        };
     }
     let xq = &scratch.quantized[..];
     // The tile's activation rows: prepared once here where its kernel wants them so.
@@ -186,18 +135,16 @@ fn matmul_with(
 /// each panel costs more than it saves.
 const PANEL_MIN_TOKENS: usize = 8;
 
-/// `matmul` through a panel GEMM, on activations already quantized into `scratch.quantized`:
-/// each task rebuilds its panels of weight rows and writes `[panel][token][row in panel]`, which
-/// is then copied out a panel row (64 contiguous bytes) at a time.
-fn panel_matmul(
+/// The activations quantized into `scratch.quantized`, rewritten for the panel kernels into
+/// `scratch.prepared`.
+fn prepare_panel_x(
     p: PanelGemm,
-    w: QMatrix,
+    cols: usize,
     dot_ty: GgmlType,
     n_tokens: usize,
-    out: &mut [f32],
     scratch: &mut MatmulScratch,
 ) -> Result<(), QuantError> {
-    let x_bytes = (p.x_row_bytes)(w.cols);
+    let x_bytes = (p.x_row_bytes)(cols);
     let (xq, prepared) = (&scratch.quantized, &mut scratch.prepared);
     prepared.resize(n_tokens * x_bytes, 0);
     let rows = prepared.par_chunks_mut(x_bytes).zip(xq.par_chunks(xq.len() / n_tokens));
@@ -209,7 +156,45 @@ fn panel_matmul(
             got: xq.len() / n_tokens,
         });
     }
-    let x = &prepared[..];
+    Ok(())
+}
+
+/// `matmul` one token at a time through a panel GEMM's row kernel (`PanelGemm::rows`), on
+/// activations prepared by `prepare_panel_x`: each task's rows straight from the map.
+fn panel_rows_matmul(
+    rows: PanelRowsFn,
+    w: QMatrix,
+    n_tokens: usize,
+    out: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), QuantError> {
+    let w_row_bytes = row_bytes(w.ty, w.cols)?;
+    // Whole groups of sixteen rows per task: the kernel takes its rows sixteen at a time.
+    let per_task = rows_per_task(w.rows).next_multiple_of(PANEL_ROWS);
+    let x_bytes = scratch.prepared.len() / n_tokens;
+    for (x, out) in scratch.prepared.chunks_exact(x_bytes).zip(out.chunks_exact_mut(w.rows)) {
+        out.par_chunks_mut(per_task).enumerate().try_for_each(|(i, chunk)| {
+            let first = i * per_task * w_row_bytes;
+            match rows(&w.data[first..first + chunk.len() * w_row_bytes], x, chunk) {
+                true => Ok(()),
+                false => Err(QuantError::BadLength { ty: w.ty, what: "row", expected: w_row_bytes, got: w.data.len() }),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+/// `matmul` through a panel GEMM, on activations prepared by `prepare_panel_x`: each task
+/// rebuilds its panels of weight rows and writes `[panel][token][row in panel]`, which is then
+/// copied out a panel row (64 contiguous bytes) at a time.
+fn panel_matmul(
+    p: PanelGemm,
+    w: QMatrix,
+    n_tokens: usize,
+    out: &mut [f32],
+    scratch: &mut MatmulScratch,
+) -> Result<(), QuantError> {
+    let x = &scratch.prepared[..];
     let w_row_bytes = row_bytes(w.ty, w.cols)?;
     let n_panels = w.rows.div_ceil(PANEL_ROWS);
     let panels_per_task = rows_per_task(w.rows).div_ceil(PANEL_ROWS);

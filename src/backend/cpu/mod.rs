@@ -12,5 +12,5 @@ pub mod vec;
 pub use attention::{attention, AttentionShape, TILED_MIN_QUERIES};
 pub use executor::{default_threads, CpuDevice, CpuExecutor};
 pub use kv_cache::{available_memory, KvCache, KvRows};
-pub use matmul::{matmul, matmul_invariant, MatmulScratch, QMatrix};
+pub use matmul::{matmul, MatmulScratch, QMatrix};
 pub use sum_order::SumOrder;

@@ -5,14 +5,14 @@
 /// what it was batched with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum SumOrder {
-    /// The fastest kernel for each batch size: the AVX-512 panel GEMM where the CPU has one,
-    /// llama.cpp's K-quant GEMM order elsewhere (generation, perplexity, benchmarks).
+    /// The fastest kernel for each batch size: the AVX-512 panel GEMM for batches where the
+    /// CPU has one, the AVX2 row kernels for one token, llama.cpp's K-quant GEMM order elsewhere
+    /// (generation, perplexity, benchmarks).
     #[default]
     Fastest,
-    /// A token's sums depend only on the token and on whether its logits are wanted, whatever
-    /// the batch: tokens that want them (a server's decoding tokens, each prompt's last) are
-    /// summed as a lone token is, the others (prompt tokens) through the panel GEMM where the
-    /// CPU has one (its sums are a token's own). A server's sequence gets the same results
-    /// alone or batched with others, and however its prompt was split.
+    /// Every token summed the same way whatever the batch: through the panel GEMM's sums at
+    /// every batch size where the CPU has it (its row kernel for a few tokens), else as a lone
+    /// token is. A server's sequence gets the same results alone or batched with others, and
+    /// however its prompt was split.
     BatchInvariant,
 }

@@ -29,14 +29,20 @@ use super::super::blocks::*;
 use super::super::kquants::{self, Decoded};
 use super::super::legacy::{q4_0_values, q4_1_values, q5_0_values, q5_1_values};
 use super::super::nonlinear::{codebook_values, iq4xs_scale, iq4xs_sub};
-use super::super::{GgmlType, PanelGemm, PanelOut, PrepareFn, PANEL_ROWS};
+use super::super::{GgmlType, PanelGemm, PanelOut, PanelRowsFn, PrepareFn, PANEL_ROWS};
+
+mod rows;
 
 fn has_panel_isa() -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512vnni")
+            && is_x86_feature_detected!("avx512vl")
+    })
 }
 
-/// The panel GEMM for weight type `ty`, if this CPU has the instructions (AVX-512 F and VNNI)
+/// The panel GEMM for weight type `ty`, if this CPU has the instructions (AVX-512 F, VL, VNNI)
 /// and the format is one real models use.
 pub fn panel_gemm(ty: GgmlType) -> Option<PanelGemm> {
     use GgmlType::*;
@@ -44,55 +50,91 @@ pub fn panel_gemm(ty: GgmlType) -> Option<PanelGemm> {
         return None;
     }
     Some(match ty {
-        Q8_0 => panel::<8, QK, false>(from_q8_0, |r, o| {
-            build::<BlockQ8_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, b.qs, sm, q))
-        }),
-        Q4_0 => panel::<8, QK, false>(from_q8_0, |r, o| {
-            build::<BlockQ4_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, q4_0_values(b), sm, q))
-        }),
-        Q5_0 => panel::<8, QK, false>(from_q8_0, |r, o| {
-            build::<BlockQ5_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, q5_0_values(b), sm, q))
-        }),
+        Q8_0 => panel::<8, QK, false>(
+            from_q8_0,
+            |r, o| build::<BlockQ8_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, b.qs, sm, q)),
+            Some(|w, x, o| rows::rows_by::<BlockQ8_0, QK, 1, false>(w, x, o, rows::row_q8_0)),
+        ),
+        Q4_0 => panel::<8, QK, false>(
+            from_q8_0,
+            |r, o| build::<BlockQ4_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, q4_0_values(b), sm, q)),
+            Some(|w, x, o| rows::rows_by::<BlockQ4_0, QK, 1, false>(w, x, o, rows::row_q4_0)),
+        ),
+        Q5_0 => panel::<8, QK, false>(
+            from_q8_0,
+            |r, o| build::<BlockQ5_0, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), 0.0, q5_0_values(b), sm, q)),
+            Some(|w, x, o| rows::rows_by::<BlockQ5_0, QK, 1, false>(w, x, o, rows::row_q5_0)),
+        ),
         // d·q + m: the offset is a negative min.
-        Q4_1 => panel::<8, QK, true>(from_q8_1, |r, o| {
-            build::<BlockQ4_1, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), -b.m.to_f32(), q4_1_values(b), sm, q))
-        }),
-        Q5_1 => panel::<8, QK, true>(from_q8_1, |r, o| {
-            build::<BlockQ5_1, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), -b.m.to_f32(), q5_1_values(b), sm, q))
-        }),
-        Iq4Nl => panel::<8, QK, false>(from_q8_0, |r, o| {
-            build::<BlockIq4Nl, 8, 1>(r, o, |b, sm, q| {
-                legacy(b.d.to_f32(), 0.0, codebook_values(&b.qs, &KVALUES_IQ4NL), sm, q)
-            })
-        }),
-        Mxfp4 => panel::<8, QK, false>(from_q8_0, |r, o| {
-            build::<BlockMxfp4, 8, 1>(r, o, |b, sm, q| {
-                legacy(e8m0_to_f32_half(b.e), 0.0, codebook_values(&b.qs, &KVALUES_MXFP4), sm, q)
-            })
-        }),
-        Iq4Xs => panel::<8, QK, false>(from_q8k::<QK>, |r, o| {
-            build::<BlockIq4Xs, 8, 8>(r, o, |b, sm, q| {
-                for (ib, (sm, q)) in sm.iter_mut().zip(q.chunks_exact_mut(QK)).enumerate() {
-                    *sm = (b.d.to_f32() * iq4xs_scale(b, ib) as f32, 0.0);
-                    q.copy_from_slice(&iq4xs_sub(b, ib));
-                }
-            })
-        }),
-        Q2K => panel::<4, 16, true>(from_q8k::<16>, |r, o| {
-            build::<BlockQ2K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q2k(b), sm, q))
-        }),
-        Q3K => panel::<4, 16, false>(from_q8k::<16>, |r, o| {
-            build::<BlockQ3K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q3k(b), sm, q))
-        }),
-        Q4K => panel::<8, QK, true>(from_q8k::<QK>, |r, o| {
-            build::<BlockQ4K, 8, 8>(r, o, |b, sm, q| decoded(&kquants::decode_q4k(b), sm, q))
-        }),
-        Q5K => panel::<8, QK, true>(from_q8k::<QK>, |r, o| {
-            build::<BlockQ5K, 8, 8>(r, o, |b, sm, q| decoded(&kquants::decode_q5k(b), sm, q))
-        }),
-        Q6K => panel::<4, 16, false>(from_q8k::<16>, |r, o| {
-            build::<BlockQ6K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q6k(b), sm, q))
-        }),
+        Q4_1 => panel::<8, QK, true>(
+            from_q8_1,
+            |r, o| {
+                build::<BlockQ4_1, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), -b.m.to_f32(), q4_1_values(b), sm, q))
+            },
+            Some(|w, x, o| rows::rows_by::<BlockQ4_1, QK, 1, true>(w, x, o, rows::row_q4_1)),
+        ),
+        Q5_1 => panel::<8, QK, true>(
+            from_q8_1,
+            |r, o| {
+                build::<BlockQ5_1, 8, 1>(r, o, |b, sm, q| legacy(b.d.to_f32(), -b.m.to_f32(), q5_1_values(b), sm, q))
+            },
+            Some(|w, x, o| rows::rows_by::<BlockQ5_1, QK, 1, true>(w, x, o, rows::row_q5_1)),
+        ),
+        Iq4Nl => panel::<8, QK, false>(
+            from_q8_0,
+            |r, o| {
+                build::<BlockIq4Nl, 8, 1>(r, o, |b, sm, q| {
+                    legacy(b.d.to_f32(), 0.0, codebook_values(&b.qs, &KVALUES_IQ4NL), sm, q)
+                })
+            },
+            Some(|w, x, o| rows::rows_by::<BlockIq4Nl, QK, 1, false>(w, x, o, rows::row_iq4nl)),
+        ),
+        Mxfp4 => panel::<8, QK, false>(
+            from_q8_0,
+            |r, o| {
+                build::<BlockMxfp4, 8, 1>(r, o, |b, sm, q| {
+                    legacy(e8m0_to_f32_half(b.e), 0.0, codebook_values(&b.qs, &KVALUES_MXFP4), sm, q)
+                })
+            },
+            Some(|w, x, o| rows::rows_by::<BlockMxfp4, QK, 1, false>(w, x, o, rows::row_mxfp4)),
+        ),
+        Iq4Xs => panel::<8, QK, false>(
+            from_q8k::<QK>,
+            |r, o| {
+                build::<BlockIq4Xs, 8, 8>(r, o, |b, sm, q| {
+                    for (ib, (sm, q)) in sm.iter_mut().zip(q.chunks_exact_mut(QK)).enumerate() {
+                        *sm = (b.d.to_f32() * iq4xs_scale(b, ib) as f32, 0.0);
+                        q.copy_from_slice(&iq4xs_sub(b, ib));
+                    }
+                })
+            },
+            Some(|w, x, o| rows::rows_by::<BlockIq4Xs, QK, 8, false>(w, x, o, rows::row_iq4xs)),
+        ),
+        Q2K => panel::<4, 16, true>(
+            from_q8k::<16>,
+            |r, o| build::<BlockQ2K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q2k(b), sm, q)),
+            None,
+        ),
+        Q3K => panel::<4, 16, false>(
+            from_q8k::<16>,
+            |r, o| build::<BlockQ3K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q3k(b), sm, q)),
+            None,
+        ),
+        Q4K => panel::<8, QK, true>(
+            from_q8k::<QK>,
+            |r, o| build::<BlockQ4K, 8, 8>(r, o, |b, sm, q| decoded(&kquants::decode_q4k(b), sm, q)),
+            Some(|w, x, o| rows::rows_by::<BlockQ4K, QK, 8, true>(w, x, o, rows::row_q4k)),
+        ),
+        Q5K => panel::<8, QK, true>(
+            from_q8k::<QK>,
+            |r, o| build::<BlockQ5K, 8, 8>(r, o, |b, sm, q| decoded(&kquants::decode_q5k(b), sm, q)),
+            None,
+        ),
+        Q6K => panel::<4, 16, false>(
+            from_q8k::<16>,
+            |r, o| build::<BlockQ6K, 4, 16>(r, o, |b, sm, q| decoded(&kquants::decode_q6k(b), sm, q)),
+            Some(|w, x, o| rows::rows_by::<BlockQ6K, 16, 16, false>(w, x, o, rows::row_q6k)),
+        ),
         _ => return None,
     })
 }
@@ -102,6 +144,7 @@ pub fn panel_gemm(ty: GgmlType) -> Option<PanelGemm> {
 fn panel<const G: usize, const L: usize, const MINS: bool>(
     prepare_x: PrepareFn,
     prepare_panel: fn(&[&[u8]], &mut [u8]) -> bool,
+    rows: Option<PanelRowsFn>,
 ) -> PanelGemm {
     const { assert!(L == 4 * G) };
     PanelGemm {
@@ -110,6 +153,7 @@ fn panel<const G: usize, const L: usize, const MINS: bool>(
         panel_bytes: |n| n / L * size_of::<WSub<G>>(),
         prepare_panel,
         run: run::<G, L, MINS>,
+        rows,
     }
 }
 
