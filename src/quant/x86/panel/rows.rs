@@ -45,9 +45,8 @@ pub(super) fn rows_by<B: Pod, const L: usize, const SUBS: usize, const MINS: boo
     if out.is_empty() || per_row == 0 || x.len() != per_row * SUBS || w.len() != per_row * out.len() || !has_avx2() {
         return false;
     }
-    let zero = || vec![[0; PANEL_ROWS]; x.len()];
-    let mut lanes =
-        Lanes { isum: zero(), scale: vec![[0.0; PANEL_ROWS]; x.len()], min: vec![[0.0; PANEL_ROWS]; x.len()] };
+    let (n_subs, zero) = (x.len(), [0.0; PANEL_ROWS]);
+    let mut lanes = Lanes { isum: vec![[0; PANEL_ROWS]; n_subs], scale: vec![zero; n_subs], min: vec![zero; n_subs] };
     let row_bytes = per_row * size_of::<B>();
     let end = w.as_ptr_range().end as *const u8;
     for (rows, out) in w.chunks(PANEL_ROWS * per_row).zip(out.chunks_mut(PANEL_ROWS)) {
