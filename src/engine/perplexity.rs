@@ -166,9 +166,10 @@ impl Engine {
                 }
             }
             exec.forward(&batch)?;
+            let step = logit_rows(n_vocab);
             for (seq, chunk) in chunks.chunks_exact(n_ctx).enumerate() {
-                for start in (0..scored).step_by(logit_rows(n_vocab)) {
-                    let end = (start + logit_rows(n_vocab)).min(scored);
+                for start in (0..scored).step_by(step) {
+                    let end = (start + step).min(scored);
                     let logits = exec.logits(seq * scored + start..seq * scored + end)?;
                     for (r, logits) in logits.chunks_exact(n_vocab).enumerate() {
                         let pos = first + start + r;

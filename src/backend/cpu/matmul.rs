@@ -46,23 +46,7 @@ pub fn matmul(
     debug_assert_eq!(x.len(), n_tokens * w.cols);
     debug_assert_eq!(out.len(), n_tokens * w.rows);
     let dot_ty = quant::vec_dot_type(w.ty)?;
-    // A plan for one token has no batch kernel: every token takes the single-token sums (the
-    // tile and many-row kernels below give those bit for bit).
-    let plan_tokens = if order == SumOrder::BatchInvariant { 1 } else { n_tokens };
-    let plan = quant::row_plan(w.ty, plan_tokens)?;
-    // Batches widen Q4_0/Q5_0 rows to Q8_0 once per row (the same sums, bit for bit).
-    let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
-    let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
-    let single = if widened { quant::vec_dot_fn(row_ty)? } else { plan.tail };
-    let prepared = if n_tokens >= TILE_TOKENS { quant::prepared_tile_fn(row_ty) } else { None };
-    let tile = match prepared {
-        Some(p) => Some(p.tile),
-        None => (n_tokens >= TILE_TOKENS).then(|| quant::vec_dot_tile_fn(row_ty)).flatten(),
-    };
-    let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
-    let w_row_bytes = row_bytes(w.ty, w.cols)?;
-
     scratch.quantized.resize(n_tokens * x_row_bytes, 0);
     scratch
         .quantized
@@ -80,6 +64,22 @@ pub fn matmul(
             _ => panel_matmul(p, w, n_tokens, out, scratch),
         };
     }
+
+    // A plan for one token has no batch kernel: every token takes the single-token sums (the
+    // tile and many-row kernels below give those bit for bit).
+    let plan_tokens = if order == SumOrder::BatchInvariant { 1 } else { n_tokens };
+    let plan = quant::row_plan(w.ty, plan_tokens)?;
+    // Batches widen Q4_0/Q5_0 rows to Q8_0 once per row (the same sums, bit for bit).
+    let widened = n_tokens > 1 && matches!(w.ty, GgmlType::Q4_0 | GgmlType::Q5_0);
+    let row_ty = if widened { GgmlType::Q8_0 } else { w.ty };
+    let single = if widened { quant::vec_dot_fn(row_ty)? } else { plan.tail };
+    let prepared = if n_tokens >= TILE_TOKENS { quant::prepared_tile_fn(row_ty) } else { None };
+    let tile = match prepared {
+        Some(p) => Some(p.tile),
+        None => (n_tokens >= TILE_TOKENS).then(|| quant::vec_dot_tile_fn(row_ty)).flatten(),
+    };
+    let rows_dot = if n_tokens == 1 { quant::rows_dot_fn(w.ty) } else { None };
+    let w_row_bytes = row_bytes(w.ty, w.cols)?;
     let xq = &scratch.quantized[..];
     // The tile's activation rows: prepared once here where its kernel wants them so.
     let (tile_xq, tile_x_row_bytes) = match prepared {
@@ -175,9 +175,10 @@ fn panel_rows_matmul(
     for (x, out) in scratch.prepared.chunks_exact(x_bytes).zip(out.chunks_exact_mut(w.rows)) {
         out.par_chunks_mut(per_task).enumerate().try_for_each(|(i, chunk)| {
             let first = i * per_task * w_row_bytes;
-            match rows(&w.data[first..first + chunk.len() * w_row_bytes], x, chunk) {
-                true => Ok(()),
-                false => Err(QuantError::BadLength { ty: w.ty, what: "row", expected: w_row_bytes, got: w.data.len() }),
+            if rows(&w.data[first..first + chunk.len() * w_row_bytes], x, chunk) {
+                Ok(())
+            } else {
+                Err(QuantError::BadLength { ty: w.ty, what: "row", expected: w_row_bytes, got: w.data.len() })
             }
         })?;
     }
@@ -203,10 +204,13 @@ fn panel_matmul(
         let mut panel = vec![0u8; (p.panel_bytes)(w.cols)];
         for (j, results) in task.chunks_mut(n_tokens).enumerate() {
             let first = (i * panels_per_task + j) * PANEL_ROWS;
-            let rows: Vec<&[u8]> = (first..w.rows.min(first + PANEL_ROWS))
-                .map(|r| &w.data[r * w_row_bytes..(r + 1) * w_row_bytes])
-                .collect();
-            if !(p.prepare_panel)(&rows, &mut panel) || !(p.run)(&panel, x, results) {
+            let n_rows = PANEL_ROWS.min(w.rows - first);
+            let stored = &w.data[first * w_row_bytes..(first + n_rows) * w_row_bytes];
+            let mut rows = [&[][..]; PANEL_ROWS];
+            for (slot, row) in rows.iter_mut().zip(stored.chunks_exact(w_row_bytes)) {
+                *slot = row;
+            }
+            if !(p.prepare_panel)(&rows[..n_rows], &mut panel) || !(p.run)(&panel, x, results) {
                 return Err(QuantError::BadLength { ty: w.ty, what: "row", expected: w_row_bytes, got: w.data.len() });
             }
         }
