@@ -230,6 +230,14 @@ unsafe fn bytes_from_bits(bits: u32) -> __m256i {
     _mm256_cmpeq_epi8(bytes, _mm256_set1_epi64x(-1))
 }
 
+/// A Q5_0/Q5_1 block's 5-bit values, unsigned: the nibbles and, from `qh`, the fifth bits.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn five_bits(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
+    let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(qh)), _mm256_set1_epi8(0x10));
+    _mm256_or_si256(nibbles(qs), fifth)
+}
+
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn load32(p: &[i8; 32]) -> __m256i {
@@ -397,8 +405,7 @@ row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256
 }, |a| offset_finish(a));
 
 row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
-    let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0x10));
-    offset_step(a, x, (fp16(w.d), fp16(w.m)), _mm256_or_si256(nibbles(&w.qs), fifth))
+    offset_step(a, x, (fp16(w.d), fp16(w.m)), five_bits(&w.qs, w.qh))
 }, |a| offset_finish(a));
 
 row_kernels!(dot_iq4nl, tile_iq4nl, rows: rows_iq4nl, BlockIq4Nl, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {

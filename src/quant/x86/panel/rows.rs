@@ -16,7 +16,7 @@ use bytemuck::Pod;
 
 use super::super::super::blocks::*;
 use super::super::super::nonlinear::iq4xs_scale;
-use super::super::{bytes_from_bits, codebook, fp16, has_avx2, load32, nibbles, q6k_unpack, PREFETCH_BYTES};
+use super::super::{codebook, five_bits, fp16, has_avx2, load32, nibbles, q6k_unpack, PREFETCH_BYTES};
 use super::{XSub, PANEL_ROWS};
 
 /// Sixteen rows' sub-block sums, scales and mins, `[sub-block][row]`: the panel's lanes.
@@ -154,14 +154,6 @@ unsafe fn legacy_row<B, const OFFSET: i32, const MINS: bool>(
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
 unsafe fn biased(v: __m256i) -> __m256i {
     _mm256_xor_si256(v, _mm256_set1_epi8(0x80u8 as i8))
-}
-
-/// A Q5_0/Q5_1 block's 5-bit values, unsigned.
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-unsafe fn five_bits(qs: &[u8; 16], qh: [u8; 4]) -> __m256i {
-    let fifth = _mm256_and_si256(bytes_from_bits(u32::from_le_bytes(qh)), _mm256_set1_epi8(0x10));
-    _mm256_or_si256(nibbles(qs), fifth)
 }
 
 #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
