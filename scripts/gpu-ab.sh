@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A kernel change A/B on the GPU machine in one call: the mat-vec families' parity with the new
+# bundle, then `bench-kernels` and `rocmforge bench --device cuda -p 512 -n 128 -r 3` with the
+# base build and the new one, alternated on the same files in the same run. Results in $OUT:
+# parity, bench-kernels of both, summary.md (tg/pp per model, new/base).
+# Usage: BASE=DIR [NEW=DIR] bash scripts/gpu-ab.sh MODEL.gguf...
+#   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
+#   (e.g. built from main), NEW (default .devcarry) the one after. Models: scripts/gpu-models.sh.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-/tmp/rocmforge-gpu-ab}
+RAW=${RAW:-/tmp/rocmforge-gpu-ab-raw}
+BASE=$(realpath "${BASE:?BASE=DIR: the base build}")
+NEW=$(realpath "${NEW:-.devcarry}")
+mkdir -p "$OUT" "$RAW"
+chmod +x "$BASE/rocmforge" "$NEW/rocmforge"
+dir() { [ "$1" = base ] && echo "$BASE" || echo "$NEW"; }
+bin() { echo "$(dir "$1")/rocmforge"; }
+bundle() { echo "$(dir "$1")/rocmforge-sm_90.rfkb"; }
+
+"$(bin new)" test-kernels --bundle "$(bundle new)" --filter matvec > "$OUT/parity-matvec.txt" 2>&1
+tail -1 "$OUT/parity-matvec.txt"
+for which in base new; do
+    "$(bin $which)" bench-kernels --bundle "$(bundle $which)" > "$OUT/bench-kernels-$which.txt" 2>&1
+done
+summary=$OUT/summary.md
+echo "| model | test | base t/s | new t/s | new/base |" > "$summary"
+echo "| --- | --- | ---: | ---: | ---: |" >> "$summary"
+for model in "$@"; do
+    name=$(basename "$model" .gguf)
+    for which in base new base new; do
+        ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json \
+            >> "$RAW/bench-$name-$which.json" 2> "$RAW/bench-$name-$which.err" \
+            || echo "$name: bench ($which) failed: $(tail -3 "$RAW/bench-$name-$which.err")"
+    done
+    python3 - "$name" "$RAW/bench-$name-base.json" "$RAW/bench-$name-new.json" >> "$summary" <<'PY'
+import json, sys
+name, a, b = sys.argv[1:]
+def load(p):
+    # Two runs appended to one file (JSON arrays back to back): the better of each test.
+    best, dec, text, i = {}, json.JSONDecoder(), open(p).read(), 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return best
+        runs, i = dec.raw_decode(text, i)
+        for r in runs:
+            test = ("pp%d" % r["n_prompt"]) if r["n_prompt"] else ("tg%d" % r["n_gen"])
+            best[test] = max(best.get(test, 0), r["avg_ts"])
+x, y = load(a), load(b)
+for test in sorted(x):
+    t = y.get(test, 0)
+    print(f"| {name} | {test} | {x[test]:.1f} | {t:.1f} | {t / x[test]:.3f} |")
+PY
+done
+cat "$summary"
+for which in base new; do grep -E "copy|^matvec [a-z0-9_]+ (4096x4096|14336x4096)" "$OUT/bench-kernels-$which.txt" | sed "s/^/$which: /"; done
