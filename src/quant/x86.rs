@@ -384,28 +384,39 @@ row_kernels!(dot_q5_0, tile_q5_0, rows: rows_q5_0, BlockQ5_0, BlockQ8_0, _mm256_
     scaled_step(a, x, fp16(w.d), _mm256_or_si256(nibbles(&w.qs), clear))
 }, |a| hsum_f32(a));
 
+/// Two f16 (a block's d and m, or d and s) as f32 in lanes 0 and 1, one conversion for both.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fp16_pair(a: half::f16, b: half::f16) -> __m128 {
+    _mm_cvtph_ps(_mm_cvtsi32_si128((a.to_bits() as u32 | (b.to_bits() as u32) << 16) as i32))
+}
+
 /// One block of Σ blocks d_w·d_x·Σ(q·x) + Σ blocks m_w·s_x, the formats with an offset (Q4_1,
-/// Q5_1), whose quants `q` are unsigned: ggml's order, the offsets summed apart in f32 and added
-/// at the end (`offset_finish`).
+/// Q5_1), whose quants `q` are unsigned: ggml's order, the offsets summed apart in f32 (lane 1
+/// of the second accumulator) and added at the end (`offset_finish`). `dm` is the weight
+/// block's (d, m) (`fp16_pair`): its products with the activation's (d, s) come from one
+/// multiply, each the same rounding as its scalar form (four conversions were half the
+/// block's instructions).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn offset_step((acc, offsets): (__m256, f32), x: &BlockQ8_1, (d, m): (f32, f32), q: __m256i) -> (__m256, f32) {
+unsafe fn offset_step((acc, offsets): (__m256, __m128), x: &BlockQ8_1, dm: __m128, q: __m256i) -> (__m256, __m128) {
     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(&x.qs)), _mm256_set1_epi16(1));
-    (_mm256_fmadd_ps(_mm256_set1_ps(d * fp16(x.d)), _mm256_cvtepi32_ps(p), acc), offsets + m * fp16(x.s))
+    let products = _mm_mul_ps(dm, fp16_pair(x.d, x.s));
+    (_mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(p), acc), _mm_add_ps(offsets, products))
 }
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn offset_finish((acc, offsets): (__m256, f32)) -> f32 {
-    hsum_f32(acc) + offsets
+unsafe fn offset_finish((acc, offsets): (__m256, __m128)) -> f32 {
+    hsum_f32(acc) + _mm_cvtss_f32(_mm_movehdup_ps(offsets))
 }
 
-row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
-    offset_step(a, x, (fp16(w.d), fp16(w.m)), nibbles(&w.qs))
+row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x| {
+    offset_step(a, x, fp16_pair(w.d, w.m), nibbles(&w.qs))
 }, |a| offset_finish(a));
 
-row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), 0.0f32), |a, w, x| {
-    offset_step(a, x, (fp16(w.d), fp16(w.m)), five_bits(&w.qs, w.qh))
+row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x| {
+    offset_step(a, x, fp16_pair(w.d, w.m), five_bits(&w.qs, w.qh))
 }, |a| offset_finish(a));
 
 row_kernels!(dot_iq4nl, tile_iq4nl, rows: rows_iq4nl, BlockIq4Nl, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {

@@ -8,9 +8,9 @@
 //! - more rows (long prompts, perplexity): everything in f32 (ggml's tiled kernel).
 
 use half::f16;
-use rayon::prelude::*;
 
 use super::kv_cache::KvRows;
+use super::pool;
 use super::{vec, SumOrder};
 
 /// ggml's `GGML_FA_TILE_Q`: from this many query rows on, its tiled f32 kernel runs.
@@ -39,7 +39,7 @@ pub fn attention(q: &[f32], kv: KvRows, pos0: usize, s: &AttentionShape, order: 
         let widen =
             |rows: &mut dyn Iterator<Item = &[f16]>| -> Vec<f32> { rows.flatten().map(|v| v.to_f32()).collect() };
         let (k32, v32) = (widen(&mut (0..n_pos).map(|p| kv.key(p))), widen(&mut (0..n_pos).map(|p| kv.value(p))));
-        out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
+        pool::for_each_chunk_mut(out, hd, |i, out_h| {
             let (t, h) = (i / s.n_head, i % s.n_head);
             let pos = pos0 + t;
             let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));
@@ -50,7 +50,7 @@ pub fn attention(q: &[f32], kv: KvRows, pos0: usize, s: &AttentionShape, order: 
         });
         return;
     }
-    out.par_chunks_mut(hd).enumerate().for_each(|(i, out_h)| {
+    pool::for_each_chunk_mut(out, hd, |i, out_h| {
         let (t, h) = (i / s.n_head, i % s.n_head);
         let pos = pos0 + t;
         let first = s.window.map_or(0, |w| (pos + 1).saturating_sub(w));

@@ -6,6 +6,7 @@ use std::ops::Range;
 use super::attention::{attention, AttentionShape};
 use super::kv_cache::KvCache;
 use super::matmul::{matmul, MatmulScratch, QMatrix};
+use super::pool::Pool;
 use super::{ops, vec, SumOrder};
 use crate::backend::graph::{self, Act, LayerTensor, Ops, Weight};
 use crate::backend::kv_blocks::KvBlocks;
@@ -14,27 +15,24 @@ use crate::model::{Activation, Matrix, Model};
 
 /// The CPU as a device: the worker threads every CPU executor computes on.
 pub struct CpuDevice {
-    pool: rayon::ThreadPool,
+    pool: Pool,
 }
 
 impl CpuDevice {
     /// `threads` workers (0: one per core the OS reports).
     pub fn new(threads: usize) -> Result<Self, BackendError> {
         let threads = if threads == 0 { default_threads() } else { threads };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("rocmforge-cpu-{i}"))
-            .build()
+        let pool = Pool::new(threads, "rocmforge-cpu")
             .map_err(|e| BackendError::Threads(format!("cannot start {threads} worker threads: {e}")))?;
         Ok(CpuDevice { pool })
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.pool.threads()
     }
 
-    /// Runs `f` on the worker threads.
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    /// Runs `f` on this thread, its parallel loops on the device's threads.
+    pub fn install<R>(&self, f: impl FnOnce() -> R) -> R {
         self.pool.install(f)
     }
 }

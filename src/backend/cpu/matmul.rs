@@ -2,9 +2,7 @@
 //! quantized once to the weight type's dot-product partner (Q8_0, Q8_1, Q8_K, f16 …) and every
 //! output is one `vec_dot` over a weight row that stays in the memory map.
 
-use rayon::prelude::*;
-
-use super::SumOrder;
+use super::{pool, SumOrder};
 use crate::gguf::GgmlType;
 use crate::quant::{
     self, PanelGemm, PanelOut, PanelRowsFn, PrepareFn, QuantError, RowPlan, RowsDotFn, VecDotFn, VecDotTileFn,
@@ -48,11 +46,9 @@ pub fn matmul(
     let dot_ty = quant::vec_dot_type(w.ty)?;
     let x_row_bytes = row_bytes(dot_ty, w.cols)?;
     scratch.quantized.resize(n_tokens * x_row_bytes, 0);
-    scratch
-        .quantized
-        .par_chunks_mut(x_row_bytes)
-        .zip(x.par_chunks(w.cols))
-        .try_for_each(|(q, xr)| quant::quantize_row(dot_ty, xr, q))?;
+    pool::try_for_each_chunk_mut(&mut scratch.quantized, x_row_bytes, |t, q| {
+        quant::quantize_row(dot_ty, &x[t * w.cols..(t + 1) * w.cols], q)
+    })?;
     // The panel's sums: every batch from PANEL_MIN_TOKENS on, and every batch in
     // batch-invariant order (smaller ones through its row kernel, where the format has one).
     let panel =
@@ -86,15 +82,15 @@ pub fn matmul(
         Some(p) => {
             let bytes = (p.row_bytes)(w.cols);
             scratch.prepared.resize(n_tokens * bytes, 0);
-            let rows = scratch.prepared.par_chunks_mut(bytes).zip(xq.par_chunks(x_row_bytes));
-            if !rows.map(|(out, x)| (p.prepare)(x, out)).all(|ok| ok) {
-                return Err(QuantError::BadLength {
+            pool::try_for_each_chunk_mut(&mut scratch.prepared, bytes, |t, out| {
+                let x = &xq[t * x_row_bytes..(t + 1) * x_row_bytes];
+                (p.prepare)(x, out).then_some(()).ok_or(QuantError::BadLength {
                     ty: dot_ty,
                     what: "activation row",
                     expected: bytes,
                     got: x_row_bytes,
-                });
-            }
+                })
+            })?;
             (&scratch.prepared[..], bytes)
         }
         None => (xq, x_row_bytes),
@@ -117,15 +113,13 @@ pub fn matmul(
     };
     let rows_per_task = rows_per_task(w.rows);
     if n_tokens == 1 {
-        out.par_chunks_mut(rows_per_task).enumerate().for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
+        pool::for_each_chunk_mut(out, rows_per_task, |i, chunk| kernel.rows_into(i * rows_per_task, chunk));
     } else {
         // Computed as [row][token] so each task owns a contiguous slice, then transposed.
         scratch.transposed.resize(w.rows * n_tokens, 0.0);
-        scratch
-            .transposed
-            .par_chunks_mut(rows_per_task * n_tokens)
-            .enumerate()
-            .for_each(|(i, chunk)| kernel.rows_into(i * rows_per_task, chunk));
+        pool::for_each_chunk_mut(&mut scratch.transposed, rows_per_task * n_tokens, |i, chunk| {
+            kernel.rows_into(i * rows_per_task, chunk)
+        });
         transpose_into(&scratch.transposed, n_tokens, w.rows, out);
     }
     Ok(())
@@ -147,16 +141,16 @@ fn prepare_panel_x(
     let x_bytes = (p.x_row_bytes)(cols);
     let (xq, prepared) = (&scratch.quantized, &mut scratch.prepared);
     prepared.resize(n_tokens * x_bytes, 0);
-    let rows = prepared.par_chunks_mut(x_bytes).zip(xq.par_chunks(xq.len() / n_tokens));
-    if !rows.map(|(out, x)| (p.prepare_x)(x, out)).all(|ok| ok) {
-        return Err(QuantError::BadLength {
+    let xq_row_bytes = xq.len() / n_tokens;
+    pool::try_for_each_chunk_mut(prepared, x_bytes, |t, out| {
+        let x = &xq[t * xq_row_bytes..(t + 1) * xq_row_bytes];
+        (p.prepare_x)(x, out).then_some(()).ok_or(QuantError::BadLength {
             ty: dot_ty,
             what: "activation row",
             expected: x_bytes,
-            got: xq.len() / n_tokens,
-        });
-    }
-    Ok(())
+            got: xq_row_bytes,
+        })
+    })
 }
 
 /// `matmul` one token at a time through a panel GEMM's row kernel (`PanelGemm::rows`), on
@@ -173,7 +167,7 @@ fn panel_rows_matmul(
     let per_task = rows_per_task(w.rows).next_multiple_of(PANEL_ROWS);
     let x_bytes = scratch.prepared.len() / n_tokens;
     for (x, out) in scratch.prepared.chunks_exact(x_bytes).zip(out.chunks_exact_mut(w.rows)) {
-        out.par_chunks_mut(per_task).enumerate().try_for_each(|(i, chunk)| {
+        pool::try_for_each_chunk_mut(out, per_task, |i, chunk| {
             let first = i * per_task * w_row_bytes;
             if rows(&w.data[first..first + chunk.len() * w_row_bytes], x, chunk) {
                 Ok(())
@@ -200,7 +194,7 @@ fn panel_matmul(
     let n_panels = w.rows.div_ceil(PANEL_ROWS);
     let panels_per_task = rows_per_task(w.rows).div_ceil(PANEL_ROWS);
     scratch.panels.resize(n_panels * n_tokens, [0.0; PANEL_ROWS]);
-    scratch.panels.par_chunks_mut(panels_per_task * n_tokens).enumerate().try_for_each(|(i, task)| {
+    pool::try_for_each_chunk_mut(&mut scratch.panels, panels_per_task * n_tokens, |i, task| {
         let mut panel = vec![0u8; (p.panel_bytes)(w.cols)];
         for (j, results) in task.chunks_mut(n_tokens).enumerate() {
             let first = (i * panels_per_task + j) * PANEL_ROWS;
@@ -217,7 +211,7 @@ fn panel_matmul(
         Ok(())
     })?;
     let panels = &scratch.panels;
-    out.par_chunks_mut(w.rows).enumerate().for_each(|(t, out_t)| {
+    pool::for_each_chunk_mut(out, w.rows, |t, out_t| {
         for (j, chunk) in out_t.chunks_mut(PANEL_ROWS).enumerate() {
             chunk.copy_from_slice(&panels[j * n_tokens + t][..chunk.len()]);
         }
@@ -231,7 +225,7 @@ const TRANSPOSE_TOKENS: usize = 16;
 /// `out[t][r] = by_row[r][t]`, in parallel over groups of tokens (a serial transpose was 7 % of
 /// a small model's prefill on 2 threads).
 fn transpose_into(by_row: &[f32], n_tokens: usize, rows: usize, out: &mut [f32]) {
-    out.par_chunks_mut(rows * TRANSPOSE_TOKENS).enumerate().for_each(|(g, group)| {
+    pool::for_each_chunk_mut(out, rows * TRANSPOSE_TOKENS, |g, group| {
         let t0 = g * TRANSPOSE_TOKENS;
         let tokens = group.len() / rows;
         for (r, col) in by_row.chunks_exact(n_tokens).enumerate() {
@@ -382,9 +376,9 @@ fn row_bytes(ty: GgmlType, cols: usize) -> Result<usize, QuantError> {
     })
 }
 
-/// Enough tasks for rayon to balance threads, few enough that each amortises its overhead.
+/// Enough tasks to balance threads, few enough that each amortises its overhead.
 fn rows_per_task(rows: usize) -> usize {
-    let threads = rayon::current_num_threads().max(1);
+    let threads = pool::current_threads();
     (rows / (threads * 8)).clamp(16, 4096)
 }
 

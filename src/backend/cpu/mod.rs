@@ -5,6 +5,7 @@ mod executor;
 mod kv_cache;
 mod matmul;
 pub mod ops;
+mod pool;
 pub mod sample;
 mod sum_order;
 pub mod vec;
