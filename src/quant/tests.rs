@@ -197,6 +197,11 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
     for ty in ALL {
         let (Some(rows_dot), Some(tile)) = (rows_dot_fn(ty), vec_dot_tile_fn(ty)) else { continue };
         let (dot_ty, single) = (vec_dot_type(ty).unwrap(), vec_dot_fn(ty).unwrap());
+        // Long rows too: past 512 blocks the many-row kernel converts the activations' scales
+        // per block rather than up front (x86 `ACT_SCALES`).
+        for blocks in [3, 515] {
+            rows_match_single_row(ty, blocks * ty.block_len().max(32));
+        }
         let n = 3 * ty.block_len().max(32);
         let rows = 5;
         let w = weight_row(ty, n * rows);
@@ -238,6 +243,24 @@ fn many_row_kernels_are_bitwise_the_single_row_one() {
         );
     } else {
         eprintln!("skipped: no AVX2 on this CPU, so there are no many-row kernels");
+    }
+}
+
+/// The many-row kernel's results on `n`-column rows, bitwise the single-row kernel's.
+fn rows_match_single_row(ty: GgmlType, n: usize) {
+    let (Some(rows_dot), dot_ty, single) = (rows_dot_fn(ty), vec_dot_type(ty).unwrap(), vec_dot_fn(ty).unwrap()) else {
+        return;
+    };
+    let rows = 3;
+    let w = weight_row(ty, n * rows);
+    let mut x = vec![0u8; dot_ty.bytes_for(n as u64).unwrap() as usize];
+    quantize_row(dot_ty, &random(n, 11), &mut x).unwrap();
+    let mut out = vec![f32::NAN; rows];
+    assert!(rows_dot(&w, &x, &mut out), "{ty}: rows kernel refused valid lengths");
+    let row_bytes = w.len() / rows;
+    for (r, got) in out.iter().enumerate() {
+        let want = single(n, &w[r * row_bytes..(r + 1) * row_bytes], &x);
+        assert_eq!(got.to_bits(), want.to_bits(), "{ty} row {r} of {n} columns");
     }
 }
 

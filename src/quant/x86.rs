@@ -245,12 +245,12 @@ unsafe fn load32(p: &[i8; 32]) -> __m256i {
 }
 
 /// One block of Σ blocks d_w·d_x·Σ(w·x), the formats without an offset (Q4_0, Q5_0, Q8_0),
-/// whose quants `q` are signed.
+/// whose quants `q` are signed; `dx` is the activation block's scale (`ActScale`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scaled_step(acc: __m256, x: &BlockQ8_0, d: f32, q: __m256i) -> __m256 {
+unsafe fn scaled_step(acc: __m256, x: &BlockQ8_0, d: f32, dx: f32, q: __m256i) -> __m256 {
     let s = _mm256_cvtepi32_ps(dot_i8_pairs(q, load32(&x.qs)));
-    _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(x.d)), s, acc)
+    _mm256_fmadd_ps(_mm256_set1_ps(d * dx), s, acc)
 }
 
 /// A format's dot product as a fold over its blocks (the accumulator it starts from, one step
@@ -258,21 +258,62 @@ unsafe fn scaled_step(acc: __m256, x: &BlockQ8_0, d: f32, q: __m256i) -> __m256 
 /// the many-row one (`fold_rows`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn fold_row<W, X, A: Copy>(
+unsafe fn fold_row<W, X: ActScale, A: Copy>(
     w: &[W],
     x: &[X],
     zero: A,
-    step: impl Fn(A, &W, &X) -> A,
+    step: impl Fn(A, &W, &X, X::Scale) -> A,
     finish: impl Fn(A) -> f32,
 ) -> f32 {
     // A loop, not `Iterator::fold`: the closure that would take would not inherit this
     // function's target features, so a large `step` could not be inlined into it.
     let mut acc = zero;
     for (w, x) in w.iter().zip(x) {
-        acc = step(acc, w, x);
+        acc = step(acc, w, x, x.act_scale());
     }
     finish(acc)
 }
+
+/// An activation block's scale as the steps take it. The many-row kernel (`fold_rows`)
+/// converts the row's scales once for all its weight rows; the f16 conversions per block and
+/// row were a sixth of a Q5_0 or Q8_0 step's instructions. The values are the same either way.
+pub(super) trait ActScale {
+    type Scale: Copy;
+    /// # Safety
+    /// The CPU has F16C (the kernels' target features).
+    unsafe fn act_scale(&self) -> Self::Scale;
+}
+
+impl ActScale for BlockQ8_0 {
+    type Scale = f32;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn act_scale(&self) -> f32 {
+        fp16(self.d)
+    }
+}
+
+/// (d, s) in lanes 0 and 1 (`offset_step`).
+impl ActScale for BlockQ8_1 {
+    type Scale = __m128;
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn act_scale(&self) -> __m128 {
+        fp16_pair(self.d, self.s)
+    }
+}
+
+impl ActScale for BlockQ8K {
+    type Scale = f32;
+    #[inline]
+    unsafe fn act_scale(&self) -> f32 {
+        self.scale()
+    }
+}
+
+/// Activation blocks whose scales `fold_rows` converts up front: rows of up to 16384 columns
+/// (longer ones convert per block as the one-row kernel does).
+const ACT_SCALES: usize = 512;
 
 /// Consecutive rows of `w` (each `x.len()` blocks; `w.len() == out.len() * x.len()`) against
 /// one activation row in one call, without a call, length check and dispatch per row: for a
@@ -282,14 +323,36 @@ unsafe fn fold_row<W, X, A: Copy>(
 /// ahead are prefetched in software too (`PREFETCH_BYTES`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn fold_rows<W, X, A: Copy>(
+unsafe fn fold_rows<W, X: ActScale, A: Copy>(
     w: &[W],
     x: &[X],
     out: &mut [f32],
     zero: A,
-    step: impl Fn(A, &W, &X) -> A,
+    step: impl Fn(A, &W, &X, X::Scale) -> A,
     finish: impl Fn(A) -> f32,
 ) {
+    if x.len() > ACT_SCALES {
+        return fold_rows_with(w, x, out, |w, x| fold_row(w, x, zero, &step, &finish));
+    }
+    let mut scales = [std::mem::MaybeUninit::<X::Scale>::uninit(); ACT_SCALES];
+    for (s, x) in scales.iter_mut().zip(x) {
+        s.write(x.act_scale());
+    }
+    // SAFETY: the first x.len() were written just above.
+    let scales = unsafe { std::slice::from_raw_parts(scales.as_ptr() as *const X::Scale, x.len()) };
+    fold_rows_with(w, x, out, |w, x| {
+        let mut acc = zero;
+        for ((w, x), &s) in w.iter().zip(x).zip(scales) {
+            acc = step(acc, w, x, s);
+        }
+        finish(acc)
+    })
+}
+
+/// `fold_rows`' walk over the rows, each row's dot product `row(w_row, x)`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn fold_rows_with<W, X>(w: &[W], x: &[X], out: &mut [f32], row: impl Fn(&[W], &[X]) -> f32) {
     let row_bytes = x.len() * std::mem::size_of::<W>();
     let (start, end) = (w.as_ptr() as *const u8, w.as_ptr_range().end as *const u8);
     for (i, (o, r)) in out.iter_mut().zip(w.chunks_exact(x.len())).enumerate() {
@@ -301,7 +364,7 @@ unsafe fn fold_rows<W, X, A: Copy>(
             _mm_prefetch(ahead.wrapping_add(at) as *const i8, _MM_HINT_T0);
             at += 64;
         }
-        *o = fold_row(r, x, zero, &step, &finish);
+        *o = row(r, x);
     }
 }
 
@@ -317,11 +380,11 @@ const PREFETCH_BYTES: usize = 4096;
 /// chains hide each other's latency. Each result is `fold_row`'s bit for bit.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn fold_tile<W, X, A: Copy>(
+unsafe fn fold_tile<W, X: ActScale, A: Copy>(
     w: [&[W]; TILE_ROWS],
     x: [&[X]; TILE_TOKENS],
     zero: A,
-    step: impl Fn(A, &W, &X) -> A,
+    step: impl Fn(A, &W, &X, X::Scale) -> A,
     finish: impl Fn(A) -> f32,
 ) -> Tile {
     let mut acc = [[zero; TILE_TOKENS]; TILE_ROWS];
@@ -329,7 +392,7 @@ unsafe fn fold_tile<W, X, A: Copy>(
         for (acc_r, w_r) in acc.iter_mut().zip(w) {
             let wb = &w_r[b];
             for (a, x_t) in acc_r.iter_mut().zip(x) {
-                *a = step(*a, wb, &x_t[b]);
+                *a = step(*a, wb, &x_t[b], x_t[b].act_scale());
             }
         }
     }
@@ -370,18 +433,18 @@ macro_rules! row_kernels {
 mod kquants;
 use kquants::*;
 
-row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
-    scaled_step(a, x, fp16(w.d), load32(&w.qs))
+row_kernels!(dot_q8_0, tile_q8_0, rows: rows_q8_0, BlockQ8_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x, dx| {
+    scaled_step(a, x, fp16(w.d), dx, load32(&w.qs))
 }, |a| hsum_f32(a));
 
-row_kernels!(dot_q4_0, tile_q4_0, rows: rows_q4_0, BlockQ4_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
-    scaled_step(a, x, fp16(w.d), _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
+row_kernels!(dot_q4_0, tile_q4_0, rows: rows_q4_0, BlockQ4_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x, dx| {
+    scaled_step(a, x, fp16(w.d), dx, _mm256_sub_epi8(nibbles(&w.qs), _mm256_set1_epi8(8)))
 }, |a| hsum_f32(a));
 
-row_kernels!(dot_q5_0, tile_q5_0, rows: rows_q5_0, BlockQ5_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
+row_kernels!(dot_q5_0, tile_q5_0, rows: rows_q5_0, BlockQ5_0, BlockQ8_0, _mm256_setzero_ps(), |a, w, x, dx| {
     // Where the fifth bit is clear the value is nibble − 16: set the high nibble to 0xF.
     let clear = _mm256_andnot_si256(bytes_from_bits(u32::from_le_bytes(w.qh)), _mm256_set1_epi8(0xF0u8 as i8));
-    scaled_step(a, x, fp16(w.d), _mm256_or_si256(nibbles(&w.qs), clear))
+    scaled_step(a, x, fp16(w.d), dx, _mm256_or_si256(nibbles(&w.qs), clear))
 }, |a| hsum_f32(a));
 
 /// Two f16 (a block's d and m, or d and s) as f32 in lanes 0 and 1, one conversion for both.
@@ -394,14 +457,20 @@ unsafe fn fp16_pair(a: half::f16, b: half::f16) -> __m128 {
 /// One block of Σ blocks d_w·d_x·Σ(q·x) + Σ blocks m_w·s_x, the formats with an offset (Q4_1,
 /// Q5_1), whose quants `q` are unsigned: ggml's order, the offsets summed apart in f32 (lane 1
 /// of the second accumulator) and added at the end (`offset_finish`). `dm` is the weight
-/// block's (d, m) (`fp16_pair`): its products with the activation's (d, s) come from one
+/// block's (d, m) and `ds` the activation's (d, s) (`fp16_pair`): their products come from one
 /// multiply, each the same rounding as its scalar form (four conversions were half the
 /// block's instructions).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn offset_step((acc, offsets): (__m256, __m128), x: &BlockQ8_1, dm: __m128, q: __m256i) -> (__m256, __m128) {
+unsafe fn offset_step(
+    (acc, offsets): (__m256, __m128),
+    x: &BlockQ8_1,
+    dm: __m128,
+    ds: __m128,
+    q: __m256i,
+) -> (__m256, __m128) {
     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(&x.qs)), _mm256_set1_epi16(1));
-    let products = _mm_mul_ps(dm, fp16_pair(x.d, x.s));
+    let products = _mm_mul_ps(dm, ds);
     (_mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(p), acc), _mm_add_ps(offsets, products))
 }
 
@@ -411,25 +480,25 @@ unsafe fn offset_finish((acc, offsets): (__m256, __m128)) -> f32 {
     hsum_f32(acc) + _mm_cvtss_f32(_mm_movehdup_ps(offsets))
 }
 
-row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x| {
-    offset_step(a, x, fp16_pair(w.d, w.m), nibbles(&w.qs))
+row_kernels!(dot_q4_1, tile_q4_1, rows: rows_q4_1, BlockQ4_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x, ds| {
+    offset_step(a, x, fp16_pair(w.d, w.m), ds, nibbles(&w.qs))
 }, |a| offset_finish(a));
 
-row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x| {
-    offset_step(a, x, fp16_pair(w.d, w.m), five_bits(&w.qs, w.qh))
+row_kernels!(dot_q5_1, tile_q5_1, rows: rows_q5_1, BlockQ5_1, BlockQ8_1, (_mm256_setzero_ps(), _mm_setzero_ps()), |a, w, x, ds| {
+    offset_step(a, x, fp16_pair(w.d, w.m), ds, five_bits(&w.qs, w.qh))
 }, |a| offset_finish(a));
 
-row_kernels!(dot_iq4nl, tile_iq4nl, rows: rows_iq4nl, BlockIq4Nl, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
-    scaled_step(a, x, fp16(w.d), codebook(nibbles(&w.qs), &KVALUES_IQ4NL))
+row_kernels!(dot_iq4nl, tile_iq4nl, rows: rows_iq4nl, BlockIq4Nl, BlockQ8_0, _mm256_setzero_ps(), |a, w, x, dx| {
+    scaled_step(a, x, fp16(w.d), dx, codebook(nibbles(&w.qs), &KVALUES_IQ4NL))
 }, |a| hsum_f32(a));
 
-row_kernels!(dot_mxfp4, tile_mxfp4, rows: rows_mxfp4, BlockMxfp4, BlockQ8_0, _mm256_setzero_ps(), |a, w, x| {
-    scaled_step(a, x, e8m0_to_f32_half(w.e), codebook(nibbles(&w.qs), &KVALUES_MXFP4))
+row_kernels!(dot_mxfp4, tile_mxfp4, rows: rows_mxfp4, BlockMxfp4, BlockQ8_0, _mm256_setzero_ps(), |a, w, x, dx| {
+    scaled_step(a, x, e8m0_to_f32_half(w.e), dx, codebook(nibbles(&w.qs), &KVALUES_MXFP4))
 }, |a| hsum_f32(a));
 
 // IQ4_XS: per 32-weight sub-block, exact integer sums times its 6-bit scale (in `madd`), one
 // FMA per super-block.
-row_kernels!(dot_iq4xs, tile_iq4xs, rows: rows_iq4xs, BlockIq4Xs, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |a, w, x| {
+row_kernels!(dot_iq4xs, tile_iq4xs, rows: rows_iq4xs, BlockIq4Xs, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |a, w, x, dx| {
     let (subs, _) = w.qs.as_chunks::<{ QK / 2 }>();
     let (xs, _) = x.qs.as_chunks::<QK>();
     let mut sum = _mm256_setzero_si256();
@@ -437,5 +506,5 @@ row_kernels!(dot_iq4xs, tile_iq4xs, rows: rows_iq4xs, BlockIq4Xs, BlockQ8K, _mm2
         let q = codebook(nibbles(qs), &KVALUES_IQ4NL);
         sum = _mm256_add_epi32(sum, dot_i8_pairs_by(q, load32(xq), iq4xs_scale(w, ib) as i16));
     }
-    _mm256_fmadd_ps(_mm256_set1_ps(fp16(w.d) * x.scale()), _mm256_cvtepi32_ps(sum), a)
+    _mm256_fmadd_ps(_mm256_set1_ps(fp16(w.d) * dx), _mm256_cvtepi32_ps(sum), a)
 }, |a| hsum_f32(a));

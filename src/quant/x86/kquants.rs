@@ -56,10 +56,9 @@ unsafe fn q4k_pair_sums(w: &BlockQ4K, sc: &Q4kScales, x: &BlockQ8K) -> [(i32, i3
 row_kernels!(
     dot_q4k, tile_q4k, rows: rows_q4k, BlockQ4K, BlockQ8K, (0.0f32, 0.0f32),
     #[inline(always)]
-    |(acc, acc_min): (f32, f32), w, x| {
+    |(acc, acc_min): (f32, f32), w, x, dx| {
         let pairs = q4k_pair_sums(w, &q4k_scales(w), x);
         let (q, m) = pairs.iter().fold((0, 0), |(a, b), p| (a + p.0, b + p.1));
-        let dx = x.scale();
         ((q as f32).mul_add(fp16(w.d) * dx, acc), (m as f32).mul_add(fp16(w.dmin) * dx, acc_min))
     },
     |(acc, acc_min)| acc - acc_min
@@ -83,7 +82,7 @@ row_kernels!(
     BlockQ8K,
     (0.0f32, 0.0f32),
     #[inline(always)]
-    |acc: (f32, f32), w, x| q4k_gemm_step(acc, w, &q4k_scales(w), x),
+    |acc: (f32, f32), w, x, _| q4k_gemm_step(acc, w, &q4k_scales(w), x),
     |(acc, acc_min)| acc - acc_min
 );
 
@@ -173,9 +172,9 @@ unsafe fn q6k_block_lanes(w: &Q6kUnpacked, x: &BlockQ8K) -> __m256i {
 }
 
 // ggml's single-row Q6_K kernel: the eight lanes are scaled and accumulated in f32 per block.
-row_kernels!(dot_q6k, tile_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |acc, w, x| {
+row_kernels!(dot_q6k, tile_q6k, rows: rows_q6k, BlockQ6K, BlockQ8K, _mm256_setzero_ps(), #[inline(always)] |acc, w, x, dx| {
     let lanes = q6k_block_lanes(&q6k_unpack(w), x);
-    _mm256_fmadd_ps(_mm256_set1_ps(x.scale() * fp16(w.d)), _mm256_cvtepi32_ps(lanes), acc)
+    _mm256_fmadd_ps(_mm256_set1_ps(dx * fp16(w.d)), _mm256_cvtepi32_ps(lanes), acc)
 }, |a| hsum_f32(a));
 
 /// One Q6_K block of ggml's tiled batch Q6_K kernel: one exact integer per block, scaled and
@@ -192,7 +191,7 @@ row_kernels!(
     BlockQ8K,
     0.0f32,
     #[inline(always)]
-    |acc: f32, w, x| q6k_tiled_step(acc, w, &q6k_unpack(w), x),
+    |acc: f32, w, x, _| q6k_tiled_step(acc, w, &q6k_unpack(w), x),
     |a| a
 );
 
