@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Tuning on the GPU machine in one call (issue 11): the mat-vec families' parity at every value of
-# their tuning axes, `rocmforge tune` on each model into a copy of the bundle, then `bench-kernels` and
-# `rocmforge bench --device cuda -p 512 -n 128 -r 3` with the untuned and the tuned bundle, A/B in
-# the same run on the same files. Results in $OUT (few files: the device tool returns about 8):
-# parity, tune (every shape's times), the tuning table, bench-kernels untuned/tuned, summary.md;
-# raw JSON and logs in $RAW.
+# Tuning on the GPU machine in one call (issue 11): `rocmforge tune` on each model into a copy of
+# the bundle, then scripts/gpu-ab.sh with the untuned bundle as the base and the tuned one as the
+# new (the mat-vec families' parity at every value of their tuning axes, `bench-kernels`, and
+# `rocmforge bench --device cuda -p 512 -n 128 -r 3`, A/B in the same run on the same files).
+# Results in $OUT (few files: the device tool returns about 8): tune (every shape's times), the
+# tuning table, and gpu-ab.sh's (parity, bench-kernels base/new, summary.md); raw JSON and logs
+# in $RAW.
 # Usage: [TUNE_ONLY="more.gguf ..."] bash scripts/gpu-tune.sh MODEL.gguf...
 #   (TUNE_ONLY: models only tuned, for their shapes in bench-kernels' table, e.g. synth's 8B in
 #   q5_0, q8_0, q6_k; models: scripts/gpu-models.sh; expects
@@ -18,11 +19,10 @@ BIN=$PWD/.devcarry/rocmforge
 chmod +x "$BIN"
 DEFAULT=/tmp/rf-bundle-default TUNED=/tmp/rf-bundle-tuned
 mkdir -p $DEFAULT $TUNED
-cp .devcarry/rocmforge-sm_90.rfkb $DEFAULT/
-cp .devcarry/rocmforge-sm_90.rfkb $TUNED/
-
-"$BIN" test-kernels --bundle $DEFAULT/rocmforge-sm_90.rfkb --filter matvec > "$OUT/parity-matvec.txt" 2>&1
-tail -1 "$OUT/parity-matvec.txt"
+for dir in $DEFAULT $TUNED; do
+    cp .devcarry/rocmforge-sm_90.rfkb $dir/
+    ln -sf "$BIN" $dir/rocmforge
+done
 
 for model in "$@" ${TUNE_ONLY:-}; do
     name=$(basename "$model" .gguf)
@@ -32,33 +32,5 @@ for model in "$@" ${TUNE_ONLY:-}; do
 done
 "$BIN" kernels $TUNED/rocmforge-sm_90.rfkb 2>/dev/null | sed -n '/^tuned/,$p' > "$OUT/tuning-table.txt"
 
-for which in default tuned; do
-    dir=$DEFAULT; [ $which = tuned ] && dir=$TUNED
-    "$BIN" bench-kernels --bundle $dir/rocmforge-sm_90.rfkb > "$OUT/bench-kernels-$which.txt" 2>&1
-done
-summary=$OUT/summary.md
-echo "| model | test | untuned t/s | tuned t/s | tuned/untuned |" > "$summary"
-echo "| --- | --- | ---: | ---: | ---: |" >> "$summary"
-for model in "$@"; do
-    name=$(basename "$model" .gguf)
-    for which in default tuned; do
-        dir=$DEFAULT; [ $which = tuned ] && dir=$TUNED
-        ROCMFORGE_KERNELS=$dir "$BIN" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json \
-            > "$RAW/bench-$name-$which.json" 2> "$RAW/bench-$name-$which.err" \
-            || echo "$name: bench ($which) failed: $(tail -3 "$RAW/bench-$name-$which.err")"
-    done
-    python3 - "$name" "$RAW/bench-$name-default.json" "$RAW/bench-$name-tuned.json" >> "$summary" <<'PY'
-import json, sys
-name, a, b = sys.argv[1:]
-def load(p):
-    try:
-        return {(("pp%d" % r["n_prompt"]) if r["n_prompt"] else ("tg%d" % r["n_gen"])): r["avg_ts"] for r in json.load(open(p))}
-    except (OSError, ValueError):
-        return {}
-x, y = load(a), load(b)
-for test in sorted(x):
-    t = y.get(test)
-    print(f"| {name} | {test} | {x[test]:.1f} | {t or 0:.1f} | {t / x[test] if t else 0:.3f} |")
-PY
-done
-cat "$summary"
+# Parity of the mat-vec families, bench-kernels and bench with each bundle ("base" the untuned).
+OUT=$OUT RAW=$RAW BASE=$DEFAULT NEW=$TUNED bash scripts/gpu-ab.sh "$@"
