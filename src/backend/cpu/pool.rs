@@ -40,7 +40,7 @@ struct Shared {
     task: AtomicUsize,
     /// Tasks of the open job that have returned.
     done: AtomicUsize,
-    /// The first panic of the open job's tasks on a worker, rethrown on the caller.
+    /// The first panic of the open job's tasks (on any thread), rethrown on the caller.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
     sleepers: AtomicUsize,
     sleep: Mutex<()>,
