@@ -54,10 +54,14 @@ pub fn fast_dot(ty: GgmlType) -> Option<VecDotFn> {
 }
 
 /// The AVX2 dot product for `ty` over many rows in one call (`fold_rows`), bit for bit
-/// `fast_dot` per row, if this CPU has AVX2 and the format has one.
+/// `fast_dot` per row, if this CPU has AVX2 and the format has one (Q4_1's with AVX-512 VNNI
+/// where the CPU has it, `vnni::fast_rows_vnni`).
 pub fn fast_rows(ty: GgmlType) -> Option<RowsDotFn> {
     if !has_avx2() {
         return None;
+    }
+    if let Some(rows) = vnni::fast_rows_vnni(ty) {
+        return Some(rows);
     }
     // SAFETY (each call below): AVX2, FMA and F16C were detected just above; `cast_rows`
     // checked that `w` holds `out.len()` rows of `x.len()` blocks.

@@ -1,11 +1,13 @@
-//! The AVX-512 VNNI batch tiles (Q8_0, Q4_1): `vpdpbusd` does maddubs + madd in one
-//! instruction, on activation and weight rows rewritten once per batch into layouts of their own
-//! (`PreparedTile`), bit for bit the AVX2 single-row dot products of the parent module.
+//! The AVX-512 VNNI batch tiles (Q8_0, Q4_1) and Q4_1's decode kernel: `vpdpbusd` does
+//! maddubs + madd in one instruction. The tiles read activation and weight rows rewritten once
+//! per batch into layouts of their own (`PreparedTile`); all are bit for bit the AVX2
+//! single-row dot products of the parent module.
 //!
-//! Safety, for every `unsafe` below: the tiles are `#[target_feature(enable =
-//! "avx2,fma,f16c,avx512vnni,avx512vl")]` functions reached only through `fast_prepared_tile`,
-//! which hands them out after `has_vnni` has detected all five features; loads read whole
-//! fixed-size array fields of blocks from `bytemuck` casts checked for equal lengths.
+//! Safety, for every `unsafe` below: the kernels are `#[target_feature(enable =
+//! "avx2,fma,f16c,avx512vnni,avx512vl")]` functions reached only through `fast_prepared_tile`
+//! and `fast_rows_vnni`, which hand them out after `has_vnni` has detected all five features;
+//! loads read whole fixed-size array fields of blocks from `bytemuck` casts checked for equal
+//! lengths.
 
 use std::arch::x86_64::*;
 use std::sync::OnceLock;
@@ -182,4 +184,38 @@ unsafe fn tile_q8_0_vnni(w: [&[BlockQ8_0Vnni]; TILE_ROWS], x: [&[BlockQ8_0Biased
         }
     }
     acc.map(|r| r.map(|a| hsum_f32(a)))
+}
+
+/// `rows_q4_1` (the decode kernel) with each block's nibble × activation products summed by
+/// one `vpdpbusd` in place of maddubs + madd: the same exact integer lanes (a nibble pair's
+/// products cannot saturate maddubs' i16), the same f32 steps, so bit for bit the same sums.
+/// SmolLM2-135M tg32 +4-5 % at 1 and 2 threads.
+#[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+unsafe fn rows_q4_1_vnni(w: &[BlockQ4_1], x: &[BlockQ8_1], out: &mut [f32]) {
+    super::fold_rows(
+        w,
+        x,
+        out,
+        (_mm256_setzero_ps(), _mm_setzero_ps()),
+        #[inline(always)]
+        |(acc, offsets), w, x, ds| {
+            let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), super::nibbles(&w.qs), super::load32(&x.qs));
+            let products = _mm_mul_ps(super::fp16_pair(w.d, w.m), ds);
+            (
+                _mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(p), acc),
+                _mm_add_ps(offsets, products),
+            )
+        },
+        |a| super::offset_finish(a),
+    )
+}
+
+/// The VNNI decode kernel for `ty` over many rows, if this CPU has one (Q4_1).
+pub fn fast_rows_vnni(ty: GgmlType) -> Option<super::super::RowsDotFn> {
+    if !has_vnni() || ty != GgmlType::Q4_1 {
+        return None;
+    }
+    // SAFETY: AVX2, FMA, F16C, AVX-512 VNNI and VL were detected just above; `cast_rows`
+    // checked that `w` holds `out.len()` rows of `x.len()` blocks.
+    Some(|w, x, out| super::cast_rows(w, x, out).map(|(w, x)| unsafe { rows_q4_1_vnni(w, x, out) }).is_some())
 }
