@@ -466,14 +466,15 @@ unsafe fn fp16_pair(a: half::f16, b: half::f16) -> __m128 {
 /// block's instructions).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn offset_step(
-    (acc, offsets): (__m256, __m128),
-    x: &BlockQ8_1,
-    dm: __m128,
-    ds: __m128,
-    q: __m256i,
-) -> (__m256, __m128) {
+unsafe fn offset_step(a: (__m256, __m128), x: &BlockQ8_1, dm: __m128, ds: __m128, q: __m256i) -> (__m256, __m128) {
     let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, load32(&x.qs)), _mm256_set1_epi16(1));
+    offset_scale(a, p, dm, ds)
+}
+
+/// `offset_step`'s f32 part, on the block's eight exact integer sums `p` (however summed).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn offset_scale((acc, offsets): (__m256, __m128), p: __m256i, dm: __m128, ds: __m128) -> (__m256, __m128) {
     let products = _mm_mul_ps(dm, ds);
     (_mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(p), acc), _mm_add_ps(offsets, products))
 }

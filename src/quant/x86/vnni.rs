@@ -198,13 +198,9 @@ unsafe fn rows_q4_1_vnni(w: &[BlockQ4_1], x: &[BlockQ8_1], out: &mut [f32]) {
         out,
         (_mm256_setzero_ps(), _mm_setzero_ps()),
         #[inline(always)]
-        |(acc, offsets), w, x, ds| {
+        |a, w, x, ds| {
             let p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), super::nibbles(&w.qs), super::load32(&x.qs));
-            let products = _mm_mul_ps(super::fp16_pair(w.d, w.m), ds);
-            (
-                _mm256_fmadd_ps(_mm256_broadcastss_ps(products), _mm256_cvtepi32_ps(p), acc),
-                _mm_add_ps(offsets, products),
-            )
+            super::offset_scale(a, p, super::fp16_pair(w.d, w.m), ds)
         },
         |a| super::offset_finish(a),
     )
