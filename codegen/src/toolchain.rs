@@ -24,6 +24,11 @@ pub struct Toolchain {
     pub cache_dir: PathBuf,
 }
 
+/// What clang and ptxas compile the sm_90 target for: sm_90a, Hopper's architecture-specific
+/// instructions (wgmma) on top of sm_90's. Such code objects load on sm_90 GPUs (H100, H200)
+/// only, which is what the target is.
+const NVIDIA_ARCH: &str = "sm_90a";
+
 /// A compiled code object and what the compiler said (ptxas's `-v` report for sm_90).
 #[derive(Debug, Clone)]
 pub struct Compiled {
@@ -136,7 +141,7 @@ impl Toolchain {
                 "-nocudainc".into(),
                 "-nocudalib".into(),
                 "--cuda-device-only".into(),
-                "--cuda-gpu-arch=sm_90".into(),
+                format!("--cuda-gpu-arch={NVIDIA_ARCH}"),
                 // Without a CUDA install clang would target PTX 4.2, which lacks the *_sync shuffles.
                 "--cuda-feature=+ptx80".into(),
                 "-S".into(),
@@ -198,7 +203,7 @@ impl Toolchain {
         let ptxas = self.ptxas.as_ref().expect("checked by compile");
         let cubin = work.join("kernel.cubin");
         let mut ptxas_cmd = Command::new(&ptxas.path);
-        ptxas_cmd.args(["-v", "-O3", "-arch=sm_90"]).arg(&first_out).arg("-o").arg(&cubin);
+        ptxas_cmd.args(["-v", "-O3", &format!("-arch={NVIDIA_ARCH}")]).arg(&first_out).arg("-o").arg(&cubin);
         let log = run(&mut ptxas_cmd, variant_key)?;
         let code = std::fs::read(&cubin).map_err(Error::io(&cubin))?;
         Ok(Compiled { code, log, cached: false })

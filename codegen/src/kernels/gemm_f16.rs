@@ -8,15 +8,15 @@ use crate::{MatrixUnit, Target};
 /// Output rows (tokens) one workgroup computes, per matrix unit. On NVIDIA a warp owns a 32x32
 /// tile: measured on an H200 (pp512 of an 8B model), 64x128 workgroups beat 128x128 ones, which
 /// are faster alone but leave most of the GPU idle for the narrow K and V projections.
-pub const BM: Per = Per::Unit { wmma: 64, mfma: 64, mma: 64 };
+pub const BM: Per = Per::Unit { wmma: 64, mfma: 64, mma: 128 };
 /// Output columns (weight rows) one workgroup computes, per matrix unit.
 pub const BN: Per = Per::Unit { wmma: 64, mfma: 64, mma: 128 };
 /// K step staged through shared memory per iteration; the contract requires K % BK == 0.
 pub const BK: u32 = 32;
 /// Threads per workgroup.
 const THREADS: u32 = 256;
-/// Stages of the NVIDIA kernel's cp.async pipeline (36 KiB of shared memory; a fourth made ptxas
-/// spill).
+/// Stages of the NVIDIA kernel's cp.async pipeline: 3 x (128 + 128) rows x 64 bytes, the 48 KiB of
+/// static shared memory.
 const MMA_STAGES: u32 = 3;
 
 #[derive(Template)]
