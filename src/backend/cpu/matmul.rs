@@ -81,16 +81,7 @@ pub fn matmul(
     let (tile_xq, tile_x_row_bytes) = match prepared {
         Some(p) => {
             let bytes = (p.row_bytes)(w.cols);
-            scratch.prepared.resize(n_tokens * bytes, 0);
-            pool::try_for_each_chunk_mut(&mut scratch.prepared, bytes, |t, out| {
-                let x = &xq[t * x_row_bytes..(t + 1) * x_row_bytes];
-                (p.prepare)(x, out).then_some(()).ok_or(QuantError::BadLength {
-                    ty: dot_ty,
-                    what: "activation row",
-                    expected: bytes,
-                    got: x_row_bytes,
-                })
-            })?;
+            prepare_rows(p.prepare, dot_ty, xq, n_tokens, bytes, &mut scratch.prepared)?;
             (&scratch.prepared[..], bytes)
         }
         None => (xq, x_row_bytes),
@@ -138,17 +129,27 @@ fn prepare_panel_x(
     n_tokens: usize,
     scratch: &mut MatmulScratch,
 ) -> Result<(), QuantError> {
-    let x_bytes = (p.x_row_bytes)(cols);
-    let (xq, prepared) = (&scratch.quantized, &mut scratch.prepared);
-    prepared.resize(n_tokens * x_bytes, 0);
-    let xq_row_bytes = xq.len() / n_tokens;
-    pool::try_for_each_chunk_mut(prepared, x_bytes, |t, out| {
-        let x = &xq[t * xq_row_bytes..(t + 1) * xq_row_bytes];
-        (p.prepare_x)(x, out).then_some(()).ok_or(QuantError::BadLength {
+    prepare_rows(p.prepare_x, dot_ty, &scratch.quantized, n_tokens, (p.x_row_bytes)(cols), &mut scratch.prepared)
+}
+
+/// The `n_tokens` rows of quantized activations `xq` rewritten by `prepare` into rows of
+/// `out_bytes` in `out`, in parallel.
+fn prepare_rows(
+    prepare: PrepareFn,
+    dot_ty: GgmlType,
+    xq: &[u8],
+    n_tokens: usize,
+    out_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), QuantError> {
+    let x_bytes = xq.len() / n_tokens;
+    out.resize(n_tokens * out_bytes, 0);
+    pool::try_for_each_chunk_mut(out, out_bytes, |t, row| {
+        prepare(&xq[t * x_bytes..(t + 1) * x_bytes], row).then_some(()).ok_or(QuantError::BadLength {
             ty: dot_ty,
             what: "activation row",
-            expected: x_bytes,
-            got: xq_row_bytes,
+            expected: out_bytes,
+            got: x_bytes,
         })
     })
 }
