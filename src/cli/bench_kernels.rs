@@ -1,6 +1,6 @@
 //! `rocmforge bench-kernels`: kernel speed on a GPU (see `rocmforge::kernel_bench`).
 
-use crate::tools::kernel_bench::run_benches;
+use crate::tools::kernel_bench::{run_benches, BenchResult, MATRIX_RATE};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
@@ -14,19 +14,28 @@ pub struct Args {
     /// the same run).
     #[arg(long)]
     peak_gbs: Option<f64>,
+    /// Only the kernel families whose name contains this (`matvec`, `gemm_f16`, `attn_prefill`,
+    /// `sample`, ...); the device copy always runs, and the matrix rate with any matrix-unit family.
+    #[arg(long, default_value = "")]
+    filter: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (_, _, kernels) = args.gpu.load()?;
-    let results = run_benches(&kernels, &|name| tracing::info!("{name}"))?;
-    let measured_copy = results.first().and_then(|r| r.rate()).map(|(v, _)| v);
-    let peak = args.peak_gbs.or(measured_copy).context("no copy rate to compare with")?;
-    let peak_name = if args.peak_gbs.is_some() { "of peak" } else { "of copy" };
-    println!("{:<48} {:>10} {:>14} {:>8}", "kernel", "µs", "rate", peak_name);
+    let results = run_benches(&kernels, &args.filter, &|name| tracing::info!("{name}"))?;
+    let measured_copy = results.first().and_then(BenchResult::rate).map(|(v, _)| v);
+    let bandwidth = args.peak_gbs.or(measured_copy).context("no copy rate to compare with")?;
+    let matrix_rate = results.iter().find(|r| r.name == MATRIX_RATE).and_then(BenchResult::rate).map(|(v, _)| v);
+    let copy = if args.peak_gbs.is_some() { "the given peak" } else { "the device copy" };
+    println!("share: GB/s of {copy}, TFLOP/s of the measured matrix rate ({MATRIX_RATE})");
+    println!("{:<48} {:>10} {:>14} {:>8}", "kernel", "µs", "rate", "share");
     for r in &results {
         let (rate, share) = match r.rate() {
-            Some((v, "GB/s")) => (format!("{v:.0} GB/s"), format!("{:.0}%", 100.0 * v / peak)),
-            Some((v, unit)) => (format!("{v:.1} {unit}"), String::new()),
+            Some((v, "GB/s")) => (format!("{v:.0} GB/s"), format!("{:.0}%", 100.0 * v / bandwidth)),
+            Some((v, unit)) => {
+                let share = matrix_rate.map(|peak| format!("{:.0}%", 100.0 * v / peak)).unwrap_or_default();
+                (format!("{v:.1} {unit}"), share)
+            }
             None => (String::new(), String::new()),
         };
         println!("{:<48} {:>10.2} {:>14} {:>8}", r.name, r.micros, rate, share);

@@ -12,7 +12,7 @@ use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f
 use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
-    matvec_multi, quantize_q8_1, rmsnorm,
+    matvec_multi, mma_peak, quantize_q8_1, rmsnorm,
 };
 use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
@@ -390,6 +390,24 @@ fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, La
     })
 }
 
+/// The name of the matrix-rate benchmark's result.
+pub const MATRIX_RATE: &str = "mma_peak f16 matrix rate";
+
+/// The device's matrix rate: `mma_peak` (the GEMM's matrix instruction on operands held on
+/// chip) on enough workgroups to fill every compute unit many times over.
+fn matrix_peak_bench(k: &Kernels) -> Result<BenchResult, LaunchError> {
+    let (groups, reps) = (4096usize, 256usize);
+    let g = k.gpu();
+    let (a, b, mut c) = (f16s(g, "bench a", 32)?, f16s(g, "bench b", 32)?, DeviceBuffer::<f32>::uninit(g, groups)?);
+    let flops = (groups * reps) as f64 * rocmforge_codegen::kernels::mma_peak::flops_per_rep(k.target()) as f64;
+    let kernel = mma_peak::Kernel::resolve(k)?;
+    time(k, MATRIX_RATE.into(), Work::Flops(flops), &mut |s| {
+        let args =
+            mma_peak::Args { c: c.view_mut(), a: a.view(), b: b.view(), reps: reps as i32, n_groups: groups as u32 };
+        kernel.launch(s, args)
+    })
+}
+
 fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
     let (a, w, mut c) =
@@ -441,9 +459,10 @@ const COPIES: usize = 10;
 
 /// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and
 /// FFN sizes) for the formats of common models, the others at one size, the fused FFN,
-/// dequantization, decode and prefill attention, the GEMM, and the latency-bound per-token
-/// kernels.
-pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
+/// dequantization, decode attention, the matrix rate, prefill attention, the GEMM, and the
+/// latency-bound per-token kernels. Only the families whose name contains `filter` run (all for ""); the copy always
+/// runs, as the yardstick of the rest.
+pub fn run_benches(k: &Kernels, filter: &str, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
     type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
     let common: [MatvecBench; 6] = [
         matvec_bench::<BlockQ4_0>,
@@ -460,37 +479,63 @@ pub fn run_benches(k: &Kernels, progress: &dyn Fn(&str)) -> Result<Vec<BenchResu
         matvec_bench::<BlockQ5K>,
         matvec_bench::<BlockMxfp4>,
     ];
-    let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
+    let want = |family: &str| family.contains(filter);
     let mut out = vec![copy_bench(k, COPY_BYTES)?];
-    for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {
-        out.push(bench(k, rows, cols)?);
-        progress(&out[out.len() - 1].name);
+    let mut push = |r: BenchResult| {
+        progress(&r.name);
+        out.push(r);
+    };
+    if want(matvec::FAMILY) {
+        let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
+        for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {
+            push(bench(k, rows, cols)?);
+        }
+        push(matvec_bench::<BlockQ4_0>(k, 1024, 4096)?);
+        push(matvec_bench::<BlockQ4K>(k, 1024, 4096)?);
     }
-    out.push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
-    // Q, K and V of a llama-8B layer in one launch, against the three matvecs above.
-    out.push(matvec_multi_bench::<BlockQ4_0>(k, [4096, 1024, 1024], 4096)?);
-    out.push(matvec_multi_bench::<BlockQ4K>(k, [4096, 1024, 1024], 4096)?);
-    out.push(matvec_bench::<BlockQ4_0>(k, 1024, 4096)?);
-    out.push(matvec_bench::<BlockQ4K>(k, 1024, 4096)?);
-    // Passes of several sequences decoding: the batched mat-vec against the GEMM path at the same
-    // sizes (dequantization + gemm_f16, below).
-    for tokens in [2, 8, 32, 64] {
-        out.push(matvec_batch_bench::<BlockQ4_0>(k, tokens, 4096, 4096)?);
-        out.push(matvec_batch_bench::<BlockQ4K>(k, tokens, 4096, 4096)?);
+    if want(matvec_glu::FAMILY) {
+        push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
     }
-    out.push(matvec_batch_bench::<BlockQ6K>(k, 32, 4096, 4096)?);
-    out.push(dequant_bench::<BlockQ4_0>(k, 4096 * 4096)?);
-    out.push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
-    out.push(dequant_bench::<BlockQ6K>(k, 4096 * 4096)?);
-    out.push(dequant_bench::<BlockQ4K>(k, 14336 * 4096)?);
-    for kv_len in [4096, 32768] {
-        out.push(decode_attention_bench(k, 128, kv_len)?);
+    if want(matvec_multi::FAMILY) {
+        // Q, K and V of a llama-8B layer in one launch, against the three matvecs above.
+        push(matvec_multi_bench::<BlockQ4_0>(k, [4096, 1024, 1024], 4096)?);
+        push(matvec_multi_bench::<BlockQ4K>(k, [4096, 1024, 1024], 4096)?);
     }
-    out.push(prefill_bench(k, 128, 512)?);
-    out.push(prefill_bench(k, 128, 2048)?);
-    out.push(gemm_bench(k, 64, 4096, 4096)?);
-    out.push(gemm_bench(k, 512, 4096, 4096)?);
-    out.push(gemm_bench(k, 512, 14336, 4096)?);
-    out.extend(latency_benches(k)?);
+    if want(matvec_batch::FAMILY) {
+        // Passes of several sequences decoding: the batched mat-vec against the GEMM path at the
+        // same sizes (dequantization + gemm_f16, below).
+        for tokens in [2, 8, 32, 64] {
+            push(matvec_batch_bench::<BlockQ4_0>(k, tokens, 4096, 4096)?);
+            push(matvec_batch_bench::<BlockQ4K>(k, tokens, 4096, 4096)?);
+        }
+        push(matvec_batch_bench::<BlockQ6K>(k, 32, 4096, 4096)?);
+    }
+    if want(dequant::FAMILY) {
+        push(dequant_bench::<BlockQ4_0>(k, 4096 * 4096)?);
+        push(dequant_bench::<BlockQ4K>(k, 4096 * 4096)?);
+        push(dequant_bench::<BlockQ6K>(k, 4096 * 4096)?);
+        push(dequant_bench::<BlockQ4K>(k, 14336 * 4096)?);
+    }
+    if want(attn_decode::FAMILY) {
+        for kv_len in [4096, 32768] {
+            push(decode_attention_bench(k, 128, kv_len)?);
+        }
+    }
+    // The yardstick of the matrix-unit kernels below.
+    if [mma_peak::FAMILY, attn_prefill::FAMILY, gemm_f16::FAMILY].iter().any(|f| want(f)) {
+        push(matrix_peak_bench(k)?);
+    }
+    if want(attn_prefill::FAMILY) {
+        push(prefill_bench(k, 128, 512)?);
+        push(prefill_bench(k, 128, 2048)?);
+    }
+    if want(gemm_f16::FAMILY) {
+        push(gemm_bench(k, 64, 4096, 4096)?);
+        push(gemm_bench(k, 512, 4096, 4096)?);
+        push(gemm_bench(k, 512, 14336, 4096)?);
+    }
+    if ["rmsnorm", "quantize_q8_1", "argmax", "sample"].iter().any(|f| want(f)) {
+        latency_benches(k)?.into_iter().for_each(&mut push);
+    }
     Ok(out)
 }

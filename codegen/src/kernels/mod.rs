@@ -14,6 +14,7 @@ mod matvec;
 mod matvec_batch;
 mod matvec_glu;
 mod matvec_multi;
+pub mod mma_peak;
 mod quantize_q8_1;
 mod rmsnorm;
 mod rmsnorm_add;
@@ -90,6 +91,7 @@ pub fn catalog() -> Vec<Family> {
         matvec_multi::family(),
         dequant::family(),
         gemm_f16::family(),
+        mma_peak::family(),
         attn_decode::family(),
         attn_decode_reduce::family(),
         attn_prefill::family(),

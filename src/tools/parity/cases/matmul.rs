@@ -170,6 +170,24 @@ pub fn gemm(label: &str, m: usize, n: usize, k: usize, (n_b, n_c): (usize, usize
     }
 }
 
+/// The matrix-rate kernel: every workgroup's element is `reps` times the f16 dot of a and b
+/// (K = 32), accumulated in f64.
+pub fn mma_peak(label: &str, n_groups: usize, reps: usize) -> Case {
+    let mut r = rng(label);
+    let (a, b) = (round_f16(&nonzero(&mut r, 32)), round_f16(&nonzero(&mut r, 32)));
+    let dot: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("c", out(vec![(dot * reps as f64) as f32; n_groups], F32_TOL)),
+            ("a", Arg::Input(f16_bytes(&a))),
+            ("b", Arg::Input(f16_bytes(&b))),
+            ("reps", Arg::I32(reps as i32)),
+        ],
+        dims: vec![("n_groups", n_groups as u64)],
+    }
+}
+
 /// Rows `ids` of a quantized table of `cols`-wide rows, dequantized and scaled.
 pub fn embed(label: &str, q: Quant, n_vocab: usize, cols: usize, ids: &[i32]) -> Case {
     let mut r = rng(label);
