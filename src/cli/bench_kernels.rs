@@ -18,11 +18,14 @@ pub struct Args {
     /// `sample`, ...); the device copy always runs, and the matrix rate with any matrix-unit family.
     #[arg(long, default_value = "")]
     filter: String,
+    /// Also time the mat-vec of the common formats in every combination of its tuning axes.
+    #[arg(long)]
+    every_tuning: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let (_, _, kernels) = args.gpu.load()?;
-    let results = run_benches(&kernels, &args.filter, &|name| tracing::info!("{name}"))?;
+    let results = run_benches(&kernels, &args.filter, args.every_tuning, &|name| tracing::info!("{name}"))?;
     let measured_copy = results.first().and_then(BenchResult::rate).map(|(v, _)| v);
     let bandwidth = args.peak_gbs.or(measured_copy).context("no copy rate to compare with")?;
     let matrix_rate = results.iter().find(|r| r.name == MATRIX_RATE).and_then(BenchResult::rate).map(|(v, _)| v);

@@ -9,6 +9,7 @@
 use std::rc::Rc;
 
 use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
+use crate::tools::tune::combinations;
 use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
@@ -462,7 +463,12 @@ const COPIES: usize = 10;
 /// dequantization, decode attention, the matrix rate, prefill attention, the GEMM, and the
 /// latency-bound per-token kernels. Only the families whose name contains `filter` run (all for ""); the copy always
 /// runs, as the yardstick of the rest.
-pub fn run_benches(k: &Kernels, filter: &str, progress: &dyn Fn(&str)) -> Result<Vec<BenchResult>, LaunchError> {
+pub fn run_benches(
+    k: &Kernels,
+    filter: &str,
+    every_tuning: bool,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<BenchResult>, LaunchError> {
     type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
     let common: [MatvecBench; 6] = [
         matvec_bench::<BlockQ4_0>,
@@ -485,6 +491,26 @@ pub fn run_benches(k: &Kernels, filter: &str, progress: &dyn Fn(&str)) -> Result
         progress(&r.name);
         out.push(r);
     };
+    if want(matvec::FAMILY) && every_tuning {
+        type MatvecBenchAt = fn(&Kernels, usize, usize, &Choice) -> Result<BenchResult, LaunchError>;
+        let common_at: [MatvecBenchAt; 6] = [
+            matvec_bench_at::<BlockQ4_0>,
+            matvec_bench_at::<BlockQ4_1>,
+            matvec_bench_at::<BlockQ5_0>,
+            matvec_bench_at::<BlockQ8_0>,
+            matvec_bench_at::<BlockQ4K>,
+            matvec_bench_at::<BlockQ6K>,
+        ];
+        let defaults = k.tuning_defaults(matvec::FAMILY)?;
+        for choice in combinations(matvec::FAMILY, &defaults) {
+            let axes: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
+            for (bench, rows, cols) in common_at.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]) {
+                let mut r = bench(k, rows, cols, &choice)?;
+                r.name = format!("{} {}", r.name, axes.join(" "));
+                push(r);
+            }
+        }
+    }
     if want(matvec::FAMILY) {
         let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
         for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {

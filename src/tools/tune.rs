@@ -137,7 +137,7 @@ pub fn tune(
 }
 
 /// Every combination of the values of `family`'s tuning axes (those of `default`).
-fn combinations(family: &str, default: &Choice) -> Vec<Choice> {
+pub(crate) fn combinations(family: &str, default: &Choice) -> Vec<Choice> {
     let family = catalog().into_iter().find(|f| f.name == family);
     let values = |axis: &str| -> Vec<u32> {
         let axis = family.as_ref().and_then(|f| f.axes.iter().find(|a| a.name == axis));
