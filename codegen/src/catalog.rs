@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use crate::extent::{Expr, BLOCK};
+use crate::quant::Quant;
 use crate::variant::{AxisValue, Variant};
 use crate::{MatrixUnit, Target};
 
@@ -250,11 +251,20 @@ pub struct Axis {
 /// A tuning axis: an integer axis whose values compute the same result at different speeds
 /// (rows per workgroup, split sizes, tiles). A bundle holds every value; `rocmforge tune` times
 /// them at a model's shapes on the GPU at hand and records the winners in the bundle's manifest
-/// (`bundle::Tuned`); launches of shapes it did not time take `default`.
+/// (`bundle::Tuned`); launches of shapes it did not time take the default for their weights'
+/// format: `by_quant`'s where it names the format, else `default`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tuning {
     pub axis: &'static str,
     pub default: u32,
+    pub by_quant: &'static [(Quant, u32)],
+}
+
+impl Tuning {
+    /// The value of the axis for an untuned launch on `quant` weights.
+    pub fn default_for(&self, quant: Quant) -> u32 {
+        self.by_quant.iter().find(|(q, _)| *q == quant).map_or(self.default, |&(_, v)| v)
+    }
 }
 
 /// Waves per workgroup an emulated wave allows: each takes one of the 15 named barriers NVIDIA
@@ -342,12 +352,14 @@ impl Family {
         };
         for t in self.tuning {
             match int_values(t.axis) {
-                Some(values) if values.contains(&t.default) => {}
-                Some(_) => {
-                    return Err(format!(
-                        "{}: the default {} of tuning axis `{}` is not among its values",
-                        self.name, t.default, t.axis
-                    ))
+                Some(values) => {
+                    let defaults = std::iter::once(t.default).chain(t.by_quant.iter().map(|&(_, v)| v));
+                    if let Some(d) = defaults.into_iter().find(|d| !values.contains(d)) {
+                        return Err(format!(
+                            "{}: the default {d} of tuning axis `{}` is not among its values",
+                            self.name, t.axis
+                        ));
+                    }
                 }
                 None => {
                     return Err(format!("{}: tuning axis `{}` is not an integer axis of the family", self.name, t.axis))

@@ -501,7 +501,7 @@ pub fn run_benches(
             matvec_bench_at::<BlockQ4K>,
             matvec_bench_at::<BlockQ6K>,
         ];
-        let defaults = k.tuning_defaults(matvec::FAMILY)?;
+        let defaults = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
         for choice in combinations(matvec::FAMILY, &defaults) {
             let axes: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
             for (bench, rows, cols) in common_at.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]) {

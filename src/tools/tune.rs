@@ -123,7 +123,7 @@ pub fn tune(
         .iter()
         .map(|&launch| {
             progress(&launch);
-            let default = k.tuning_defaults(launch.family())?;
+            let default = k.tuning_defaults(launch.family(), launch.quant())?;
             let times = combinations(launch.family(), &default)
                 .into_iter()
                 .map(|choice| {

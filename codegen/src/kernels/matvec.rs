@@ -8,13 +8,18 @@ use crate::variant::Variant;
 /// Rows one workgroup computes, tuned per shape: the activations it stages in shared memory serve
 /// them all, and fewer rows make more workgroups for a small matrix. 16 (two per wave on wave32,
 /// four on wave64) measured best on an H200 for 4096-column weights; 32 spills registers for Q3_K
-/// on gfx942.
+/// on gfx942 and was slower for every format at 4096x4096 (more rows a workgroup, fewer
+/// workgroups).
 pub const MATVEC_ROWS: u32 = 16;
-const ROWS: Tuning = Tuning { axis: "rows", default: MATVEC_ROWS };
+/// Q8_0 and Q6_K take 8 where untuned: on an H200 (`bench-kernels --every-tuning`), Q8_0 at
+/// 4096x4096 4.99 against 5.97 µs (84 against 70 % of the copy rate), 14336x4096 the same; Q6_K
+/// 5.58 / 17.8 against 5.72 / 19.3 µs (its items take more registers, and 8 rows leave room for
+/// twice the warps).
+const ROWS: Tuning = Tuning { axis: "rows", default: MATVEC_ROWS, by_quant: &[(Quant::Q8_0, 8), (Quant::Q6K, 8)] };
 
 /// Loads in flight per lane, tuned per shape: 8 measured best on an H200 for most formats at
 /// 4096 columns (before tuning existed).
-const LOADS: Tuning = Tuning { axis: "loads", default: 8 };
+const LOADS: Tuning = Tuning { axis: "loads", default: 8, by_quant: &[] };
 
 #[derive(Template)]
 #[template(path = "matvec.hip.j2", escape = "none")]

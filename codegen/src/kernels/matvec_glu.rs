@@ -11,7 +11,7 @@ pub const MATVEC_GLU_ROWS: u32 = 8;
 
 /// Loads in flight per lane, tuned per shape: each row reads two matrices, and 12 beat 8 on an
 /// H200 (before tuning existed).
-const LOADS: Tuning = Tuning { axis: "loads", default: 12 };
+const LOADS: Tuning = Tuning { axis: "loads", default: 12, by_quant: &[] };
 
 #[derive(Template)]
 #[template(path = "matvec_glu.hip.j2", escape = "none")]

@@ -17,8 +17,8 @@ struct Source {
 
 /// Rows per workgroup and loads in flight per lane, tuned per shape as `matvec`'s, with its
 /// defaults.
-const ROWS: Tuning = Tuning { axis: "rows", default: MATVEC_ROWS };
-const LOADS: Tuning = Tuning { axis: "loads", default: 8 };
+const ROWS: Tuning = Tuning { axis: "rows", default: MATVEC_ROWS, by_quant: &[] };
+const LOADS: Tuning = Tuning { axis: "loads", default: 8, by_quant: &[] };
 
 pub fn family() -> Family {
     Family {

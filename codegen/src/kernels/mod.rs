@@ -158,4 +158,16 @@ mod tests {
             family.check_axes().unwrap_or_else(|e| panic!("{e}"));
         }
     }
+
+    #[test]
+    fn a_format_takes_its_own_tuning_default_and_it_must_be_a_value_of_the_axis() {
+        use crate::catalog::Tuning;
+        use crate::quant::Quant;
+        let mut matvec = catalog().into_iter().find(|f| f.name == "matvec").expect("matvec");
+        let rows = matvec.tuning("rows").expect("rows");
+        assert_eq!((rows.default_for(Quant::Q8_0), rows.default_for(Quant::Q4K)), (8, rows.default));
+        matvec.tuning = &[Tuning { axis: "rows", default: 16, by_quant: &[(Quant::Q6K, 12)] }];
+        let err = matvec.check_axes().expect_err("12 is not a value of `rows`");
+        assert!(err.contains("default 12"), "{err}");
+    }
 }

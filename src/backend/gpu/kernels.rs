@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle, Tuned};
 use rocmforge_codegen::catalog::{Family, Launch};
-use rocmforge_codegen::{kernels, Target};
+use rocmforge_codegen::{kernels, Quant, Target};
 
 use super::launchers::LAYOUTS;
 use super::tuning::Choice;
@@ -133,11 +133,12 @@ impl Kernels {
         self.tuning.iter().filter(move |row| row.family == family)
     }
 
-    /// The values of `family`'s tuning axes for shapes the table does not name.
-    pub fn tuning_defaults(&self, family: &str) -> Result<Choice, LaunchError> {
+    /// The values of `family`'s tuning axes for launches on `quant` weights of shapes the table
+    /// does not name.
+    pub fn tuning_defaults(&self, family: &str, quant: Quant) -> Result<Choice, LaunchError> {
         let f = self.catalog.iter().find(|f| f.name == family).filter(|f| !f.tuning.is_empty());
         let f = f.ok_or_else(|| LaunchError::NotTuned(family.to_string()))?;
-        Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, t.default)).collect()))
+        Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, t.default_for(quant))).collect()))
     }
 
     /// Variant `key` of `family`, for launching (the generated launchers' `resolve`).

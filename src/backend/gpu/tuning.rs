@@ -54,33 +54,45 @@ impl Choice {
 }
 
 /// A tuned family's launchers (`K`, e.g. a generated `ByQuant`) for each row of the table, and
-/// for the sizes it does not name.
+/// for the sizes it does not name (per weight format: a family may default differently by format).
 pub struct ByShape<K> {
     tuned: Vec<(Quant, BTreeMap<String, u64>, K)>,
-    default: K,
+    /// The launchers of each distinct untuned choice, and the one each format takes.
+    defaults: Vec<K>,
+    default_of: Vec<(Quant, usize)>,
 }
 
 impl<K> ByShape<K> {
     /// `resolve`s `family` for its defaults and for each of the table's rows of it.
     pub fn resolve(kernels: &Kernels, family: &str, resolve: impl Fn(&Choice) -> K) -> Result<Self, LaunchError> {
-        let defaults = kernels.tuning_defaults(family)?;
+        let mut choices: Vec<Choice> = Vec::new();
+        let mut default_of = Vec::with_capacity(Quant::ALL.len());
+        for quant in Quant::ALL {
+            let choice = kernels.tuning_defaults(family, quant)?;
+            let index = choices.iter().position(|c| *c == choice).unwrap_or_else(|| {
+                choices.push(choice);
+                choices.len() - 1
+            });
+            default_of.push((quant, index));
+        }
         let tuned = kernels
             .tuned(family)
             .filter_map(|row| {
                 let quant = row.quant.as_deref()?.parse().ok()?;
+                let defaults = kernels.tuning_defaults(family, quant).ok()?;
                 Some((quant, row.shape.clone(), resolve(&defaults.overridden(&row.axes))))
             })
             .collect();
-        Ok(ByShape { tuned, default: resolve(&defaults) })
+        Ok(ByShape { tuned, defaults: choices.iter().map(resolve).collect(), default_of })
     }
 
     /// The launchers for a launch on `quant` weights of these sizes: its row's, else the
-    /// defaults'.
+    /// format's defaults'.
     pub fn get(&self, quant: Quant, sizes: &[(&str, u64)]) -> &K {
         let matches = |q: &Quant, shape: &BTreeMap<String, u64>| {
             *q == quant && shape.len() == sizes.len() && sizes.iter().all(|(name, v)| shape.get(*name) == Some(v))
         };
-        self.tuned.iter().find(|(q, shape, _)| matches(q, shape)).map_or(&self.default, |(_, _, k)| k)
+        self.tuned.iter().find(|(q, shape, _)| matches(q, shape)).map_or_else(|| self.default_for(quant), |(_, _, k)| k)
     }
 
     /// The launchers for a mat-vec of a matrix of this shape.
@@ -88,9 +100,10 @@ impl<K> ByShape<K> {
         self.get(m.quant, &m.sizes())
     }
 
-    /// The launchers of the sizes the table does not name.
-    pub fn default(&self) -> &K {
-        &self.default
+    /// The launchers of `quant` weights at the sizes the table does not name.
+    pub fn default_for(&self, quant: Quant) -> &K {
+        let index = self.default_of.iter().find(|(q, _)| *q == quant).map_or(0, |&(_, i)| i);
+        &self.defaults[index]
     }
 }
 

@@ -12,7 +12,7 @@ use super::{normalized_error, Outcome};
 use rocmforge::backend::cpu::ops;
 use rocmforge::backend::gpu::engine::{self, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{attn_decode, attn_decode_reduce, matvec, quantize_q8_1, rmsnorm, rope};
-use rocmforge::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, QuantBlock, StreamHandle};
+use rocmforge::backend::gpu::{BlockQ8_1, DeviceBuffer, Gpu, Kernels, LaunchError, Quant, QuantBlock, StreamHandle};
 use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::{self, SamplerConfig};
 use rocmforge::model::RopeKind;
@@ -95,7 +95,7 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
 
 /// The Q4_K mat-vec with its untuned axes.
 fn default_matvec(k: &Kernels) -> Result<matvec::Kernel<BlockQ4K>, LaunchError> {
-    let d = k.tuning_defaults(matvec::FAMILY)?;
+    let d = k.tuning_defaults(matvec::FAMILY, Quant::Q4K)?;
     matvec::Kernel::resolve(k, d.get("rows"), d.get("loads"))
 }
 

@@ -76,7 +76,7 @@ impl DecoderKernels {
     /// dequantization, and for the embedding table the lookup. (The fused gate/up and Q/K/V
     /// mat-vecs are optional: without them, each matrix runs alone.)
     pub fn check_format(&self, quant: Quant, embedding: bool) -> Result<(), LaunchError> {
-        self.matvec.default().require(quant)?;
+        self.matvec.default_for(quant).require(quant)?;
         self.matvec_batch.require(quant)?;
         self.dequant.require(quant)?;
         if embedding {
