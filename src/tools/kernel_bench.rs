@@ -399,8 +399,10 @@ pub const MATRIX_RATE: &str = "mma_peak f16 matrix rate";
 fn matrix_peak_bench(k: &Kernels) -> Result<BenchResult, LaunchError> {
     let (groups, reps) = (4096usize, 256usize);
     let g = k.gpu();
-    let (a, b, mut c) = (f16s(g, "bench a", 32)?, f16s(g, "bench b", 32)?, DeviceBuffer::<f32>::uninit(g, groups)?);
-    let flops = (groups * reps) as f64 * rocmforge_codegen::kernels::mma_peak::flops_per_rep(k.target()) as f64;
+    use rocmforge_codegen::kernels::mma_peak::{flops_per_rep, K};
+    let (a, b) = (f16s(g, "bench a", K as usize)?, f16s(g, "bench b", K as usize)?);
+    let mut c = DeviceBuffer::<f32>::uninit(g, groups)?;
+    let flops = (groups * reps) as f64 * flops_per_rep(k.target()) as f64;
     let kernel = mma_peak::Kernel::resolve(k)?;
     time(k, MATRIX_RATE.into(), Work::Flops(flops), &mut |s| {
         let args =
@@ -501,12 +503,13 @@ pub fn run_benches(
             matvec_bench_at::<BlockQ4K>,
             matvec_bench_at::<BlockQ6K>,
         ];
-        let defaults = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
-        for choice in combinations(matvec::FAMILY, &defaults) {
-            let axes: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
+        // Any format's defaults name the axes whose values combine.
+        let axes = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
+        for choice in combinations(matvec::FAMILY, &axes) {
+            let named: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
             for (bench, rows, cols) in common_at.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]) {
                 let mut r = bench(k, rows, cols, &choice)?;
-                r.name = format!("{} {}", r.name, axes.join(" "));
+                r.name = format!("{} {}", r.name, named.join(" "));
                 push(r);
             }
         }

@@ -38,6 +38,8 @@ struct Source {
     mfma_k32: bool,
     /// NVIDIA: the wgmma partial's N.
     bm: u32,
+    k: u32,
+    chains: u32,
 }
 
 pub fn family() -> Family {
@@ -66,7 +68,7 @@ pub fn family() -> Family {
                 MatrixUnit::Mma => "mma",
             };
             let mfma_k32 = v.target == Target::Gfx950;
-            Source { ctx: Ctx::new("mma_peak.hip.j2", v), unit, mfma_k32, bm: WGMMA_N }.render()
+            Source { ctx: Ctx::new("mma_peak.hip.j2", v), unit, mfma_k32, bm: WGMMA_N, k: K, chains: CHAINS }.render()
         },
     }
 }

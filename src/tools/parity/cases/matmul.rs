@@ -171,10 +171,11 @@ pub fn gemm(label: &str, m: usize, n: usize, k: usize, (n_b, n_c): (usize, usize
 }
 
 /// The matrix-rate kernel: every workgroup's element is `reps` times the f16 dot of a and b
-/// (K = 32), accumulated in f64.
+/// (`mma_peak::K` long), accumulated in f64.
 pub fn mma_peak(label: &str, n_groups: usize, reps: usize) -> Case {
     let mut r = rng(label);
-    let (a, b) = (round_f16(&nonzero(&mut r, 32)), round_f16(&nonzero(&mut r, 32)));
+    let k = rocmforge_codegen::kernels::mma_peak::K as usize;
+    let (a, b) = (round_f16(&nonzero(&mut r, k)), round_f16(&nonzero(&mut r, k)));
     let dot: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
     Case {
         label: label.into(),
