@@ -180,10 +180,23 @@ fn matrix_sizes<W: QuantBlock>(rows: usize, cols: usize) -> [(&'static str, u64)
     MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 }.sizes()
 }
 
-/// y = W x at `rows` x `cols`, with the variant the bundle's tuning table picks for the shape.
-fn matvec_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let choice = tuned(k, matvec::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
-    matvec_bench_at::<W>(k, rows, cols, &choice)
+/// y = W x at `rows` x `cols` with the tuning axes' values `choice`, or those the bundle's tuning
+/// table picks for the shape.
+fn matvec_bench<W: QuantBlock>(
+    k: &Kernels,
+    rows: usize,
+    cols: usize,
+    choice: Option<&Choice>,
+) -> Result<BenchResult, LaunchError> {
+    let picked;
+    let choice = match choice {
+        Some(c) => c,
+        None => {
+            picked = tuned(k, matvec::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
+            &picked
+        }
+    };
+    matvec_bench_at::<W>(k, rows, cols, choice)
 }
 
 /// y = W x at `rows` x `cols` with the tuning axes' values `choice`.
@@ -471,7 +484,7 @@ pub fn run_benches(
     every_tuning: bool,
     progress: &dyn Fn(&str),
 ) -> Result<Vec<BenchResult>, LaunchError> {
-    type MatvecBench = fn(&Kernels, usize, usize) -> Result<BenchResult, LaunchError>;
+    type MatvecBench = fn(&Kernels, usize, usize, Option<&Choice>) -> Result<BenchResult, LaunchError>;
     let common: [MatvecBench; 6] = [
         matvec_bench::<BlockQ4_0>,
         matvec_bench::<BlockQ4_1>,
@@ -487,6 +500,8 @@ pub fn run_benches(
         matvec_bench::<BlockQ5K>,
         matvec_bench::<BlockMxfp4>,
     ];
+    // The common formats at llama-8B's projection and FFN sizes.
+    let common_shapes = || common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
     let want = |family: &str| family.contains(filter);
     let mut out = vec![copy_bench(k, COPY_BYTES)?];
     let mut push = |r: BenchResult| {
@@ -494,33 +509,23 @@ pub fn run_benches(
         out.push(r);
     };
     if want(matvec::FAMILY) && every_tuning {
-        type MatvecBenchAt = fn(&Kernels, usize, usize, &Choice) -> Result<BenchResult, LaunchError>;
-        let common_at: [MatvecBenchAt; 6] = [
-            matvec_bench_at::<BlockQ4_0>,
-            matvec_bench_at::<BlockQ4_1>,
-            matvec_bench_at::<BlockQ5_0>,
-            matvec_bench_at::<BlockQ8_0>,
-            matvec_bench_at::<BlockQ4K>,
-            matvec_bench_at::<BlockQ6K>,
-        ];
         // Any format's defaults name the axes whose values combine.
         let axes = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
         for choice in combinations(matvec::FAMILY, &axes) {
             let named: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
-            for (bench, rows, cols) in common_at.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]) {
-                let mut r = bench(k, rows, cols, &choice)?;
+            for (bench, rows, cols) in common_shapes() {
+                let mut r = bench(k, rows, cols, Some(&choice))?;
                 r.name = format!("{} {}", r.name, named.join(" "));
                 push(r);
             }
         }
     }
     if want(matvec::FAMILY) {
-        let shapes = common.iter().flat_map(|b| [(*b, 4096, 4096), (*b, 14336, 4096)]);
-        for (bench, rows, cols) in shapes.chain(others.iter().map(|b| (*b, 4096, 4096))) {
-            push(bench(k, rows, cols)?);
+        for (bench, rows, cols) in common_shapes().chain(others.iter().map(|b| (*b, 4096, 4096))) {
+            push(bench(k, rows, cols, None)?);
         }
-        push(matvec_bench::<BlockQ4_0>(k, 1024, 4096)?);
-        push(matvec_bench::<BlockQ4K>(k, 1024, 4096)?);
+        push(matvec_bench::<BlockQ4_0>(k, 1024, 4096, None)?);
+        push(matvec_bench::<BlockQ4K>(k, 1024, 4096, None)?);
     }
     if want(matvec_glu::FAMILY) {
         push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
