@@ -291,9 +291,6 @@ pub struct Family {
     pub reference: &'static str,
     /// Whether the kernel may use scratch memory (register spills or private arrays).
     pub allow_scratch: bool,
-    /// The matrix units whose instructions the family's variants for such a target use (an
-    /// emulated wave cannot execute them, see [`Variant::emulated_on`]).
-    pub matrix_units: &'static [MatrixUnit],
     /// The axes `rocmforge tune` chooses per shape, with their values for untuned shapes.
     pub tuning: &'static [Tuning],
     pub render: RenderFn,
@@ -400,9 +397,7 @@ impl Family {
     /// Why `target`'s variants cannot run with their wave emulated on another GPU
     /// (`templates/prelude/nvidia_wave64.h`), if they cannot.
     pub fn not_emulated(&self, target: Target) -> Option<&'static str> {
-        if self.matrix_units.contains(&target.matrix_unit()) {
-            Some("built on the matrix unit")
-        } else if self.launch.threads / target.wave_size() > MAX_EMULATED_WAVES {
+        if self.launch.threads / target.wave_size() > MAX_EMULATED_WAVES {
             Some("more waves per workgroup than the emulation's named barriers")
         } else {
             None

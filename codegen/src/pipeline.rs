@@ -26,7 +26,7 @@ pub struct CompileOptions {
     /// when emulated).
     pub emit_source: Option<PathBuf>,
     /// Compile the target's algorithms for this GPU instead, the target's wave emulated there
-    /// (`Variant::emulated_on`; matrix-unit variants are left out).
+    /// (`Variant::emulated_on`; what cannot be emulated, `Family::not_emulated`, is left out).
     pub emulate_on: Option<Target>,
 }
 

@@ -20,6 +20,17 @@ pub enum MatrixUnit {
     Mma,
 }
 
+impl MatrixUnit {
+    /// The name the templates branch on.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatrixUnit::Wmma => "wmma",
+            MatrixUnit::Mfma => "mfma",
+            MatrixUnit::Mma => "mma",
+        }
+    }
+}
+
 /// A GPU architecture kernels are compiled for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
@@ -60,6 +71,12 @@ impl Target {
         }
     }
 
+    /// Whether the target's MFMA takes K = 32 (gfx950's `v_mfma_f32_16x16x32_f16`, twice
+    /// CDNA3's K of 16 per instruction).
+    pub fn mfma_k32(self) -> bool {
+        self == Target::Gfx950
+    }
+
     pub fn matrix_unit(self) -> MatrixUnit {
         match self {
             Target::Gfx1100 => MatrixUnit::Wmma,
@@ -68,12 +85,13 @@ impl Target {
         }
     }
 
-    /// Shared memory (LDS) one workgroup may allocate, in bytes.
+    /// Shared memory (LDS) one workgroup may allocate, in bytes. The kernels declare theirs
+    /// statically, which NVIDIA limits to 48 KiB (ptxas accepts more; the launch would not).
     pub fn max_lds_bytes(self) -> u32 {
         match self {
             Target::Gfx1100 | Target::Gfx942 => 64 * 1024,
             Target::Gfx950 => 160 * 1024,
-            Target::Sm90 => 227 * 1024,
+            Target::Sm90 => 48 * 1024,
         }
     }
 

@@ -14,7 +14,7 @@ fn emulated(host: Target) -> CompileOptions {
 }
 
 #[test]
-fn every_wave64_variant_but_matrix_unit_ones_compiles_for_sm_90() {
+fn every_wave64_variant_but_argmax_compiles_for_sm_90() {
     let toolchain = Toolchain::discover(&default_cache_root());
     if let Err(e) = toolchain.check(Target::Sm90) {
         assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "sm_90: {e}");
@@ -44,9 +44,9 @@ fn every_wave64_variant_but_matrix_unit_ones_compiles_for_sm_90() {
                 None => assert_eq!(in_bundle, family.variants(target).len(), "{}", family.name),
             }
         }
-        // The MFMA kernels (the GEMM and the matrix rate), and argmax's 16 waves of 64 (15 named
-        // barriers).
-        assert_eq!(left_out, ["gemm_f16", "mma_peak", "argmax"], "{target}");
+        // argmax's 16 waves of 64 (15 named barriers); the MFMA kernels run, their instruction
+        // emulated (partials/amd_matrix.hip.j2).
+        assert_eq!(left_out, ["argmax"], "{target}");
     }
 }
 

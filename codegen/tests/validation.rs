@@ -157,7 +157,6 @@ fn probe_family(render: rocmforge_codegen::catalog::RenderFn) -> Family {
         launch: Launch { threads: 1024, grid: [Grid::One, Grid::One, Grid::One], dims: &[] },
         reference: "none",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render,
     }

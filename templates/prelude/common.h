@@ -2,6 +2,12 @@
 // BLOCK_SIZE, never by a literal 32.
 #define N_WAVES (BLOCK_SIZE / WAVE_SIZE)
 
+typedef _Float16 rf_half4 __attribute__((ext_vector_type(4)));
+typedef _Float16 rf_half8 __attribute__((ext_vector_type(8)));
+typedef _Float16 rf_half16 __attribute__((ext_vector_type(16)));
+typedef float rf_float4 __attribute__((ext_vector_type(4)));
+typedef float rf_float8 __attribute__((ext_vector_type(8)));
+
 RF_DEVICE float wave_reduce_sum(float v) {
 #pragma unroll
   for (int m = WAVE_SIZE / 2; m > 0; m >>= 1) v += __shfl_xor(v, m);

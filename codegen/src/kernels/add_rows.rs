@@ -24,7 +24,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::vec::add_assign",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("add_rows.hip.j2", v) }.render(),
     }

@@ -20,7 +20,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 1024, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::sample::argmax",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("argmax.hip.j2", v) }.render(),
     }

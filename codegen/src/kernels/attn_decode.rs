@@ -43,7 +43,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim") }.render(),
     }

@@ -27,7 +27,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::Dim("n_head"), Grid::One, Grid::One], dims: &["n_head"] },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("attn_decode_reduce.hip.j2", v), head_dim: v.int("head_dim") }.render()

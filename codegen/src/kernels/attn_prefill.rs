@@ -5,17 +5,18 @@ use crate::kernels::{head_dim_axis, kv_table_extent, Ctx, KV_POOL_EXTENT};
 use crate::variant::Variant;
 use crate::MatrixUnit;
 
-/// Query rows per workgroup. NVIDIA (flash attention on mma.sync): 16 per warp pair. AMD (f32,
-/// no matrix unit yet): with f32 Q and one shared f16 K/V tile this keeps D=256 at about 35 KiB
-/// of shared memory; the template's thread mappings assume 16 rows and 256 threads.
-const BQ: Per = Per::Unit { wmma: 16, mfma: 16, mma: 64 };
+/// Query rows per workgroup: 16 per warp pair on NVIDIA (mma.sync), 16 per wave on AMD (MFMA:
+/// 4 waves of 64, WMMA: 8 waves of 32).
+const BQ: Per = Per::Unit { wmma: 128, mfma: 64, mma: 64 };
 /// Threads per workgroup.
 const THREADS: u32 = 256;
 
-/// Keys per tile of the NVIDIA kernel: K and V tiles of D=256 at 64 keys would pass the 48 KiB
-/// of static shared memory.
-fn mma_keys_per_tile(head_dim: u32) -> u32 {
-    if head_dim > 128 {
+/// Keys per tile. NVIDIA: K and V tiles of D=256 at 64 keys would pass the 48 KiB of static
+/// shared memory. AMD: 32 from D=128 on keeps K, V^T and P under 32 KiB (two workgroups per
+/// 64 KiB of LDS), and the emulated variants under NVIDIA's 48 KiB with the emulation's scratch.
+fn keys_per_tile(unit: MatrixUnit, head_dim: u32) -> u32 {
+    let limit = if unit == MatrixUnit::Mma { 128 } else { 64 };
+    if head_dim > limit {
         32
     } else {
         64
@@ -26,18 +27,26 @@ fn mma_keys_per_tile(head_dim: u32) -> u32 {
 #[template(path = "attn_prefill.hip.j2", escape = "none")]
 struct Source {
     ctx: Ctx,
-    /// Whether the target has NVIDIA's mma.sync (the flash-attention path).
+    /// The matrix unit (`MatrixUnit::name`).
     unit: &'static str,
+    /// gfx950's MFMA of K = 32.
+    mfma_k32: bool,
     head_dim: u32,
     bq: u32,
     tk: u32,
 }
 
 fn render(v: &Variant) -> Result<String, askama::Error> {
-    let head_dim = v.int("head_dim");
-    let unit = if v.target.matrix_unit() == MatrixUnit::Mma { "mma" } else { "f32" };
-    let bq = BQ.items(THREADS, v.target);
-    Source { ctx: Ctx::new("attn_prefill.hip.j2", v), unit, head_dim, bq, tk: mma_keys_per_tile(head_dim) }.render()
+    let (head_dim, unit) = (v.int("head_dim"), v.target.matrix_unit());
+    Source {
+        ctx: Ctx::new("attn_prefill.hip.j2", v),
+        unit: unit.name(),
+        mfma_k32: v.target.mfma_k32(),
+        head_dim,
+        bq: BQ.items(THREADS, v.target),
+        tk: keys_per_tile(unit, head_dim),
+    }
+    .render()
 }
 
 pub fn family() -> Family {
@@ -67,7 +76,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
-        matrix_units: &[MatrixUnit::Mma],
         tuning: &[],
         render,
     }

@@ -26,7 +26,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_sub", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "quant::dequantize_row",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("dequant.hip.j2", v), quant: v.quant().expect("dequant has a quant axis") }.render()

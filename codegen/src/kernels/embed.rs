@@ -36,7 +36,6 @@ pub fn family() -> Family {
         },
         reference: "quant::dequantize_row + backend::cpu::vec::scale",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("embed.hip.j2", v), quant: v.quant().expect("embed has a quant axis") }.render()

@@ -3,7 +3,6 @@ use askama::Template;
 use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::Ctx;
 use crate::variant::Variant;
-use crate::{MatrixUnit, Target};
 
 /// Output rows (tokens) one workgroup computes, per matrix unit. On NVIDIA they are the N of
 /// wgmma.m64n128k16 (two warpgroups of 64 weight rows each): 512x14336x4096 at 355 TFLOP/s on an
@@ -38,16 +37,12 @@ struct Source {
 }
 
 fn render(v: &Variant) -> Result<String, askama::Error> {
-    let unit = match v.target.matrix_unit() {
-        MatrixUnit::Wmma => "wmma",
-        MatrixUnit::Mfma => "mfma",
-        MatrixUnit::Mma => "mma",
-    };
+    let unit = v.target.matrix_unit().name();
     let (bm, bn) = (BM.items(THREADS, v.target), BN.items(THREADS, v.target));
     Source {
         ctx: Ctx::new("gemm_f16.hip.j2", v),
         unit,
-        mfma_k32: v.target == Target::Gfx950,
+        mfma_k32: v.target.mfma_k32(),
         bm,
         bn,
         bk: BK,
@@ -84,7 +79,6 @@ pub fn family() -> Family {
         },
         reference: "f32 matmul of dequantized weights (quant::dequantize_row, backend::cpu::vec::dot)",
         allow_scratch: false,
-        matrix_units: &[MatrixUnit::Wmma, MatrixUnit::Mfma, MatrixUnit::Mma],
         tuning: &[],
         render,
     }

@@ -26,7 +26,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
         reference: "backend::cpu::ops::swiglu / backend::cpu::ops::geglu",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("glu.hip.j2", v), act: v.word("act") }.render(),
     }

@@ -47,7 +47,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::CeilDivAxis("n_rows", "rows"), Grid::One, Grid::One], dims: &[] },
         reference: "quant::quantize_row (Q8_1) + quant::dequantize_row, dot in f64",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[ROWS, LOADS],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec has a quant axis");

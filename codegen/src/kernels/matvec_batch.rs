@@ -47,7 +47,6 @@ pub fn family() -> Family {
         },
         reference: "matvec's reference for each token",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_batch has a quant axis");

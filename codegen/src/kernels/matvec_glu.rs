@@ -45,7 +45,6 @@ pub fn family() -> Family {
         },
         reference: "matvec's reference for both matrices + backend::cpu::ops::swiglu / gelu_tanh",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[LOADS],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_glu has a quant axis");

@@ -47,7 +47,6 @@ pub fn family() -> Family {
         },
         reference: "matvec's, for each matrix",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[ROWS, LOADS],
         render: |v: &Variant| {
             let quant = v.quant().expect("matvec_multi has a quant axis");

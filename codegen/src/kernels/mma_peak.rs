@@ -59,15 +59,10 @@ pub fn family() -> Family {
         launch: Launch { threads: THREADS, grid: [Grid::Dim("n_groups"), Grid::One, Grid::One], dims: &["n_groups"] },
         reference: "reps * backend::cpu::vec::dot(a, b)",
         allow_scratch: false,
-        matrix_units: &[MatrixUnit::Wmma, MatrixUnit::Mfma, MatrixUnit::Mma],
         tuning: &[],
         render: |v: &Variant| {
-            let unit = match v.target.matrix_unit() {
-                MatrixUnit::Wmma => "wmma",
-                MatrixUnit::Mfma => "mfma",
-                MatrixUnit::Mma => "mma",
-            };
-            let mfma_k32 = v.target == Target::Gfx950;
+            let unit = v.target.matrix_unit().name();
+            let mfma_k32 = v.target.mfma_k32();
             Source { ctx: Ctx::new("mma_peak.hip.j2", v), unit, mfma_k32, bm: WGMMA_N, k: K, chains: CHAINS }.render()
         },
     }

@@ -33,7 +33,6 @@ pub fn family() -> Family {
         },
         reference: "quant::quantize_row (Q8_1)",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("quantize_q8_1.hip.j2", v) }.render(),
     }

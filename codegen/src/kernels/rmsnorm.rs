@@ -26,7 +26,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::ops::rmsnorm",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm.hip.j2", v) }.render(),
     }

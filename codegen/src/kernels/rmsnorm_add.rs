@@ -29,7 +29,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::vec::add_assign + backend::cpu::ops::rmsnorm + quant::quantize_row (Q8_1)",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("rmsnorm_add.hip.j2", v) }.render(),
     }

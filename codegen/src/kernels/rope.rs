@@ -39,7 +39,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::ops::rope",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("rope.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }

@@ -45,7 +45,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::ops::rope + backend::cpu::KvCache::store",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| {
             Source { ctx: Ctx::new("rope_kv.hip.j2", v), head_dim: v.int("head_dim"), neox: v.word("mode") == "neox" }

@@ -35,7 +35,6 @@ pub fn family() -> Family {
         launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
         reference: "backend::cpu::sample::pick",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("sample.hip.j2", v), k_max: K_MAX }.render(),
     }

@@ -27,7 +27,6 @@ pub fn family() -> Family {
         },
         reference: "half::f16::from_f32",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("to_f16.hip.j2", v) }.render(),
     }

@@ -41,7 +41,6 @@ pub fn family() -> Family {
         },
         reference: "backend::cpu::sample::pick (its top-k)",
         allow_scratch: false,
-        matrix_units: &[],
         tuning: &[],
         render: |v: &Variant| Source { ctx: Ctx::new("topk.hip.j2", v), k_max: K_MAX, slice: SLICE }.render(),
     }

@@ -5,7 +5,7 @@ mod elementwise;
 mod matmul;
 
 use rocmforge_codegen::catalog::Family;
-use rocmforge_codegen::{MatrixUnit, Variant};
+use rocmforge_codegen::Variant;
 
 use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
@@ -198,10 +198,7 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .collect(),
         "attn_decode" => decode_cases(&key, variant.int("head_dim") as usize, sizes),
         "attn_decode_reduce" => reduce_cases(&key, variant.int("head_dim") as usize, sizes),
-        "attn_prefill" => {
-            let f16_products = variant.target.matrix_unit() == MatrixUnit::Mma;
-            prefill_cases(&key, variant.int("head_dim") as usize, f16_products, sizes)
-        }
+        "attn_prefill" => prefill_cases(&key, variant.int("head_dim") as usize, sizes),
         "embed" => {
             let q = variant.quant().expect("embed has a quant axis");
             // The last id is outside the table: its row must come out as zeros.
