@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# A kernel change A/B on the GPU machine in one call: the mat-vec families' parity with the new
-# bundle, then `bench-kernels` and `rocmforge bench --device cuda -p 512 -n 128 -r 3` with the
+# A kernel change A/B on the GPU machine in one call: the changed families' parity with the new
+# bundle (PARITY, a test-kernels filter, default matvec), then `bench-kernels` and `rocmforge
+# bench --device cuda -p 512 -n 128 -d DEPTHS -r 3` (DEPTHS comma-separated, default 0) with the
 # base build and the new one, alternated on the same files in the same run. Results in $OUT:
-# parity, bench-kernels of both, summary.md (tg/pp per model, new/base).
-# Usage: BASE=DIR [NEW=DIR] bash scripts/gpu-ab.sh MODEL.gguf...
+# parity, bench-kernels of both, summary.md (tg/pp per model and depth, new/base).
+# Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [DEPTHS=0,4096] bash scripts/gpu-ab.sh MODEL.gguf...
 #   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
 #   (e.g. built from main), NEW (default .devcarry) the one after. Models: scripts/gpu-models.sh.
 set -uo pipefail
@@ -12,14 +13,16 @@ OUT=${OUT:-/tmp/rocmforge-gpu-ab}
 RAW=${RAW:-/tmp/rocmforge-gpu-ab-raw}
 BASE=$(realpath "${BASE:?BASE=DIR: the base build}")
 NEW=$(realpath "${NEW:-.devcarry}")
+PARITY=${PARITY:-matvec}
+DEPTHS=${DEPTHS:-0}
 mkdir -p "$OUT" "$RAW"
 chmod +x "$BASE/rocmforge" "$NEW/rocmforge"
 dir() { [ "$1" = base ] && echo "$BASE" || echo "$NEW"; }
 bin() { echo "$(dir "$1")/rocmforge"; }
 bundle() { echo "$(dir "$1")/rocmforge-sm_90.rfkb"; }
 
-"$(bin new)" test-kernels --bundle "$(bundle new)" --filter matvec > "$OUT/parity-matvec.txt" 2>&1
-tail -1 "$OUT/parity-matvec.txt"
+"$(bin new)" test-kernels --bundle "$(bundle new)" --filter "$PARITY" > "$OUT/parity-$PARITY.txt" 2>&1
+tail -1 "$OUT/parity-$PARITY.txt"
 for which in base new; do
     "$(bin $which)" bench-kernels --bundle "$(bundle $which)" > "$OUT/bench-kernels-$which.txt" 2>&1
 done
@@ -29,7 +32,7 @@ echo "| --- | --- | ---: | ---: | ---: |" >> "$summary"
 for model in "$@"; do
     name=$(basename "$model" .gguf)
     for which in base new base new; do
-        ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p 512 -n 128 -r 3 -o json \
+        ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p 512 -n 128 -d "$DEPTHS" -r 3 -o json \
             >> "$RAW/bench-$name-$which.json" 2> "$RAW/bench-$name-$which.err" \
             || echo "$name: bench ($which) failed: $(tail -3 "$RAW/bench-$name-$which.err")"
     done
@@ -47,6 +50,8 @@ def load(p):
         runs, i = dec.raw_decode(text, i)
         for r in runs:
             test = ("pp%d" % r["n_prompt"]) if r["n_prompt"] else ("tg%d" % r["n_gen"])
+            if r.get("n_depth"):
+                test += " @ d%d" % r["n_depth"]
             best[test] = max(best.get(test, 0), r["avg_ts"])
 x, y = load(a), load(b)
 for test in sorted(x):
@@ -55,4 +60,4 @@ for test in sorted(x):
 PY
 done
 cat "$summary"
-for which in base new; do grep -E "copy|^matvec [a-z0-9_]+ (4096x4096|14336x4096)" "$OUT/bench-kernels-$which.txt" | sed "s/^/$which: /"; done
+for which in base new; do grep -E "copy|^matvec [a-z0-9_]+ (4096x4096|14336x4096)|^attn_prefill|^gemm_f16|matrix rate" "$OUT/bench-kernels-$which.txt" | sed "s/^/$which: /"; done

@@ -372,18 +372,20 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     })
 }
 
-fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, LaunchError> {
+/// Causal attention of `tokens` queries after `depth` cached positions (llama-bench's `-d`).
+fn prefill_bench(k: &Kernels, d: usize, tokens: usize, depth: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
     let (n_head, n_head_kv) = (32usize, 8usize);
-    let kv_dim = n_head_kv * d;
-    let (kc, vc) = (f16s(g, "bench k", tokens * kv_dim)?, f16s(g, "bench v", tokens * kv_dim)?);
-    let table = paged_table(g, tokens)?;
+    let (kv_dim, n_pos) = (n_head_kv * d, depth + tokens);
+    let (kc, vc) = (f16s(g, "bench k", n_pos * kv_dim)?, f16s(g, "bench v", n_pos * kv_dim)?);
+    let table = paged_table(g, n_pos)?;
     let q = f32s(g, "bench q", tokens * n_head * d)?;
     let mut out = DeviceBuffer::<f32>::uninit(g, tokens * n_head * d)?;
-    // Causal: about half of the score matrix, two matrix products (QK^T, PV).
-    let flops = 2.0 * 2.0 * (tokens * tokens) as f64 / 2.0 * (d * n_head) as f64;
+    // Every query sees the depth and about half of the prompt; two matrix products (QK^T, PV).
+    let flops = 2.0 * 2.0 * (tokens * depth + tokens * tokens / 2) as f64 * (d * n_head) as f64;
     let scale = 1.0 / (d as f32).sqrt();
-    let name = format!("attn_prefill d{d} 32/8 heads {tokens} tokens");
+    let at = if depth > 0 { format!(" at depth {depth}") } else { String::new() };
+    let name = format!("attn_prefill d{d} 32/8 heads {tokens} tokens{at}");
     let kernel = attn_prefill::Kernel::resolve(k, d as u32)?;
     time(k, name, Work::Flops(flops), &mut |s| {
         let args = attn_prefill::Args {
@@ -395,10 +397,10 @@ fn prefill_bench(k: &Kernels, d: usize, tokens: usize) -> Result<BenchResult, La
             n_tokens: tokens as i32,
             n_head_kv: n_head_kv as i32,
             n_head: n_head as i32,
-            pos0: 0,
+            pos0: depth as i32,
             window: 0,
             scale,
-            kv_rows: tokens as i32,
+            kv_rows: n_pos as i32,
         };
         kernel.launch(s, args)
     })
@@ -560,8 +562,9 @@ pub fn run_benches(
         push(matrix_peak_bench(k)?);
     }
     if want(attn_prefill::FAMILY) {
-        push(prefill_bench(k, 128, 512)?);
-        push(prefill_bench(k, 128, 2048)?);
+        push(prefill_bench(k, 128, 512, 0)?);
+        push(prefill_bench(k, 128, 2048, 0)?);
+        push(prefill_bench(k, 128, 512, 4096)?);
     }
     if want(gemm_f16::FAMILY) {
         push(gemm_bench(k, 64, 4096, 4096)?);

@@ -5,21 +5,22 @@ use crate::kernels::{head_dim_axis, kv_table_extent, Ctx, KV_POOL_EXTENT};
 use crate::variant::Variant;
 use crate::MatrixUnit;
 
-/// Query rows per workgroup: 16 per warp pair on NVIDIA (mma.sync), 16 per wave on AMD (MFMA:
-/// 4 waves of 64, WMMA: 8 waves of 32).
-const BQ: Per = Per::Unit { wmma: 128, mfma: 64, mma: 64 };
+/// Query rows per workgroup: 16 per warp or wave (NVIDIA mma.sync and AMD WMMA: 8 of 32 lanes;
+/// MFMA: 4 of 64).
+const BQ: Per = Per::Unit { wmma: 128, mfma: 64, mma: 128 };
 /// Threads per workgroup.
 const THREADS: u32 = 256;
 
-/// Keys per tile. NVIDIA: K and V tiles of D=256 at 64 keys would pass the 48 KiB of static
-/// shared memory. AMD: 32 from D=128 on keeps K, V^T and P under 32 KiB (two workgroups per
-/// 64 KiB of LDS), and the emulated variants under NVIDIA's 48 KiB with the emulation's scratch.
+/// Keys per tile. NVIDIA: a warp holds S and P of its 16 rows for the whole tile in registers
+/// beside its output (HEAD_DIM / 2 a thread), so the tile shrinks as the head grows (64, 32, 16
+/// keys at D = 64, 128, 256; ptxas spills past that). AMD: from D = 128 on 32 keys keep K, V^T
+/// and P within half the LDS of a CDNA3 CU, and the emulated variants, with the emulation's
+/// scratch, within NVIDIA's 48 KiB.
 fn keys_per_tile(unit: MatrixUnit, head_dim: u32) -> u32 {
-    let limit = if unit == MatrixUnit::Mma { 128 } else { 64 };
-    if head_dim > limit {
-        32
-    } else {
-        64
+    match unit {
+        MatrixUnit::Mma => 4096 / head_dim,
+        MatrixUnit::Mfma | MatrixUnit::Wmma if head_dim > 64 => 32,
+        MatrixUnit::Mfma | MatrixUnit::Wmma => 64,
     }
 }
 
