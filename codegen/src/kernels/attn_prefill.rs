@@ -13,9 +13,9 @@ const THREADS: u32 = 256;
 
 /// Keys per tile. NVIDIA: a warp holds S and P of its 16 rows for the whole tile in registers
 /// beside its output (HEAD_DIM / 2 a thread), so the tile shrinks as the head grows (64, 32, 16
-/// keys at D = 64, 128, 256; ptxas spills past that). AMD: from D = 128 on 32 keys keep K, V^T
-/// and P within half the LDS of a CDNA3 CU, and the emulated variants, with the emulation's
-/// scratch, within NVIDIA's 48 KiB.
+/// keys at D = 64, 128, 256; ptxas spills past that). AMD: from D = 128 on, 32 keys keep K, V^T
+/// and P at 24 KiB (D = 128) and 42 KiB (D = 256) of a CDNA3 CU's 64, and the emulated
+/// variants, with the emulation's scratch, within NVIDIA's 48 KiB.
 fn keys_per_tile(unit: MatrixUnit, head_dim: u32) -> u32 {
     match unit {
         MatrixUnit::Mma => 4096 / head_dim,
