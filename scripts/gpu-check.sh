@@ -5,8 +5,9 @@
 # development machine and carried in .devcarry/:
 #   cargo build --release && mkdir -p .devcarry && strip -o .devcarry/rocmforge target/release/rocmforge
 #   target/release/rocmforge compile --arch sm_90 -o .devcarry/rocmforge-sm_90.rfkb
-# and, for the AMD wave64 algorithms executed with their wave emulated (prelude/nvidia_wave64.h):
-#   target/release/rocmforge compile --arch gfx942,gfx950 --emulate-on sm_90 --out-dir .devcarry
+# and, for the AMD algorithms executed with their wave and matrix instructions emulated
+# (prelude/nvidia_wave64.h, partials/amd_matrix.hip.j2):
+#   target/release/rocmforge compile --arch gfx942,gfx950,gfx1100 --emulate-on sm_90 --out-dir .devcarry
 # then, through the device tool: bash scripts/gpu-check.sh   (carry: .devcarry)
 set -uo pipefail
 cd "$(dirname "$0")/.."

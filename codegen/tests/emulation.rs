@@ -1,5 +1,6 @@
-//! Wave64 emulated on NVIDIA (`compile --emulate-on sm_90`): the gfx942/gfx950 algorithms
-//! compiled for the H200, so that `test-kernels` executes them. What is left out, and why, is
+//! AMD waves emulated on NVIDIA (`compile --emulate-on sm_90`): the gfx942/gfx950 (wave64) and
+//! gfx1100 algorithms, matrix instructions included, compiled for the H200, so that
+//! `test-kernels` executes them. What is left out, and why, is
 //! decided by the catalog; the bundle records where its code runs. sm_90's toolchain missing:
 //! skipped with the reason printed.
 
@@ -14,24 +15,24 @@ fn emulated(host: Target) -> CompileOptions {
 }
 
 #[test]
-fn every_wave64_variant_but_argmax_compiles_for_sm_90() {
+fn every_amd_variant_but_argmax_compiles_for_sm_90() {
     let toolchain = Toolchain::discover(&default_cache_root());
     if let Err(e) = toolchain.check(Target::Sm90) {
         assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "sm_90: {e}");
         eprintln!("SKIPPED: {e}");
         return;
     }
-    for target in [Target::Gfx942, Target::Gfx950] {
+    for target in [Target::Gfx942, Target::Gfx950, Target::Gfx1100] {
         let report = compile_bundle(&toolchain, target, &emulated(Target::Sm90), &|_| {})
             .unwrap_or_else(|e| panic!("{target} on sm_90: {e}"));
         let manifest = &report.bundle.manifest;
-        assert_eq!((manifest.target.as_str(), manifest.wave_size), (target.name(), 64));
+        assert_eq!((manifest.target.as_str(), manifest.wave_size), (target.name(), target.wave_size()));
         assert_eq!(manifest.emulated_on.as_deref(), Some("sm_90"));
 
         let path = Path::new("emulated.rfkb");
         let bundle = Bundle::parse(path, report.bundle.data.clone()).expect("parses");
         assert_eq!((bundle.target().unwrap(), bundle.code_target().unwrap()), (target, Target::Sm90));
-        bundle.verify_against_catalog(path).expect("verifies as sm_90 code of the wave64 algorithm");
+        bundle.verify_against_catalog(path).expect("verifies as sm_90 code of the AMD algorithm");
 
         let mut left_out = Vec::new();
         for family in kernels::catalog() {
@@ -44,8 +45,8 @@ fn every_wave64_variant_but_argmax_compiles_for_sm_90() {
                 None => assert_eq!(in_bundle, family.variants(target).len(), "{}", family.name),
             }
         }
-        // argmax's 16 waves of 64 (15 named barriers); the MFMA kernels run, their instruction
-        // emulated (partials/amd_matrix.hip.j2).
+        // argmax's 1024 threads (15 named barriers); the MFMA and WMMA kernels run, their
+        // instruction emulated (partials/amd_matrix.hip.j2).
         assert_eq!(left_out, ["argmax"], "{target}");
     }
 }

@@ -37,8 +37,8 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     emit_source: Option<PathBuf>,
     /// Compile the targets' algorithms for this NVIDIA GPU instead, their wave emulated there
-    /// (gfx942/gfx950's wave64 as two warps, MFMA through shared memory): `test-kernels` then
-    /// executes the AMD logic on it.
+    /// (gfx942/gfx950's wave64 as two warps; MFMA and WMMA through shared memory):
+    /// `test-kernels` then executes the AMD logic on it.
     #[arg(long, value_name = "ARCH")]
     emulate_on: Option<Target>,
     /// Print the per-variant table (registers, LDS, occupancy).

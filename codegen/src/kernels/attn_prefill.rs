@@ -13,14 +13,17 @@ const THREADS: u32 = 256;
 
 /// Keys per tile. NVIDIA: a warp holds S and P of its 16 rows for the whole tile in registers
 /// beside its output (HEAD_DIM / 2 a thread), so the tile shrinks as the head grows (64, 32, 16
-/// keys at D = 64, 128, 256; ptxas spills past that). AMD: from D = 128 on, 32 keys keep K, V^T
-/// and P at 24 KiB (D = 128) and 42 KiB (D = 256) of a CDNA3 CU's 64, and the emulated
-/// variants, with the emulation's scratch, within NVIDIA's 48 KiB.
+/// keys at D = 64, 128, 256; ptxas spills past that). AMD: K, V^T and the waves' P rows in LDS,
+/// sized so that the variants emulated on NVIDIA fit its 48 KiB with the emulation's scratch:
+/// MFMA 64 keys at D = 64, else 32 (24 KiB at D = 128, 42 KiB at D = 256 of a CDNA3 CU's 64);
+/// WMMA (8 waves of P rows, and a larger scratch) 32, and 16 at D = 256.
 fn keys_per_tile(unit: MatrixUnit, head_dim: u32) -> u32 {
     match unit {
         MatrixUnit::Mma => 4096 / head_dim,
-        MatrixUnit::Mfma | MatrixUnit::Wmma if head_dim > 64 => 32,
-        MatrixUnit::Mfma | MatrixUnit::Wmma => 64,
+        MatrixUnit::Mfma if head_dim > 64 => 32,
+        MatrixUnit::Mfma => 64,
+        MatrixUnit::Wmma if head_dim > 128 => 16,
+        MatrixUnit::Wmma => 32,
     }
 }
 
