@@ -7,6 +7,7 @@ typedef _Float16 rf_half8 __attribute__((ext_vector_type(8)));
 typedef _Float16 rf_half16 __attribute__((ext_vector_type(16)));
 typedef float rf_float4 __attribute__((ext_vector_type(4)));
 typedef float rf_float8 __attribute__((ext_vector_type(8)));
+typedef unsigned rf_u4 __attribute__((ext_vector_type(4)));  // one 16-byte load
 
 RF_DEVICE float wave_reduce_sum(float v) {
 #pragma unroll

@@ -3,8 +3,6 @@
 struct block_q8_1 { half d; half s; signed char qs[32]; };
 static_assert(sizeof(block_q8_1) == 36, "block_q8_1 must match ggml's block size");
 
-typedef unsigned rf_u4 __attribute__((ext_vector_type(4)));  // one 16-byte load
-typedef float rf_f4 __attribute__((ext_vector_type(4)));
 
 // The q8_1 quantization of one block of 32 values held by LANES consecutive lanes, N values a
 // lane: bit for bit what quant::quantize_q8_1 (ggml's x86 quantizer) computes. d = amax / 127,
@@ -39,7 +37,7 @@ RF_DEVICE unsigned q8_1_head(float d, int sum) {
 // Stores 4 consecutive values v at column col of a row as q8_1 into the row's blocks. Eight
 // consecutive lanes make a block; all 8 call this, `in` saying whether their values lie inside
 // the row.
-RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_f4 v, bool in) {
+RF_DEVICE void store_q8_1(block_q8_1* __restrict__ row, int col, rf_float4 v, bool in) {
   const float vs[4] = {v.x, v.y, v.z, v.w};
   int q[4], sum;
   const float d = q8_1_quantize<8>(vs, q, sum);
