@@ -3,7 +3,6 @@
 struct block_q8_1 { half d; half s; signed char qs[32]; };
 static_assert(sizeof(block_q8_1) == 36, "block_q8_1 must match ggml's block size");
 
-
 // The q8_1 quantization of one block of 32 values held by LANES consecutive lanes, N values a
 // lane: bit for bit what quant::quantize_q8_1 (ggml's x86 quantizer) computes. d = amax / 127,
 // the quants are round-half-even(x · (127 / amax)), both divisions correctly rounded; `sum`
