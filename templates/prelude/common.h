@@ -67,3 +67,8 @@ RF_DEVICE void rf_sincosf(float x, float* s, float* c) {
 // Relaxed atomic add (HIP/CUDA's atomicAdd), on global or shared memory.
 RF_DEVICE unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
 RF_DEVICE int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_RELAXED); }
+
+// Two floats as the f16 pair of one 32-bit word, the first in the low half.
+RF_DEVICE unsigned rf_pack_half2(float lo, float hi) {
+  return (unsigned)__builtin_bit_cast(unsigned short, (half)lo) | (unsigned)__builtin_bit_cast(unsigned short, (half)hi) << 16;
+}
