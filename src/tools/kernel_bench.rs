@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::tools::tune::combinations;
-use rocmforge::backend::gpu::engine::{decode_attention, DecodeAttention, DeviceSampler};
+use rocmforge::backend::gpu::engine::{decode_attention, decode_splits, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
     matvec_multi, mma_peak, quantize_q8_1, rmsnorm,
@@ -329,8 +329,8 @@ fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, La
 /// One decode step's attention for a llama-8B-like layer: 32 query heads over 8 KV heads.
 fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
-    let (n_head, n_head_kv, split_len) = (32usize, 8usize, 256usize);
-    let n_splits = kv_len.div_ceil(split_len);
+    let (n_head, n_head_kv) = (32usize, 8usize);
+    let n_splits = decode_splits(kv_len, n_head, d);
     let kv_dim = n_head_kv * d;
     let (kc, vc) = (f16s(g, "bench k", kv_len * kv_dim)?, f16s(g, "bench v", kv_len * kv_dim)?);
     let table = paged_table(g, kv_len)?;
@@ -342,7 +342,7 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
     let (q_pos, q_seq) = (DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?, DeviceBuffer::from_slice(g, &[0])?);
     let bytes = (2 * kv_len * kv_dim * 2) as f64;
     let scale = 1.0 / (d as f32).sqrt();
-    let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}");
+    let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}, {n_splits} splits");
     let (decode, reduce) =
         (attn_decode::Kernel::resolve(k, d as u32)?, attn_decode_reduce::Kernel::resolve(k, d as u32)?);
     time(k, name, Work::Bytes(bytes), &mut |s| {
@@ -364,7 +364,6 @@ fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchR
             n_head_kv,
             window: 0,
             scale,
-            split_len,
             n_ctx: kv_len,
             n_splits,
         };

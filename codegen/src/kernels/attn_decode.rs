@@ -4,18 +4,35 @@ use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
 use crate::kernels::{head_dim_axis, Ctx, KV_POOL_EXTENT, KV_TABLES_EXTENT};
 use crate::variant::Variant;
 
+/// Head dims per lane of a key group (one 16-byte load of K and of V).
+const VEC: u32 = 8;
+/// Keys a group loads per pass, all before using any.
+const UNROLL: u32 = 4;
+const THREADS: u32 = 256;
+
+/// Keys a workgroup covers in one pass at `head_dim` (one round trip to memory): the engine cuts
+/// a context into splits of whole passes.
+pub fn keys_per_pass(head_dim: u32) -> u32 {
+    THREADS / (head_dim / VEC) * UNROLL
+}
+
 #[derive(Template)]
 #[template(path = "attn_decode.hip.j2", escape = "none")]
 struct Source {
     ctx: Ctx,
     head_dim: u32,
+    vec: u32,
+    unroll: u32,
 }
 
 pub fn family() -> Family {
     Family {
         name: "attn_decode",
         template: "attn_decode.hip.j2",
-        summary: "attention of query tokens, each of its own sequence, over the paged f16 KV cache, split-K: unnormalised partials per split",
+        summary:
+            "attention of query tokens, each of its own sequence, over the paged f16 KV cache, split-K: the keys a \
+                  query sees cut into n_splits stretches of whole passes (keys_per_pass), unnormalised partials per \
+                  split",
         params: vec![
             output("part_o", Elem::F32, "n_tokens * n_head * n_splits * head_dim"),
             output("part_ml", Elem::F32, "n_tokens * n_head * n_splits * 2"),
@@ -29,7 +46,6 @@ pub fn family() -> Family {
             scalar("n_head", Scalar::I32),
             scalar("window", Scalar::I32),
             scalar("scale", Scalar::F32),
-            scalar("split_len", Scalar::I32),
             scalar("n_ctx", Scalar::I32),
             scalar("kv_rows", Scalar::I32),
             scalar("n_seq", Scalar::I32),
@@ -37,13 +53,16 @@ pub fn family() -> Family {
         ],
         axes: vec![head_dim_axis()],
         launch: Launch {
-            threads: 256,
+            threads: THREADS,
             grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::Dim("n_tokens")],
             dims: &["n_splits", "n_tokens"],
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
         tuning: &[],
-        render: |v: &Variant| Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim") }.render(),
+        render: |v: &Variant| {
+            Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim"), vec: VEC, unroll: UNROLL }
+                .render()
+        },
     }
 }

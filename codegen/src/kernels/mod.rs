@@ -3,7 +3,7 @@
 
 mod add_rows;
 mod argmax;
-mod attn_decode;
+pub mod attn_decode;
 mod attn_decode_reduce;
 mod attn_prefill;
 mod dequant;

@@ -9,6 +9,7 @@ use super::UBATCH;
 use crate::backend::gpu::launchers::{attn_decode, attn_decode_reduce};
 use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, LaunchError, StreamHandle, View, ViewMut};
 use crate::backend::Run;
+use rocmforge_codegen::kernels::attn_decode::keys_per_pass;
 
 /// One decode step's attention for every head of `q_pos.len()` tokens.
 pub struct DecodeAttention<'a> {
@@ -36,10 +37,21 @@ pub struct DecodeAttention<'a> {
     /// Sliding window in positions, 0 for none.
     pub window: i32,
     pub scale: f32,
-    pub split_len: usize,
     pub n_ctx: usize,
-    /// Splits launched; those past the query's position come out empty and add nothing.
+    /// Splits each query's keys are cut into (`decode_splits`).
     pub n_splits: usize,
+}
+
+/// Workgroups a decode attention launch aims at per token: about as many as an H200 holds at
+/// once (the kernel's stretches follow the query's length on the device, so a longer context
+/// makes each longer, not more of them).
+const DECODE_WORKGROUPS: usize = 512;
+
+/// The splits of decode attention for `n_head` heads of `head_dim` in a context of `n_ctx`:
+/// enough workgroups to fill the GPU, no more than the context has passes of keys.
+pub fn decode_splits(n_ctx: usize, n_head: usize, head_dim: usize) -> usize {
+    let passes = n_ctx.div_ceil(keys_per_pass(head_dim as u32) as usize);
+    DECODE_WORKGROUPS.div_ceil(n_head).clamp(1, passes.max(1))
 }
 
 /// Launches the pair on `s`.
@@ -63,7 +75,6 @@ pub fn decode_attention(
         n_head: a.n_head as i32,
         window: a.window,
         scale: a.scale,
-        split_len: a.split_len as i32,
         n_ctx: a.n_ctx as i32,
         kv_rows: a.kv_rows as i32,
         n_seq: a.n_seq as i32,

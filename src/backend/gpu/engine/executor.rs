@@ -11,7 +11,7 @@
 use std::ops::Range;
 use std::rc::Rc;
 
-use super::attention::{attention_groups, decode_attention, decode_max, DecodeAttention};
+use super::attention::{attention_groups, decode_attention, decode_max, decode_splits, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::kv_cache::GpuKvCache;
 use super::projection::{Operands, MATVEC_MAX_TOKENS};
@@ -29,8 +29,6 @@ use crate::model::{Model, ModelConfig};
 /// Tokens computed in one pass; longer batches are cut into pieces of this size (llama.cpp's
 /// default ubatch).
 pub const UBATCH: usize = 512;
-/// Keys per workgroup of decode attention.
-const SPLIT_LEN: usize = 256;
 const N_ACTS: usize = 13;
 
 pub struct GpuExecutor<'m> {
@@ -83,7 +81,7 @@ impl<'m> GpuExecutor<'m> {
         let kv = GpuKvCache::new(&gpu, c.n_layer, c.kv_dim(), n_seq, n_ctx)?;
         let f32s = |n: usize| DeviceBuffer::<f32>::uninit(&gpu, n);
         let acts = (0..N_ACTS).map(|i| f32s(UBATCH * act_width(c, ACTS[i]))).collect::<Result<Vec<_>, _>>()?;
-        let n_splits = n_ctx.div_ceil(SPLIT_LEN);
+        let n_splits = decode_splits(n_ctx, c.n_head, c.head_dim);
         let max_cols = c.n_embd.max(c.n_ff).max(c.q_dim());
         let stream = gpu.create_stream()?;
         Ok(GpuExecutor {
@@ -480,9 +478,8 @@ impl Ops for GpuExecutor<'_> {
                     n_head_kv: c.n_head_kv,
                     window,
                     scale: c.attn_scale,
-                    split_len: SPLIT_LEN,
                     n_ctx: self.n_ctx,
-                    n_splits: self.n_ctx.div_ceil(SPLIT_LEN),
+                    n_splits: decode_splits(self.n_ctx, c.n_head, c.head_dim),
                 };
                 decode_attention(&kern.attn_decode, &kern.attn_reduce, s, args)?;
             } else {

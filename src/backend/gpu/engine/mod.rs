@@ -11,7 +11,7 @@ mod projection;
 mod sampling;
 mod weights;
 
-pub use attention::{decode_attention, DecodeAttention};
+pub use attention::{decode_attention, decode_splits, DecodeAttention};
 pub use executor::{GpuExecutor, UBATCH};
 pub use sampling::DeviceSampler;
 pub use weights::{gpu_quant, GpuModel};

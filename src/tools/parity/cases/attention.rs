@@ -13,6 +13,7 @@ use crate::tools::parity::inputs::{
 use crate::tools::parity::{q8_1_values, Arg, Case, Dtype, Sizes};
 use rocmforge::backend::cpu::{attention, AttentionShape, KvRows, SumOrder, TILED_MIN_QUERIES};
 use rocmforge::backend::KV_BLOCK;
+use rocmforge_codegen::kernels::attn_decode::keys_per_pass;
 
 /// Head counts (n_head, n_head_kv): GQA ratios 4 and 7, and 1 in full runs.
 fn heads(sizes: Sizes) -> Vec<(usize, usize)> {
@@ -60,26 +61,37 @@ pub fn softmax_partial(
     (m, weights.iter().sum(), o)
 }
 
-/// (kv_len, split_len, window) for each head configuration, one query token; and tokens of
-/// three sequences in one launch.
+/// (kv_len, n_splits, window) for each head configuration, one query token; and tokens of
+/// three sequences in one launch. The splits: one; fewer than the passes (several passes a
+/// workgroup); more than the passes (empty splits, as for a short query in a long context).
 pub fn decode_cases(key: &str, d: usize, sizes: Sizes) -> Vec<Case> {
     let runs = sizes.pick(
-        &[(1029, 256, 0), (1029, 256, 300)],
-        &[(1, 64, 0), (17, 64, 0), (512, 128, 0), (4096, 256, 0), (4096, 256, 1000), (1029, 256, 300)],
+        &[(1029, 5, 0), (1029, 5, 300)],
+        &[(1, 4, 0), (17, 1, 0), (512, 64, 0), (4096, 7, 0), (4096, 64, 1000), (1029, 3, 300)],
     );
     let mut cases: Vec<Case> = heads(sizes)
         .into_iter()
         .flat_map(|(n_head, n_head_kv)| {
-            runs.iter().map(move |&(kv_len, split_len, window)| {
-                let label = format!("{key} heads {n_head}/{n_head_kv} kv {kv_len} split {split_len} window {window}");
-                decode(&label, d, n_head, n_head_kv, &[kv_len], split_len, window)
+            runs.iter().map(move |&(kv_len, n_splits, window)| {
+                let label = format!("{key} heads {n_head}/{n_head_kv} kv {kv_len} {n_splits} splits window {window}");
+                decode(&label, d, n_head, n_head_kv, &[kv_len], n_splits, window)
             })
         })
         .collect();
     let kv_lens = [700, 17, 1029];
-    let label = format!("{key} heads 8/2 3 sequences kv {kv_lens:?} split 256");
-    cases.push(decode(&label, d, 8, 2, &kv_lens, 256, 0));
+    let label = format!("{key} heads 8/2 3 sequences kv {kv_lens:?} 9 splits");
+    cases.push(decode(&label, d, 8, 2, &kv_lens, 9, 0));
     cases
+}
+
+/// The positions split `s` of `n_splits` covers for a query that sees `seen` (attn_decode's
+/// rule: equal stretches of whole passes).
+fn split_keys(seen: &std::ops::RangeInclusive<usize>, s: usize, n_splits: usize, d: usize) -> std::ops::Range<usize> {
+    let pass = keys_per_pass(d as u32) as usize;
+    let (first, end) = (*seen.start(), *seen.end() + 1);
+    let chunk = (end - first).div_ceil(n_splits).div_ceil(pass) * pass;
+    let lo = (first + s * chunk).min(end);
+    lo..(lo + chunk).min(end)
 }
 
 /// Token t queries the last position of sequence n - 1 - t, which holds `kv_lens[t]` positions.
@@ -89,7 +101,7 @@ fn decode(
     n_head: usize,
     n_head_kv: usize,
     kv_lens: &[usize],
-    split_len: usize,
+    n_splits: usize,
     window: usize,
 ) -> Case {
     let mut r = rng(label);
@@ -115,7 +127,6 @@ fn decode(
     }
     let scale = 1.0 / (d as f32).sqrt();
     let n_ctx = *kv_lens.iter().max().expect("a token");
-    let n_splits = n_ctx.div_ceil(split_len);
     let parts = n * n_head * n_splits;
     let (mut part_o, mut part_ml) = (vec![0.0f32; parts * d], vec![0.0f32; parts * 2]);
     for (t, &kv_len) in kv_lens.iter().enumerate() {
@@ -125,8 +136,7 @@ fn decode(
             let col = (h / (n_head / n_head_kv)) * d;
             let qh = &q[(t * n_head + h) * d..(t * n_head + h + 1) * d];
             for s in 0..n_splits {
-                let keys: Vec<usize> =
-                    (s * split_len..((s + 1) * split_len).min(kv_len)).filter(|p| seen.contains(p)).collect();
+                let keys: Vec<usize> = split_keys(&seen, s, n_splits, d).collect();
                 let (m, l, o) = softmax_partial(qh, k, v, kv_dim, col, &keys, scale);
                 let slot = (t * n_head + h) * n_splits + s;
                 part_ml[slot * 2] = m as f32;
@@ -154,7 +164,6 @@ fn decode(
             ("n_head", Arg::I32(n_head as i32)),
             ("window", Arg::I32(window as i32)),
             ("scale", Arg::F32(scale)),
-            ("split_len", Arg::I32(split_len as i32)),
             ("n_ctx", Arg::I32(n_ctx as i32)),
             ("kv_rows", Arg::I32((n_blocks * KV_BLOCK) as i32)),
             ("n_seq", Arg::I32(n as i32)),
