@@ -272,3 +272,30 @@ fn prefill(label: &str, d: usize, heads: (usize, usize), run: (usize, usize, usi
         dims: vec![],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The decode splits (the reference's copy of the kernel's rule) cover every position a query
+    /// sees exactly once, in order, each split a whole number of passes but the last non-empty one.
+    #[test]
+    fn decode_splits_partition_the_visible_keys() {
+        for (kv_len, window, n_splits, d) in [
+            (1, 0, 4, 128),
+            (17, 0, 1, 128),
+            (4096, 0, 16, 128),
+            (4096, 1000, 64, 64),
+            (1029, 300, 3, 256),
+            (100, 0, 57, 64),
+        ] {
+            let pass = keys_per_pass(d as u32) as usize;
+            let seen = visible(kv_len - 1, window);
+            let splits: Vec<_> = (0..n_splits).map(|s| split_keys(&seen, s, n_splits, d)).collect();
+            let covered: Vec<usize> = splits.iter().flat_map(|r| r.clone()).collect();
+            assert_eq!(covered, seen.clone().collect::<Vec<_>>(), "kv {kv_len} window {window} splits {n_splits}");
+            let used = splits.iter().filter(|r| !r.is_empty()).count();
+            assert!(splits[..used.saturating_sub(1)].iter().all(|r| r.len() % pass == 0));
+        }
+    }
+}
