@@ -23,6 +23,8 @@ struct Source {
     head_dim: u32,
     vec: u32,
     unroll: u32,
+    /// `keys_per_pass(head_dim)`, which the template checks against its own geometry.
+    keys_per_pass: u32,
 }
 
 pub fn family() -> Family {
@@ -61,7 +63,9 @@ pub fn family() -> Family {
         allow_scratch: false,
         tuning: &[],
         render: |v: &Variant| {
-            Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim: v.int("head_dim"), vec: VEC, unroll: UNROLL }
+            let head_dim = v.int("head_dim");
+            let keys_per_pass = keys_per_pass(head_dim);
+            Source { ctx: Ctx::new("attn_decode.hip.j2", v), head_dim, vec: VEC, unroll: UNROLL, keys_per_pass }
                 .render()
         },
     }
