@@ -43,12 +43,16 @@ fn quant_dispatch(rt: &syn::Path) -> TokenStream {
                 match self { #(QuantBuffer::#variants(_) => #rt::Quant::#variants,)* }
             }
 
-            /// Blocks of format `quant` from their bytes (a whole number of blocks).
+            /// A tensor of format `quant` from its blocks in ggml's order (a whole number of
+            /// blocks), uploaded in the GPU's layout (`Quant::to_device_layout`), which is
+            /// written in `scratch` (reused from tensor to tensor) when it differs.
             pub fn from_bytes(
                 gpu: &::std::rc::Rc<dyn #rt::Gpu>,
                 quant: #rt::Quant,
                 bytes: &[u8],
+                scratch: &mut Vec<u8>,
             ) -> Result<Self, #rt::GpuError> {
+                let bytes = quant.to_device_layout_in(bytes, scratch);
                 Ok(match quant {
                     #(#rt::Quant::#variants => QuantBuffer::#variants(#rt::DeviceBuffer::from_bytes(gpu, bytes)?),)*
                 })

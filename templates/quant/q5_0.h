@@ -1,30 +1,35 @@
 #define QK 32
 struct block_q5_0 { half d; unsigned char qh[4]; unsigned char qs[16]; };
-// w = d * (5-bit value - 16); bit j of qh is weight j's fifth bit.
-RF_DEVICE void dequant32(const block_q5_0* b, int sub, float* v) {
-  const float d = (float)b->d;
-  const unsigned qh = b->qh[0] | (b->qh[1] << 8) | (b->qh[2] << 16) | ((unsigned)b->qh[3] << 24);
+// w = d * (5-bit value - 16); bit i of qh is weight i's fifth bit. The blocks are regrouped on
+// the device (quant.hip.j2): block j's quants, fifth bits and d are apart.
+RF_DEVICE void dequant32_at(const block_q5_0* w, long long j, long long n, int, float* v) {
+  const rf_u4 q = *(const rf_u4*)group_field(w, j, n, qs);
+  const unsigned qh = *(const unsigned*)group_field(w, j, n, qh);
+  const float d = (float)*(const half*)group_field(w, j, n, d);
 #pragma unroll
-  for (int j = 0; j < 16; ++j) {
-    const int lo = (b->qs[j] & 0xF) | (((qh >> j) << 4) & 0x10);
-    const int hi = (b->qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
-    v[j] = d * (float)(lo - 16);
-    v[j + 16] = d * (float)(hi - 16);
+  for (int i = 0; i < 16; ++i) {
+    const unsigned b = q[i / 4] >> (8 * (i % 4));
+    const int lo = (b & 0xF) | (((qh >> i) << 4) & 0x10);
+    const int hi = ((b >> 4) & 0xF) | ((qh >> (i + 12)) & 0x10);
+    v[i] = d * (float)(lo - 16);
+    v[i + 16] = d * (float)(hi - 16);
   }
 }
 
-// Mat-vec: a block per item, its 22 bytes (2-byte aligned) from a 48-byte window.
+// Mat-vec: a block per item, its quants by one aligned 16-byte load, its fifth bits and d by a
+// 4- and a 2-byte one.
 {% include "quant/q5_common.h" %}
 #define MV_ITEMS 1
 #define MV_LOADS 3
-struct mv_item { window<22, 2> w; };
-RF_DEVICE mv_item mv_load(const block_q5_0* b, int) { return {load_window<22, 2>(b)}; }
+struct mv_item { rf_u4 qs; unsigned qh; unsigned short d; };
+RF_DEVICE mv_item mv_load_at(const block_q5_0* w, long long j, long long n, int) {
+  return {*(const rf_u4*)group_field(w, j, n, qs), *(const unsigned*)group_field(w, j, n, qh),
+          *(const unsigned short*)group_field(w, j, n, d)};
+}
 // d · dx · Σ (v - 16) q.
 RF_DEVICE float mv_dot(const mv_item& it, int, const xq_smem& xs, int u) {
-  unsigned o[6];
-  window_words(it.w, o);
-  const unsigned qs[4] = {rf_skip2(o[2], o[1]), rf_skip2(o[3], o[2]), rf_skip2(o[4], o[3]), rf_skip2(o[5], o[4])};
-  const int sumi = q5_dot(rf_skip2(o[1], o[0]), qs, xq_quants(xs, u, 0), xq_quants(xs, u, 1));
+  const unsigned qs[4] = {it.qs[0], it.qs[1], it.qs[2], it.qs[3]};
+  const int sumi = q5_dot(it.qh, qs, xq_quants(xs, u, 0), xq_quants(xs, u, 1));
   const rf_u4 xm = xq_meta(xs, u);
-  return rf_half_lo(o[0]) * xq_d(xm) * (float)(sumi - 16 * (int)xm.y);
+  return rf_half_lo(it.d) * xq_d(xm) * (float)(sumi - 16 * (int)xm.y);
 }

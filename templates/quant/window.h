@@ -1,4 +1,4 @@
-// Weight blocks sit at 1-, 2- or 4-byte alignment (18-byte q4_0, 34-byte q8_0, 210-byte q6_k):
+// Weight blocks sit at 1-, 2- or 4-byte alignment (17-byte mxfp4, 110-byte q3_k, 210-byte q6_k):
 // a lane reads the bytes it needs as the 16-byte-aligned chunks around them, and shifts them
 // into place in registers. Lanes take consecutive pieces of a row, so a wave's 16-byte loads
 // cover one contiguous run: half the L1 traffic of 2-byte loads, an eighth of the instructions.

@@ -21,7 +21,9 @@ impl DeviceElem for u32 {}
 /// Activations quantized for the integer mat-vec (written by `quantize_q8_1`).
 impl DeviceElem for BlockQ8_1 {}
 
-/// A quantized weight block, and the format name the kernels know it by.
+/// A quantized weight block, and the format name the kernels know it by. A tensor of some
+/// formats sits on the device in another order than ggml's (`Quant::to_device_layout`): upload
+/// weights through `QuantBuffer::from_bytes`, which puts them in it.
 pub trait QuantBlock: DeviceElem {
     const QUANT: Quant;
 }

@@ -6,6 +6,8 @@ mod cases;
 pub(crate) mod inputs;
 mod typed;
 
+use std::borrow::Cow;
+
 use rocmforge_codegen::bundle::Bundle;
 use rocmforge_codegen::catalog::{kernarg_layout, Elem, Family, ParamKind};
 use rocmforge_codegen::extent::BLOCK;
@@ -252,6 +254,17 @@ fn check_extents(family: &Family, variant: &Variant, case: &Case) -> Result<(), 
     Ok(())
 }
 
+/// `data` as the GPU stores it: weight blocks in the format's device layout (the cases give
+/// them in ggml's order, which their CPU references read), anything else as it is.
+fn device_layout<'a>(family: &Family, variant: &Variant, name: &str, data: &'a [u8]) -> Cow<'a, [u8]> {
+    let blocks =
+        family.params.iter().any(|p| p.name == name && matches!(p.kind, ParamKind::Ptr { elem: Elem::QuantBlock, .. }));
+    match variant.quant() {
+        Some(q) if blocks => q.to_device_layout(data),
+        _ => Cow::Borrowed(data),
+    }
+}
+
 fn launch_case(
     kernels: &Kernels,
     family: &Family,
@@ -265,8 +278,9 @@ fn launch_case(
         let kernargs = pack(family, case, |name, arg| {
             let buf = match arg {
                 Arg::Input(data) | Arg::InOut { initial: data, .. } => {
+                    let data = device_layout(family, variant, name, data);
                     let buf = gpu.alloc(data.len()).map_err(|e| e.to_string())?;
-                    gpu.upload(&buf, data).map_err(|e| e.to_string())?;
+                    gpu.upload(&buf, &data).map_err(|e| e.to_string())?;
                     buf
                 }
                 Arg::Output { reference, dtype, .. } => {

@@ -78,10 +78,11 @@ impl GpuModel {
             });
         }
         let bar = crate::progress::bytes_bar(bytes, "upload");
+        let scratch = std::cell::RefCell::new(Vec::new());
         let matrix = |m: &Matrix| -> Result<GpuMatrix, BackendError> {
             let data = model.data(m);
             let quant = gpu_quant(m.ty).expect("formats were checked above");
-            let blocks = QuantBuffer::from_bytes(&gpu, quant, data)?;
+            let blocks = QuantBuffer::from_bytes(&gpu, quant, data, &mut scratch.borrow_mut())?;
             bar.inc(data.len() as u64);
             Ok(GpuMatrix { rows: m.rows, cols: m.cols, blocks })
         };
