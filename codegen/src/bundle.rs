@@ -215,9 +215,9 @@ impl Bundle {
         &self.data[entry.offset as usize..(entry.offset + entry.size) as usize]
     }
 
-    /// Reads each code object's own metadata again and validates it against this build's
-    /// catalog: a bundle compiled from other templates, or for other launchers, is refused with
-    /// the variant and field named.
+    /// Renders each variant's source again and reads each code object's own metadata again,
+    /// and validates them against this build's catalog: a bundle compiled from other templates,
+    /// or for other launchers, is refused with the variant and field named.
     pub fn verify_against_catalog(&self, path: &Path) -> Result<(), Error> {
         let target = self.target()?;
         if target.wave_size() != self.manifest.wave_size {
@@ -236,6 +236,19 @@ impl Bundle {
                 path: path.to_path_buf(),
                 detail: format!("{}: no such variant in this build's catalog", entry.key),
             })?;
+            // A bundle compiled from other templates (an older build's) would run with this
+            // build's host code: the weights' device layout, the launch geometry.
+            if sha256_hex(crate::pipeline::render(family, &variant)?.as_bytes()) != entry.source_sha256 {
+                return Err(Error::Bundle {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "{}: compiled from other kernel sources than this build's; recompile it with `rocmforge compile --arch {}{}`",
+                        entry.key,
+                        self.manifest.target,
+                        self.manifest.emulated_on.as_ref().map_or(String::new(), |host| format!(" --emulate-on {host}"))
+                    ),
+                });
+            }
             let kernel = read_kernel(variant.code_target(), self.code(entry), &entry.compiler_log, &entry.symbol)?;
             validate(family, &variant, &kernel)?;
         }

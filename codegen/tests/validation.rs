@@ -212,6 +212,14 @@ fn bundles_round_trip_and_refuse_corruption() {
     let msg = Bundle::parse(path, corrupt).unwrap_err().to_string();
     assert!(msg.contains("softmax: code object sha256"), "{msg}");
 
+    // Compiled from other templates than this build's (an older build's bundle): refused.
+    let mut manifest = bundle.manifest.clone();
+    manifest.variants[0].source_sha256 = "0".repeat(64);
+    let objects: Vec<Vec<u8>> = bundle.manifest.variants.iter().map(|e| bundle.code(e).to_vec()).collect();
+    let stale = Bundle::assemble(manifest, &objects).expect("assembles");
+    let msg = stale.verify_against_catalog(path).unwrap_err().to_string();
+    assert!(msg.contains("other kernel sources than this build's"), "{msg}");
+
     let mut future = report.bundle.data.clone();
     future[8] = 99;
     assert!(Bundle::parse(path, future).unwrap_err().to_string().contains("bundle format 99"));

@@ -37,15 +37,29 @@ pub fn find_bundle(target: Target) -> Option<PathBuf> {
 }
 
 /// The bundle for `target` (`Kernels::load` verifies it); compiled into the cache when none
-/// exists and the toolchain is installed.
+/// exists, or the cache's is stale, and the toolchain is installed.
 pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
+    let cache = default_cache_root().join("bundles");
+    // One compiled into the cache by an earlier build goes stale when the kernels change: it is
+    // compiled again. One the user placed is theirs, as is a stale one without a toolchain:
+    // `Kernels::load` refuses it, naming the command that rebuilds it.
+    let mut stale = None;
     if let Some(path) = find_bundle(target) {
-        return Ok((path.clone(), Bundle::read(&path)?));
+        let bundle = Bundle::read(&path)?;
+        match bundle.verify_against_catalog(&path) {
+            Err(e) if path.starts_with(&cache) => {
+                tracing::warn!("{e}; compiling it again");
+                stale = Some((path, bundle));
+            }
+            _ => return Ok((path, bundle)),
+        }
     }
     let dirs = search_dirs();
-    let cache = default_cache_root().join("bundles");
     let toolchain = Toolchain::discover(&default_cache_root());
     if let Err(e) = toolchain.check(target) {
+        if let Some(found) = stale {
+            return Ok(found);
+        }
         let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
         return Err(KernelsError::Missing {
             target,
