@@ -46,12 +46,16 @@ pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
     let mut stale = None;
     if let Some(path) = find_bundle(target) {
         let bundle = Bundle::read(&path)?;
+        // Only the cache's is verified here: `Kernels::load` verifies whichever is returned.
+        if !path.starts_with(&cache) {
+            return Ok((path, bundle));
+        }
         match bundle.verify_against_catalog(&path) {
-            Err(e) if path.starts_with(&cache) => {
+            Ok(()) => return Ok((path, bundle)),
+            Err(e) => {
                 tracing::warn!("{e}; compiling it again");
                 stale = Some((path, bundle));
             }
-            _ => return Ok((path, bundle)),
         }
     }
     let dirs = search_dirs();
