@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-use rocmforge_codegen::{compile_bundle, CompileOptions, Target};
+use rocmforge_codegen::{compile_bundle, CompileOptions, Host, Target};
 
 fn main() {
     record_commit();
@@ -24,7 +24,7 @@ fn main() {
     std::fs::create_dir_all(&out).expect("create $OUT_DIR/kernels");
     let toolchain = Toolchain::discover(&default_cache_root());
     for target in Target::ALL {
-        if let Err(e) = toolchain.check(target) {
+        if let Err(e) = toolchain.check(Host::Gpu(target)) {
             let reason = e.to_string().replace('\n', " ");
             println!("cargo:warning=kernel bundle for {target} skipped: {reason}");
             continue;

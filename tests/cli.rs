@@ -208,7 +208,9 @@ fn synth_writes_a_model_that_runs() {
 #[test]
 fn compile_writes_a_bundle_that_kernels_lists_and_verifies() {
     use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-    if let Err(e) = Toolchain::discover(&default_cache_root()).check(rocmforge_codegen::Target::Gfx942) {
+    if let Err(e) = Toolchain::discover(&default_cache_root())
+        .check(rocmforge_codegen::Host::Gpu(rocmforge_codegen::Target::Gfx942))
+    {
         eprintln!("SKIPPED: {e}");
         return;
     }

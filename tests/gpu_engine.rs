@@ -1,29 +1,38 @@
 //! The GPU executor against the CPU executor on synthetic models of each architecture: the
 //! same batches (a prompt, then single-token steps through the captured decode graph; then
 //! batches mixing three sequences' prompts and decode tokens) must give the same logits up to
-//! the GPU's f32 summation order. They need a GPU, so they are ignored
-//! (with that reason printed) unless asked for: `--include-ignored` on a GPU machine
-//! (scripts/gpu-engine.sh does), where a missing GPU or bundle is then a failure.
+//! the GPU's f32 summation order.
+//!
+//! On a GPU they are ignored (with that reason printed) unless asked for: `--include-ignored` on
+//! a GPU machine (scripts/gpu-engine.sh does), where a missing GPU or bundle is then a failure.
+//! The same executor also runs here on the CPU's kernel simulator with each AMD target's
+//! algorithms (`--device sim`), which needs only clang: skipped, saying so, without it.
 
 mod common;
+
+use std::rc::Rc;
 
 use common::{rel_err, Synth};
 use rocmforge::backend::cpu::{CpuDevice, CpuExecutor};
 use rocmforge::backend::gpu::bundles::load_bundle;
 use rocmforge::backend::gpu::engine::{GpuExecutor, GpuModel};
-use rocmforge::backend::gpu::{open_gpu, Kernels};
+use rocmforge::backend::gpu::{open_gpu, Gpu, Host, Kernels, Target};
 use rocmforge::backend::{Batch, Executor};
 use rocmforge::gguf::GgmlType;
 use rocmforge::model::Model;
+use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
 
 fn model(s: &Synth) -> Model {
     s.model()
 }
 
 fn gpu_kernels() -> Kernels {
-    let gpu = open_gpu(None).unwrap_or_else(|e| panic!("no GPU: {e}"));
-    let target = gpu.target().unwrap_or_else(|e| panic!("{e}"));
-    let (path, bundle) = load_bundle(target).unwrap_or_else(|e| panic!("{e}"));
+    load(open_gpu(None).unwrap_or_else(|e| panic!("no GPU: {e}")))
+}
+
+fn load(gpu: Rc<dyn Gpu>) -> Kernels {
+    let (target, host) = (gpu.target().unwrap_or_else(|e| panic!("{e}")), gpu.host().unwrap_or_else(|e| panic!("{e}")));
+    let (path, bundle) = load_bundle(target, host).unwrap_or_else(|e| panic!("{e}"));
     Kernels::load(&gpu, &bundle, &path).expect("the bundle loads")
 }
 
@@ -76,7 +85,27 @@ fn run_mixed(e: &mut dyn Executor, n_vocab: u32) -> Vec<f32> {
 }
 
 fn gpu_matches_cpu(s: Synth) {
-    let kernels = gpu_kernels();
+    executor_matches_cpu(gpu_kernels(), s);
+}
+
+/// The kernels of `target`'s algorithms on the CPU's simulator, or why they cannot be had here.
+fn simulator_kernels(target: Target) -> Option<Kernels> {
+    if let Err(e) = Toolchain::discover(&default_cache_root()).check(Host::Cpu) {
+        assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "{e}");
+        eprintln!("skipped: the kernel simulator needs clang: {e}");
+        return None;
+    }
+    let sim = rocmforge::backend::sim::open(target).unwrap_or_else(|e| panic!("{e}"));
+    Some(load(Rc::new(sim)))
+}
+
+fn simulator_matches_cpu(target: Target, s: Synth) {
+    if let Some(kernels) = simulator_kernels(target) {
+        executor_matches_cpu(kernels, s);
+    }
+}
+
+fn executor_matches_cpu(kernels: Kernels, s: Synth) {
     let m = model(&s);
     let cpu = CpuDevice::new(2).unwrap();
     let want = run(&mut CpuExecutor::new(&m, &cpu, 64, 1).unwrap(), s.n_vocab as u32);
@@ -117,4 +146,25 @@ fn qwen2_on_gpu_matches_cpu() {
 #[ignore = "needs a GPU and its kernel bundle: run with --include-ignored on a GPU machine"]
 fn gemma3_on_gpu_matches_cpu() {
     gpu_matches_cpu(Synth { n_layer: 6, sliding_window: Some(4), ..synth("gemma3", GgmlType::Q8_0) });
+}
+
+// The same on the CPU's kernel simulator: the executor (its captured decode graph, paged KV
+// cache and device sampling) and every kernel it launches, with the AMD targets' algorithms.
+
+#[test]
+fn llama_on_simulated_gfx1100_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx1100, synth("llama", GgmlType::Q4_0));
+}
+
+#[test]
+fn qwen2_on_simulated_gfx942_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx942, synth("qwen2", GgmlType::Q8_0));
+}
+
+#[test]
+fn gemma3_on_simulated_gfx950_matches_cpu() {
+    simulator_matches_cpu(
+        Target::Gfx950,
+        Synth { n_layer: 6, sliding_window: Some(4), ..synth("gemma3", GgmlType::Q5_0) },
+    );
 }

@@ -6,7 +6,7 @@ use rocmforge_codegen::bundle::{Bundle, Manifest};
 use rocmforge_codegen::catalog::{kernarg_layout, scalar, Family, RenderError, Scalar};
 use rocmforge_codegen::pipeline::build_variant;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-use rocmforge_codegen::{kernels, Target, Variant};
+use rocmforge_codegen::{kernels, Host, Target, Variant};
 
 #[test]
 fn generated_layouts_equal_the_catalog_layouts() {
@@ -59,7 +59,7 @@ fn bundle_of(toolchain: &Toolchain, target: Target, family: &Family) -> Bundle {
         wave_size: target.wave_size(),
         emulated_on: None,
         generator: "test".into(),
-        compiler: toolchain.describe(target),
+        compiler: toolchain.describe(Host::Gpu(target)),
         variants: vec![built.entry],
         tuning: Vec::new(),
     };
@@ -73,7 +73,7 @@ fn bundle_of(toolchain: &Toolchain, target: Target, family: &Family) -> Bundle {
 fn a_bundle_that_disagrees_with_the_launchers_is_refused() {
     let toolchain = Toolchain::discover(&default_cache_root());
     for target in [Target::Gfx942, Target::Sm90] {
-        if let Err(e) = toolchain.check(target) {
+        if let Err(e) = toolchain.check(Host::Gpu(target)) {
             assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "{target}: {e}");
             eprintln!("SKIPPED {target}: {e}");
             continue;

@@ -16,11 +16,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Family;
-use crate::object::{read_amd, read_cubin, KernelInfo, Resources};
+use crate::object::{read_amd, read_cpu, read_cubin, KernelInfo, Resources};
 use crate::toolchain::sha256_hex;
 use crate::validate::{validate, Occupancy};
 use crate::variant::Variant;
-use crate::{kernels, Error, Target, Vendor};
+use crate::{kernels, Error, Host, Target, Vendor};
 
 pub const MAGIC: &[u8; 8] = b"RFKBUNDL";
 pub const FORMAT_VERSION: u32 = 1;
@@ -122,16 +122,24 @@ impl Bundle {
         parse_target(&self.manifest.target)
     }
 
-    /// The GPU the code objects run on: the target, or the one emulating its wave.
-    pub fn code_target(&self) -> Result<Target, Error> {
-        self.manifest.emulated_on.as_deref().map_or_else(|| self.target(), parse_target)
+    /// Where the code objects run: the target, or the GPU or CPU emulating its wave.
+    pub fn host(&self) -> Result<Host, Error> {
+        match self.manifest.emulated_on.as_deref() {
+            None => self.target().map(Host::Gpu),
+            Some(name) => name.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string())),
+        }
     }
 
     /// The variant an entry holds, emulated as the bundle's variants are.
     pub fn variant<'c>(&self, catalog: &'c [Family], key: &str) -> Result<Option<(&'c Family, Variant)>, Error> {
-        let (target, host) = (self.target()?, self.code_target()?);
-        Ok(find_variant(catalog, target, key)
-            .map(|(f, v)| if host == target { (f, v) } else { (f, v.emulated_on(host)) }))
+        let (target, host) = (self.target()?, self.host()?);
+        Ok(find_variant(catalog, target, key).map(|(f, v)| {
+            if host == Host::Gpu(target) {
+                (f, v)
+            } else {
+                (f, v.emulated_on(host))
+            }
+        }))
     }
 
     /// Assembles a bundle from manifest entries and their code objects, filling in the offsets.
@@ -249,7 +257,7 @@ impl Bundle {
                     ),
                 });
             }
-            let kernel = read_kernel(variant.code_target(), self.code(entry), &entry.compiler_log, &entry.symbol)?;
+            let kernel = read_kernel(variant.host(), self.code(entry), &entry.compiler_log, &entry.symbol)?;
             validate(family, &variant, &kernel)?;
         }
         for row in &self.manifest.tuning {
@@ -268,8 +276,12 @@ pub fn find_variant<'c>(catalog: &'c [Family], target: Target, key: &str) -> Opt
     catalog.iter().find_map(|f| f.variants(target).into_iter().find(|v| v.key() == key).map(|v| (f, v)))
 }
 
-/// The kernel named `symbol` in a code object of `target`.
-pub fn read_kernel(target: Target, code: &[u8], compiler_log: &str, symbol: &str) -> Result<KernelInfo, Error> {
+/// The kernel named `symbol` in a code object of `host`.
+pub fn read_kernel(host: Host, code: &[u8], compiler_log: &str, symbol: &str) -> Result<KernelInfo, Error> {
+    let target = match host {
+        Host::Gpu(target) => target,
+        Host::Cpu => return read_cpu(code, symbol),
+    };
     let kernels = match target.vendor() {
         Vendor::Amd => {
             let (object_target, kernels) = read_amd(code)?;

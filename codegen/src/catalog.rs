@@ -10,7 +10,7 @@ use std::fmt;
 use crate::extent::{Expr, BLOCK};
 use crate::quant::Quant;
 use crate::variant::{AxisValue, Variant};
-use crate::{MatrixUnit, Target};
+use crate::{Host, MatrixUnit, Target};
 
 /// Element type a pointer parameter points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -394,10 +394,11 @@ impl Family {
         out.into_iter().map(|axes| Variant::new(self.name, target, self.launch.threads, axes)).collect()
     }
 
-    /// Why `target`'s variants cannot run with their wave emulated on another GPU
-    /// (`templates/prelude/nvidia_wave64.h`), if they cannot.
-    pub fn not_emulated(&self, target: Target) -> Option<&'static str> {
-        if self.launch.threads / target.wave_size() > MAX_EMULATED_WAVES {
+    /// Why `target`'s variants cannot run with their wave emulated on `host`, if they cannot:
+    /// NVIDIA's named barriers (`templates/prelude/nvidia_wave64.h`) limit the waves; the CPU's
+    /// simulator has no such limit.
+    pub fn not_emulated(&self, target: Target, host: Host) -> Option<&'static str> {
+        if matches!(host, Host::Gpu(_)) && self.launch.threads / target.wave_size() > MAX_EMULATED_WAVES {
             Some("more waves per workgroup than the emulation's named barriers")
         } else {
             None
@@ -406,8 +407,8 @@ impl Family {
 
     /// The variants of `target` whose algorithm runs on `host` with `target`'s wave emulated
     /// (see [`Variant::emulated_on`]); none if [`Family::not_emulated`] says why.
-    pub fn emulated_variants(&self, target: Target, host: Target) -> Vec<Variant> {
-        if self.not_emulated(target).is_some() {
+    pub fn emulated_variants(&self, target: Target, host: Host) -> Vec<Variant> {
+        if self.not_emulated(target, host).is_some() {
             return Vec::new();
         }
         self.variants(target).into_iter().map(|v| v.emulated_on(host)).collect()

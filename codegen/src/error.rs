@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use crate::Target;
+use crate::{Host, Target};
 
 /// Everything that can go wrong between a template and a validated bundle. Each message names
 /// the variant (or file) and what disagreed.
@@ -24,8 +24,10 @@ pub enum Error {
     #[error("{variant}: the code object disagrees with the catalog: {field}: {detail}")]
     Validation { variant: String, field: &'static str, detail: String },
 
-    #[error("cannot emulate {target}'s wave on {host}: only AMD targets' waves are emulated, on NVIDIA GPUs")]
-    Emulation { target: Target, host: Target },
+    #[error(
+        "cannot emulate {target}'s wave on {host}: only AMD targets' waves are emulated, on an NVIDIA GPU or the CPU"
+    )]
+    Emulation { target: Target, host: Host },
 
     #[error("{path}: {detail}")]
     Bundle { path: PathBuf, detail: String },

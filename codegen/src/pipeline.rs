@@ -8,11 +8,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::bundle::{read_kernel, Bundle, Entry, Manifest};
+use crate::catalog::kernarg_layout;
 use crate::catalog::Family;
 use crate::toolchain::{sha256_hex, Toolchain};
 use crate::validate::validate;
 use crate::variant::{AxisValue, Variant};
-use crate::{kernels, signature, Error, Quant, Target, Vendor};
+use crate::{kernels, signature, Error, Host, Quant, Target, Vendor};
 
 /// Which variants to build: `None` means every value the catalog declares.
 #[derive(Debug, Clone, Default)]
@@ -25,9 +26,10 @@ pub struct CompileOptions {
     /// Also write each rendered source to `<dir>/<target>/<symbol>.hip` (`<target>-on-<host>`
     /// when emulated).
     pub emit_source: Option<PathBuf>,
-    /// Compile the target's algorithms for this GPU instead, the target's wave emulated there
-    /// (`Variant::emulated_on`; what cannot be emulated, `Family::not_emulated`, is left out).
-    pub emulate_on: Option<Target>,
+    /// Compile the target's algorithms for this GPU or the CPU instead, the target's wave
+    /// emulated there (`Variant::emulated_on`; what cannot be emulated, `Family::not_emulated`,
+    /// is left out).
+    pub emulate_on: Option<Host>,
 }
 
 /// Reported after each variant.
@@ -75,11 +77,32 @@ pub fn select(catalog: &[Family], target: Target, options: &CompileOptions) -> V
         .collect()
 }
 
-/// A variant's HIP source, checked against the catalog's signature.
+/// A variant's HIP source, checked against the catalog's signature; for the CPU's simulator,
+/// followed by its entry point.
 pub fn render(family: &Family, variant: &Variant) -> Result<String, Error> {
-    let source = (family.render)(variant).map_err(|source| Error::Render { variant: variant.key(), source })?;
+    let mut source = (family.render)(variant).map_err(|source| Error::Render { variant: variant.key(), source })?;
     signature::check(family, variant, &source)?;
+    if variant.host() == Host::Cpu {
+        source.push_str(&simulator_entry(family, variant));
+    }
     Ok(source)
+}
+
+/// The body the simulator's launch entry (`rf_sim_launch`, templates/prelude/cpu.h) runs on
+/// each fiber: the kernel, its arguments read from the kernarg bytes. The compiler checks that
+/// the kernel's own parameter types lay the arguments out as the catalog does.
+fn simulator_entry(family: &Family, variant: &Variant) -> String {
+    let (fields, _) = kernarg_layout(&family.params);
+    let layout: Vec<String> = fields.iter().map(|(offset, size)| format!("{offset}, {size}")).collect();
+    let symbol = variant.symbol();
+    format!(
+        "\n// The simulator's entry (generated from the catalog's signature).\n\
+         static constexpr unsigned rf_sim_catalog_kernargs[] = {{{layout}}};\n\
+         static_assert(rf_sim::kernargs_laid_out_as(&{symbol}, rf_sim_catalog_kernargs), \
+         \"{symbol}'s parameters are not laid out as the catalog's kernargs\");\n\
+         static void rf_sim_body(const unsigned char* kernargs) {{ rf_sim::call(&{symbol}, kernargs); }}\n",
+        layout = layout.join(", ")
+    )
 }
 
 /// A validated variant: its manifest entry and code object.
@@ -108,8 +131,8 @@ pub fn build_variant(
         let path = dir.join(format!("{}.hip", variant.symbol()));
         std::fs::write(&path, &source).map_err(Error::io(&path))?;
     }
-    let compiled = toolchain.compile(variant.code_target(), &variant.key(), &source)?;
-    let kernel = read_kernel(variant.code_target(), &compiled.code, &compiled.log, &variant.symbol())?;
+    let compiled = toolchain.compile(variant.host(), &variant.key(), &source)?;
+    let kernel = read_kernel(variant.host(), &compiled.code, &compiled.log, &variant.symbol())?;
     let occupancy = validate(family, variant, &kernel)?;
     let entry = Entry {
         key: variant.key(),
@@ -137,8 +160,10 @@ pub fn compile_bundle(
     options: &CompileOptions,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CompileReport, Error> {
-    let host = options.emulate_on.unwrap_or(target);
-    if options.emulate_on.is_some() && (target.vendor(), host.vendor()) != (Vendor::Amd, Vendor::Nvidia) {
+    let host = options.emulate_on.unwrap_or(Host::Gpu(target));
+    // NVIDIA's algorithms are written in its own instructions (PTX), which only NVIDIA runs.
+    let emulable = matches!(host.vendor(), Some(Vendor::Nvidia) | None) && target.vendor() == Vendor::Amd;
+    if options.emulate_on.is_some() && !emulable {
         return Err(Error::Emulation { target, host });
     }
     toolchain.check(host)?;

@@ -101,6 +101,50 @@ impl Target {
     }
 }
 
+/// Where a variant's code runs: natively on its target GPU, or on a host that emulates the
+/// target's wave (`Variant::emulated_on`): the H200, or this machine's CPU, whose kernel
+/// simulator (`templates/prelude/cpu.h`) runs each GPU thread as a fiber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Host {
+    Gpu(Target),
+    Cpu,
+}
+
+impl Host {
+    pub fn name(self) -> &'static str {
+        match self {
+            Host::Gpu(t) => t.name(),
+            Host::Cpu => "cpu",
+        }
+    }
+
+    /// The GPU vendor whose compiler builds the code; none for the CPU.
+    pub fn vendor(self) -> Option<Vendor> {
+        match self {
+            Host::Gpu(t) => Some(t.vendor()),
+            Host::Cpu => None,
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for Host {
+    type Err = UnknownTarget;
+
+    /// A target's name, or `cpu`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "cpu" {
+            return Ok(Host::Cpu);
+        }
+        s.parse().map(Host::Gpu)
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -135,6 +179,8 @@ mod tests {
         }
         assert_eq!("gfx942:sramecc+:xnack-".parse::<Target>().unwrap(), Target::Gfx942);
         assert!("gfx906".parse::<Target>().unwrap_err().to_string().contains("gfx906"));
+        assert_eq!("cpu".parse::<Host>().unwrap(), Host::Cpu);
+        assert_eq!("sm_90".parse::<Host>().unwrap(), Host::Gpu(Target::Sm90));
     }
 
     #[test]

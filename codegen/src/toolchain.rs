@@ -8,7 +8,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Target, Vendor};
+use crate::{Error, Host, Target, Vendor};
 
 /// A compiler found on this machine, with its version line (recorded in every bundle).
 #[derive(Debug, Clone)]
@@ -98,33 +98,33 @@ impl Toolchain {
         }
     }
 
-    /// The tools a target needs, or an error that says which is missing.
-    pub fn check(&self, target: Target) -> Result<(), Error> {
+    /// The tools a host needs, or an error that says which is missing.
+    pub fn check(&self, target: Host) -> Result<(), Error> {
         let missing = |detail: &str| Error::Toolchain { target: target.to_string(), detail: detail.to_string() };
         let clang = self.clang.as_ref().ok_or_else(|| {
             missing("no clang++ found (looked at $ROCMFORGE_CLANG, $ROCM_PATH/llvm/bin, clang++-22, clang++)")
         })?;
-        if target == Target::Gfx950 && !clang_at_least(&clang.version, 20) {
+        if target == Host::Gpu(Target::Gfx950) && !clang_at_least(&clang.version, 20) {
             return Err(missing(&format!("gfx950 needs clang 20 or newer; found {}", clang.version)));
         }
-        if target.vendor() == Vendor::Nvidia && self.ptxas.is_none() {
+        if target.vendor() == Some(Vendor::Nvidia) && self.ptxas.is_none() {
             return Err(missing("no ptxas found (looked at $ROCMFORGE_PTXAS, PATH, $CUDA_HOME/bin, /usr/local/cuda/bin, the rocmforge cache)"));
         }
         Ok(())
     }
 
     /// Describes the compilers used for `target` (recorded in bundles).
-    pub fn describe(&self, target: Target) -> String {
+    pub fn describe(&self, target: Host) -> String {
         let clang = self.clang.as_ref().map_or("none".to_string(), |t| format!("{} ({})", t.version, t.path.display()));
         match (target.vendor(), &self.ptxas) {
-            (Vendor::Nvidia, Some(p)) => format!("{clang}; ptxas {} ({})", p.version, p.path.display()),
+            (Some(Vendor::Nvidia), Some(p)) => format!("{clang}; ptxas {} ({})", p.version, p.path.display()),
             _ => clang,
         }
     }
 
-    fn clang_args(target: Target, source: &Path, out: &Path) -> Vec<String> {
+    fn clang_args(target: Host, source: &Path, out: &Path) -> Vec<String> {
         let mut args: Vec<String> = match target.vendor() {
-            Vendor::Amd => vec![
+            Some(Vendor::Amd) => vec![
                 "-x".into(),
                 "hip".into(),
                 "-nogpulib".into(),
@@ -135,7 +135,7 @@ impl Toolchain {
                 "-fhip-kernel-arg-name".into(),
                 format!("--offload-arch={}", target.name()),
             ],
-            Vendor::Nvidia => vec![
+            Some(Vendor::Nvidia) => vec![
                 "-x".into(),
                 "cuda".into(),
                 "-nocudainc".into(),
@@ -146,19 +146,22 @@ impl Toolchain {
                 "--cuda-feature=+ptx80".into(),
                 "-S".into(),
             ],
+            // A shared library for the simulator: only its entry, `rf_sim_launch`, is exported.
+            None => ["-x", "c++", "-shared", "-fPIC", "-fvisibility=hidden", "-pthread"].map(String::from).to_vec(),
         };
-        args.extend(["-std=c++17", "-O3", "-Werror=return-type"].map(String::from));
+        let optimize = if target == Host::Cpu { "-O2" } else { "-O3" };
+        args.extend(["-std=c++17", optimize, "-Werror=return-type"].map(String::from));
         args.extend([source.display().to_string(), "-o".into(), out.display().to_string()]);
         args
     }
 
     /// Compiles one rendered source for `target` (from the cache when it was compiled before).
-    pub fn compile(&self, target: Target, variant_key: &str, source: &str) -> Result<Compiled, Error> {
+    pub fn compile(&self, target: Host, variant_key: &str, source: &str) -> Result<Compiled, Error> {
         self.check(target)?;
         let clang = self.clang.as_ref().expect("checked above");
         let mut hasher = Sha256::new();
         hasher.update(clang.version.as_bytes());
-        if let (Vendor::Nvidia, Some(p)) = (target.vendor(), &self.ptxas) {
+        if let (Some(Vendor::Nvidia), Some(p)) = (target.vendor(), &self.ptxas) {
             hasher.update(p.version.as_bytes());
         }
         hasher.update(Self::clang_args(target, Path::new("k"), Path::new("o")).join(" ").as_bytes());
@@ -186,17 +189,17 @@ impl Toolchain {
         Ok(compiled)
     }
 
-    fn compile_in(&self, work: &Path, target: Target, variant_key: &str, source: &str) -> Result<Compiled, Error> {
+    fn compile_in(&self, work: &Path, target: Host, variant_key: &str, source: &str) -> Result<Compiled, Error> {
         let clang = self.clang.as_ref().expect("checked by compile");
         let src = work.join("kernel.hip");
         std::fs::write(&src, source).map_err(Error::io(&src))?;
-        let first_out = work.join(if target.vendor() == Vendor::Nvidia { "kernel.ptx" } else { "kernel.co" });
+        let first_out = work.join(if target.vendor() == Some(Vendor::Nvidia) { "kernel.ptx" } else { "kernel.co" });
         let mut clang_cmd = Command::new(&clang.path);
         clang_cmd.args(Self::clang_args(target, &src, &first_out));
         // clang would find a CUDA install through ptxas on PATH and warn that it is unsupported.
         clang_cmd.env_remove("CUDA_PATH").env_remove("CUDA_HOME");
         run(&mut clang_cmd, variant_key)?;
-        if target.vendor() == Vendor::Amd {
+        if target.vendor() != Some(Vendor::Nvidia) {
             let code = std::fs::read(&first_out).map_err(Error::io(&first_out))?;
             return Ok(Compiled { code, log: String::new(), cached: false });
         }

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::quant::Quant;
-use crate::Target;
+use crate::{Host, Target};
 
 /// A value of a specialisation axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,10 +33,10 @@ pub struct Variant {
     /// for sizing shared memory).
     pub threads: u32,
     pub axes: Vec<(&'static str, AxisValue)>,
-    /// The target whose code object runs this variant when that is not `target`: `target`'s
-    /// algorithm (its wave size, tile sizes and launch geometry) compiled for another GPU whose
-    /// prelude emulates `target`'s wave. Lets the H200 execute the gfx942/gfx950 wave64 logic.
-    pub emulated_on: Option<Target>,
+    /// Where this variant's code runs when that is not `target`: `target`'s algorithm (its wave
+    /// size, tile sizes and launch geometry) compiled for another GPU or the CPU, whose prelude
+    /// emulates `target`'s wave. Lets the H200, or a machine without a GPU, execute the AMD logic.
+    pub emulated_on: Option<Host>,
 }
 
 impl Variant {
@@ -45,13 +45,13 @@ impl Variant {
     }
 
     /// This variant compiled for `host`, `target`'s wave emulated there.
-    pub fn emulated_on(self, host: Target) -> Variant {
+    pub fn emulated_on(self, host: Host) -> Variant {
         Variant { emulated_on: Some(host), ..self }
     }
 
-    /// The target the code object is compiled for and runs on.
-    pub fn code_target(&self) -> Target {
-        self.emulated_on.unwrap_or(self.target)
+    /// Where the code object is compiled for and runs.
+    pub fn host(&self) -> Host {
+        self.emulated_on.unwrap_or(Host::Gpu(self.target))
     }
 
     pub fn get(&self, axis: &str) -> Option<AxisValue> {

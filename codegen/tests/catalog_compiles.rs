@@ -3,14 +3,14 @@
 //! reason printed (scripts/install-toolchain.sh installs it; CI does).
 
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-use rocmforge_codegen::{compile_bundle, CompileOptions, Target};
+use rocmforge_codegen::{compile_bundle, CompileOptions, Host, Target};
 
 #[test]
 fn every_variant_compiles_and_validates_for_every_target() {
     let toolchain = Toolchain::discover(&default_cache_root());
     let mut built = 0;
     for target in Target::ALL {
-        if let Err(e) = toolchain.check(target) {
+        if let Err(e) = toolchain.check(Host::Gpu(target)) {
             eprintln!("SKIPPED {target}: {e}");
             continue;
         }

@@ -8,11 +8,11 @@ use rocmforge_codegen::pipeline::{build_variant, render};
 use rocmforge_codegen::signature::WAIT_PRIOR_KERNELS;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
 use rocmforge_codegen::validate::validate;
-use rocmforge_codegen::{kernels, Error, Target};
+use rocmforge_codegen::{kernels, Error, Host, Target};
 
 fn toolchain_for(target: Target) -> Option<Toolchain> {
     let toolchain = Toolchain::discover(&default_cache_root());
-    match toolchain.check(target) {
+    match toolchain.check(Host::Gpu(target)) {
         Ok(()) => Some(toolchain),
         Err(e) if std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_some() => panic!("{target}: {e}"),
         Err(e) => {
@@ -78,7 +78,7 @@ fn code_object_metadata_is_checked_against_the_catalog() {
         let f = family("rmsnorm");
         let variant = f.variants(target).remove(0);
         let built = build_variant(&toolchain, &f, &variant, None).expect("rmsnorm builds");
-        let kernel = read_kernel(target, &built.code, &built.entry.compiler_log, &built.entry.symbol)
+        let kernel = read_kernel(Host::Gpu(target), &built.code, &built.entry.compiler_log, &built.entry.symbol)
             .expect("kernel in the object");
         validate(&f, &variant, &kernel).expect("the real catalog entry matches");
 

@@ -1,6 +1,6 @@
 //! Devices that compute a model. The decoder graph is written once (`graph`) and run by an
 //! executor per device: `cpu` (always present, and the reference) and `gpu` (HIP or CUDA,
-//! their driver libraries loaded on demand). Executors take batches of tokens from one or
+//! their driver libraries loaded on demand, or `sim`, the CPU's kernel simulator). Executors take batches of tokens from one or
 //! more sequences (`batch`).
 
 mod batch;
@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod graph;
 pub mod hip;
 pub mod kv_blocks;
+pub mod sim;
 
 use std::ops::Range;
 

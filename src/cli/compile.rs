@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args as ClapArgs;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-use rocmforge_codegen::{compile_bundle, CompileOptions, Progress, Quant, Target};
+use rocmforge_codegen::{compile_bundle, CompileOptions, Host, Progress, Quant, Target};
 
 use super::kernels::print_table;
+use rocmforge::backend::gpu::bundles::file_name;
 use rocmforge::progress::count_bar;
 
 #[derive(ClapArgs)]
@@ -36,11 +37,12 @@ pub struct Args {
     /// Also write every generated HIP source to DIR/<arch>/<kernel>.hip.
     #[arg(long, value_name = "DIR")]
     emit_source: Option<PathBuf>,
-    /// Compile the targets' algorithms for this NVIDIA GPU instead, their wave emulated there
-    /// (gfx942/gfx950's wave64 as two warps; MFMA and WMMA through shared memory):
-    /// `test-kernels` then executes the AMD logic on it.
+    /// Compile the targets' algorithms for this NVIDIA GPU (`sm_90`) or for this machine's
+    /// CPU (`cpu`) instead, their wave emulated there (on NVIDIA gfx942/gfx950's wave64 as two
+    /// warps; on the CPU each thread a fiber; MFMA and WMMA through shared memory): `test-kernels`
+    /// then executes the AMD logic there (`--device sim` for the CPU).
     #[arg(long, value_name = "ARCH")]
-    emulate_on: Option<Target>,
+    emulate_on: Option<Host>,
     /// Print the per-variant table (registers, LDS, occupancy).
     #[arg(long)]
     table: bool,
@@ -72,10 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         emulate_on: args.emulate_on,
     };
     for target in targets {
-        let name = match args.emulate_on {
-            Some(host) => format!("rocmforge-{target}-on-{host}.rfkb"),
-            None => format!("rocmforge-{target}.rfkb"),
-        };
+        let name = file_name(target, args.emulate_on.unwrap_or(Host::Gpu(target)));
         let path = args.output.clone().unwrap_or_else(|| args.out_dir.join(name));
         let bar = count_bar(0, target.name());
         let progress = |p: &Progress| {

@@ -1,7 +1,7 @@
 //! `rocmforge devices`: what this machine can run on, and why not where it can't.
 
 use rocmforge::backend::gpu::bundles::find_bundle;
-use rocmforge::backend::gpu::GpuKind;
+use rocmforge::backend::gpu::{GpuKind, Host};
 
 pub fn run() -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -12,7 +12,7 @@ pub fn run() -> anyhow::Result<()> {
             Ok(gpu) => {
                 let kernels = match gpu.target() {
                     Err(e) => e.to_string(),
-                    Ok(target) => match find_bundle(target) {
+                    Ok(target) => match find_bundle(target, Host::Gpu(target)) {
                         Some(path) => format!("kernels: {}", path.display()),
                         None => format!("no kernel bundle yet: `rocmforge compile --arch {target}` builds one"),
                     },

@@ -25,7 +25,7 @@ impl GpuArgs {
         let gpu = open_gpu(self.device).context("no GPU to run kernels on")?;
         let (path, bundle) = match &self.bundle {
             Some(path) => (path.clone(), Bundle::read(path).context("reading the kernel bundle")?),
-            None => load_bundle(gpu.target()?)?,
+            None => load_bundle(gpu.target()?, gpu.host()?)?,
         };
         let kernels = Kernels::load(&gpu, &bundle, &path).with_context(|| format!("loading {}", path.display()))?;
         eprintln!("{} on {}", path.display(), gpu.describe());

@@ -52,13 +52,15 @@ fn print_outcomes(outcomes: &[Outcome]) {
 /// executed outputs and worst error, and the target's variants that were only compiled (in its
 /// own bundle), with why.
 fn print_emulation(bundle: &Bundle, outcomes: &[Outcome]) -> anyhow::Result<()> {
-    let Some(host) = &bundle.manifest.emulated_on else { return Ok(()) };
-    let target = bundle.target()?;
+    if bundle.manifest.emulated_on.is_none() {
+        return Ok(());
+    }
+    let (target, host) = (bundle.target()?, bundle.host()?);
     println!("\n{target} (wave{}) emulated on {host}: executed", target.wave_size());
     for family in kernels::catalog() {
         let ran: Vec<&Outcome> =
             outcomes.iter().filter(|o| o.case.split([' ', '[']).next() == Some(family.name)).collect();
-        if let Some(why) = family.not_emulated(target) {
+        if let Some(why) = family.not_emulated(target, host) {
             let keys: Vec<String> = family.variants(target).iter().map(|v| v.key()).collect();
             println!("  {:<20} only compiled ({why}): {}", family.name, keys.join(" "));
         } else if !ran.is_empty() {

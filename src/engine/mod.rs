@@ -170,8 +170,8 @@ impl Engine {
 /// The model on GPU `kind:ordinal`, with its kernel bundle (found, or compiled now).
 fn gpu_model(model: &Model, kind: GpuKind, ordinal: usize) -> Result<GpuModel, EngineError> {
     let gpu = kind.open_ordinal(ordinal).map_err(BackendError::from)?;
-    let target = gpu.target().map_err(BackendError::from)?;
-    let (path, bundle) = load_bundle(target).map_err(|e| EngineError::Invalid(e.to_string()))?;
+    let (target, host) = (gpu.target().map_err(BackendError::from)?, gpu.host().map_err(BackendError::from)?);
+    let (path, bundle) = load_bundle(target, host).map_err(|e| EngineError::Invalid(e.to_string()))?;
     let kernels = Kernels::load(&gpu, &bundle, &path).map_err(BackendError::from)?;
     Ok(GpuModel::upload(model, kernels)?)
 }

@@ -34,6 +34,8 @@ RF_DEVICE int rf_warp_shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i
 {% else %}
 RF_DEVICE int rf_lane_id() { return __nvvm_read_ptx_sreg_laneid(); }
 RF_DEVICE int __shfl_xor(int v, int mask) { return rf_warp_shfl_xor(v, mask); }
+// An emulated wave's lanes wait for each other here (the warp is the wave).
+RF_DEVICE void rf_emulated_wave_sync() { __nvvm_bar_warp_sync(0xffffffffu); }
 {% endif %}
 RF_DEVICE float __shfl_xor(float v, int mask) { return __builtin_bit_cast(float, __shfl_xor(__builtin_bit_cast(int, v), mask)); }
 

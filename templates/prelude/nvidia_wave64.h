@@ -13,6 +13,7 @@ RF_DEVICE int rf_lane_id() { return threadIdx.x % 64; }
 // Waits until both warps of this thread's wave arrive; their shared-memory writes before it are
 // visible after it.
 RF_DEVICE void rf_wave64_barrier() { asm volatile("bar.sync %0, 64;" ::"r"(1 + threadIdx.x / 64) : "memory"); }
+RF_DEVICE void rf_emulated_wave_sync() { rf_wave64_barrier(); }
 
 RF_DEVICE int __shfl_xor(int v, int mask) {
   if (mask < 32) return rf_warp_shfl_xor(v, mask);

@@ -28,7 +28,7 @@ pub mod topk;
 use crate::catalog::{Axis, Family};
 use crate::quant::Quant;
 use crate::variant::{AxisValue, Variant};
-use crate::Vendor;
+use crate::{Host, Vendor};
 
 /// Positions per block of the paged KV cache: the runtime's block tables
 /// (`backend::kv_blocks`) and the kernels that read them share this one value.
@@ -111,11 +111,16 @@ pub struct Ctx {
     pub key: String,
     pub symbol: String,
     pub target: &'static str,
-    /// The target the code runs on: `target`, or the GPU emulating its wave.
+    /// Where the code runs: `target`, or the GPU or CPU emulating its wave.
     pub host: &'static str,
+    /// Whether `host` emulates the target's wave (the emulating prelude then gives
+    /// `rf_emulated_wave_sync`).
+    pub emulated: bool,
     pub wave: u32,
     pub threads: u32,
     pub nvidia: bool,
+    /// Runs in the CPU's kernel simulator (`templates/prelude/cpu.h`).
+    pub cpu: bool,
     pub kv_block: u32,
 }
 
@@ -126,10 +131,12 @@ impl Ctx {
             key: v.key(),
             symbol: v.symbol(),
             target: v.target.name(),
-            host: v.code_target().name(),
+            host: v.host().name(),
+            emulated: v.emulated_on.is_some(),
             wave: v.target.wave_size(),
             threads: v.threads,
-            nvidia: v.code_target().vendor() == Vendor::Nvidia,
+            nvidia: v.host().vendor() == Some(Vendor::Nvidia),
+            cpu: v.host() == Host::Cpu,
             kv_block: KV_BLOCK,
         }
     }

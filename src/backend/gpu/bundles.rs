@@ -6,18 +6,29 @@ use std::path::{Path, PathBuf};
 
 use rocmforge_codegen::bundle::Bundle;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
-use rocmforge_codegen::{compile_bundle, CompileOptions, Target};
+use rocmforge_codegen::{compile_bundle, CompileOptions, Host, Progress, Target};
+
+use crate::progress::count_bar;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelsError {
-    #[error("no kernel bundle for {target} (looked in {looked}) and no toolchain to compile one: {reason}\n  build it with: rocmforge compile --arch {target} --out-dir {cache}")]
-    Missing { target: Target, looked: String, reason: String, cache: String },
+    #[error("no kernel bundle {name} (looked in {looked}) and no toolchain to compile one: {reason}\n  build it with: rocmforge compile --arch {target}{emulation} --out-dir {cache}")]
+    Missing { name: String, target: Target, emulation: String, looked: String, reason: String, cache: String },
     #[error(transparent)]
     Codegen(#[from] rocmforge_codegen::Error),
 }
 
-fn file_name(target: Target) -> String {
-    format!("rocmforge-{}.rfkb", target.name())
+/// The file name of the bundle of `target`'s algorithms compiled for `host`.
+pub fn file_name(target: Target, host: Host) -> String {
+    match emulation(target, host) {
+        Some(host) => format!("rocmforge-{target}-on-{host}.rfkb"),
+        None => format!("rocmforge-{target}.rfkb"),
+    }
+}
+
+/// The host that emulates `target`'s wave, if `host` is not `target` itself.
+fn emulation(target: Target, host: Host) -> Option<Host> {
+    (host != Host::Gpu(target)).then_some(host)
 }
 
 /// Where bundles are looked for, in order.
@@ -31,20 +42,20 @@ pub fn search_dirs() -> Vec<PathBuf> {
     dirs
 }
 
-/// The first bundle file for `target` in the search directories.
-pub fn find_bundle(target: Target) -> Option<PathBuf> {
-    search_dirs().into_iter().map(|dir| dir.join(file_name(target))).find(|p| p.is_file())
+/// The first bundle file for `target` on `host` in the search directories.
+pub fn find_bundle(target: Target, host: Host) -> Option<PathBuf> {
+    search_dirs().into_iter().map(|dir| dir.join(file_name(target, host))).find(|p| p.is_file())
 }
 
-/// The bundle for `target` (`Kernels::load` verifies it); compiled into the cache when none
-/// exists, or the cache's is stale, and the toolchain is installed.
-pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
+/// The bundle for `target` on `host` (`Kernels::load` verifies it); compiled into the cache
+/// when none exists, or the cache's is stale, and the toolchain is installed.
+pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), KernelsError> {
     let cache = default_cache_root().join("bundles");
     // One compiled into the cache by an earlier build goes stale when the kernels change: it is
     // compiled again. One the user placed is theirs, as is a stale one without a toolchain:
     // `Kernels::load` refuses it, naming the command that rebuilds it.
     let mut stale = None;
-    if let Some(path) = find_bundle(target) {
+    if let Some(path) = find_bundle(target, host) {
         let bundle = Bundle::read(&path)?;
         // Only the cache's is verified here: `Kernels::load` verifies whichever is returned.
         if !path.starts_with(&cache) {
@@ -60,21 +71,30 @@ pub fn load_bundle(target: Target) -> Result<(PathBuf, Bundle), KernelsError> {
     }
     let dirs = search_dirs();
     let toolchain = Toolchain::discover(&default_cache_root());
-    if let Err(e) = toolchain.check(target) {
+    let emulate_on = emulation(target, host);
+    if let Err(e) = toolchain.check(host) {
         if let Some(found) = stale {
             return Ok(found);
         }
         let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
         return Err(KernelsError::Missing {
+            name: file_name(target, host),
             target,
+            emulation: emulate_on.map_or(String::new(), |h| format!(" --emulate-on {h}")),
             looked,
             reason: e.to_string(),
             cache: cache.display().to_string(),
         });
     }
-    tracing::info!("compiling the {target} kernel bundle into {}", cache.display());
-    let report = compile_bundle(&toolchain, target, &CompileOptions::default(), &|_| {})?;
-    let path = cache.join(file_name(target));
+    let path = cache.join(file_name(target, host));
+    tracing::info!("compiling {} into {}", file_name(target, host), cache.display());
+    let bar = count_bar(0, &format!("compiling {target} kernels"));
+    let progress = |p: &Progress| {
+        bar.set_length(p.total as u64);
+        bar.set_position(p.done as u64);
+    };
+    let report = compile_bundle(&toolchain, target, &CompileOptions { emulate_on, ..Default::default() }, &progress)?;
+    bar.finish_and_clear();
     write(&path, &report.bundle.data)?;
     Ok((path, report.bundle))
 }

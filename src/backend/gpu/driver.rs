@@ -380,7 +380,7 @@ impl Gpu for Driver {
     }
 }
 
-fn fits(bytes: usize, capacity: usize) -> Result<(), GpuError> {
+pub(crate) fn fits(bytes: usize, capacity: usize) -> Result<(), GpuError> {
     if bytes > capacity {
         return Err(GpuError::Size { bytes, capacity });
     }

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle, Tuned};
-use rocmforge_codegen::catalog::{Family, Launch};
-use rocmforge_codegen::{kernels, Quant, Target};
+use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, Param};
+use rocmforge_codegen::object::ArgInfo;
+use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
 use super::tuning::Choice;
@@ -23,8 +24,8 @@ pub enum LaunchError {
     Codegen(#[from] rocmforge_codegen::Error),
     #[error("the {target} bundle has no variant {key}; rebuild it with `rocmforge compile --arch {target}` (without a --head-dims/--quants/--families filter that leaves it out)")]
     MissingVariant { key: String, target: Target },
-    #[error("the bundle is for {bundle}, the GPU is {device}")]
-    WrongTarget { bundle: String, device: Target },
+    #[error("the bundle runs on {bundle}, the device is {device}")]
+    WrongTarget { bundle: String, device: Host },
     #[error("launcher `{family}` disagrees with the code object of {key}: {detail}")]
     Layout { family: String, key: String, detail: String },
     #[error("{0} has no tuning axes in this build")]
@@ -102,8 +103,8 @@ impl Kernels {
     /// An emulated bundle (`compile --emulate-on`) loads on its host GPU and launches with its
     /// target's geometry.
     pub fn load(gpu: &Rc<dyn Gpu>, bundle: &Bundle, path: &Path) -> Result<Kernels, LaunchError> {
-        let device = gpu.target()?;
-        if bundle.code_target()? != device {
+        let device = gpu.host()?;
+        if bundle.host()? != device {
             let name = bundle.manifest.emulated_on.as_ref().unwrap_or(&bundle.manifest.target);
             return Err(LaunchError::WrongTarget { bundle: name.clone(), device });
         }
@@ -157,18 +158,37 @@ impl Kernels {
     }
 }
 
+/// The kernargs the catalog declares for `family`, as a code object would record them.
+fn catalog_args(family: &Family) -> Vec<ArgInfo> {
+    let (fields, _) = kernarg_layout(&family.params);
+    let arg = |(p, &(offset, size)): (&Param, &(u32, u32))| ArgInfo {
+        name: Some(p.name.to_string()),
+        offset,
+        size,
+        pointer: None,
+        access: None,
+    };
+    family.params.iter().zip(&fields).map(arg).collect()
+}
+
 /// Checks every code object of `bundle` against its family's generated `Kernarg` layout
 /// (`launchers::LAYOUTS`): the same arguments, at the same offsets, of the same sizes, and on
 /// AMD with the same names. Needs no GPU.
 pub fn check_launcher_layouts(bundle: &Bundle) -> Result<(), LaunchError> {
-    let target: Target = bundle.code_target()?;
+    let host = bundle.host()?;
+    let catalog = kernels::catalog();
     for entry in &bundle.manifest.variants {
         let layout_error =
             |detail: String| LaunchError::Layout { family: entry.family.clone(), key: entry.key.clone(), detail };
         let Some((_, layout)) = LAYOUTS.iter().find(|(f, _)| *f == entry.family) else {
             return Err(layout_error("this build has no launcher for the family".into()));
         };
-        let kernel = read_kernel(target, bundle.code(entry), &entry.compiler_log, &entry.symbol)?;
+        let mut kernel = read_kernel(host, bundle.code(entry), &entry.compiler_log, &entry.symbol)?;
+        if host == Host::Cpu {
+            // A simulator library records no layout; its entry was compiled against the catalog's.
+            let family = catalog.iter().find(|f| f.name == entry.family);
+            kernel.args = family.map(catalog_args).unwrap_or_default();
+        }
         if kernel.args.len() != layout.len() {
             return Err(layout_error(format!(
                 "the launcher passes {} arguments, the code object takes {}",

@@ -20,7 +20,7 @@ pub use buffer::{DeviceBuffer, DeviceElem, Pending, QuantBlock};
 pub use half::f16;
 pub use kernels::{check_extent, check_launcher_layouts, Kernels, LaunchError, Resolved};
 pub use open::{open_gpu, GpuKind};
-pub use rocmforge_codegen::{Quant, Target};
+pub use rocmforge_codegen::{Host, Quant, Target};
 pub use view::{View, ViewMut};
 
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,12 @@ impl StreamHandle {
 pub trait Gpu {
     /// Name and architecture, for reports.
     fn describe(&self) -> String;
+    /// The architecture whose kernels it runs.
     fn target(&self) -> Result<Target, GpuError>;
+    /// Where its code objects run: the GPU itself, or the CPU for the kernel simulator.
+    fn host(&self) -> Result<Host, GpuError> {
+        self.target().map(Host::Gpu)
+    }
     fn alloc(&self, bytes: usize) -> Result<RawBuffer, GpuError>;
     fn free(&self, buf: RawBuffer) -> Result<(), GpuError>;
     /// Copies to the device; returns when `src` may be reused (ordered after the default stream).

@@ -1,26 +1,34 @@
 //! Finding a GPU: HIP (the product's target) and CUDA (where the kernels are measured), each
-//! loaded at run time; without either, the reasons say what is missing.
+//! loaded at run time; without either, the reasons say what is missing. `sim`, the CPU's kernel
+//! simulator (`backend::sim`), is opened only when named.
 
 use std::fmt;
 use std::rc::Rc;
 use std::str::FromStr;
 
 use super::{Gpu, GpuError};
-use crate::backend::{cuda, hip};
+use crate::backend::{cuda, hip, sim};
+use rocmforge_codegen::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuKind {
     Hip,
     Cuda,
+    /// The CPU's kernel simulator, running gfx1100's algorithms by default (any AMD target's
+    /// `-on-cpu` bundle loads on it).
+    Sim,
 }
 
 impl GpuKind {
+    /// The GPUs looked for when none is named.
     pub const ALL: [GpuKind; 2] = [GpuKind::Hip, GpuKind::Cuda];
+    const NAMED: [GpuKind; 3] = [GpuKind::Hip, GpuKind::Cuda, GpuKind::Sim];
 
     pub fn name(self) -> &'static str {
         match self {
             GpuKind::Hip => "hip",
             GpuKind::Cuda => "cuda",
+            GpuKind::Sim => "sim",
         }
     }
 
@@ -33,6 +41,8 @@ impl GpuKind {
         Ok(match self {
             GpuKind::Hip => Rc::new(hip::open(ordinal)?),
             GpuKind::Cuda => Rc::new(cuda::open(ordinal)?),
+            GpuKind::Sim if ordinal == 0 => Rc::new(sim::open(Target::Gfx1100)?),
+            GpuKind::Sim => return Err(GpuError::Unavailable("the kernel simulator is device sim:0 only".into())),
         })
     }
 }
@@ -47,10 +57,10 @@ impl FromStr for GpuKind {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        GpuKind::ALL
+        GpuKind::NAMED
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown GPU kind {s:?} (known: hip, cuda)"))
+            .ok_or_else(|| format!("unknown GPU kind {s:?} (known: hip, cuda, sim)"))
     }
 }
 
