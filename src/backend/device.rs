@@ -1,4 +1,4 @@
-//! Which device runs a model: `--device cpu|cuda[:N]|hip[:N]|auto`.
+//! Which device runs a model: `--device cpu|cuda[:N]|hip[:N]|sim[:N]|auto`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -36,7 +36,7 @@ impl FromStr for DeviceSpec {
             _ => {
                 let kind = name
                     .parse::<GpuKind>()
-                    .map_err(|_| format!("unknown device {s:?} (expected cpu, cuda[:N], hip[:N] or auto)"))?;
+                    .map_err(|_| format!("unknown device {s:?} (expected cpu, cuda[:N], hip[:N], sim[:N] or auto)"))?;
                 Ok(DeviceSpec::Gpu { kind, ordinal: ordinal.unwrap_or(0) })
             }
         }

@@ -2,6 +2,8 @@
 
 use rocmforge::backend::gpu::bundles::find_bundle;
 use rocmforge::backend::gpu::{GpuKind, Host};
+use rocmforge::backend::sim;
+use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
 
 pub fn run() -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -21,5 +23,11 @@ pub fn run() -> anyhow::Result<()> {
             }
         }
     }
+    let targets: Vec<String> = sim::TARGETS.iter().enumerate().map(|(i, t)| format!("sim:{i} {t}")).collect();
+    let clang = match Toolchain::discover(&default_cache_root()).check(Host::Cpu) {
+        Ok(()) => "its bundles compile on first use".to_string(),
+        Err(e) => format!("not available: {e}"),
+    };
+    println!("sim   the CPU's kernel simulator, for checking kernels ({}); {clang}", targets.join(", "));
     Ok(())
 }

@@ -10,7 +10,7 @@ use rocmforge_codegen::bundle::Bundle;
 
 #[derive(ClapArgs)]
 pub struct GpuArgs {
-    /// The GPU: hip or cuda (default: the first found).
+    /// The GPU: hip or cuda (default: the first found), or sim, the CPU's kernel simulator.
     #[arg(long, value_parser = |s: &str| s.parse::<GpuKind>())]
     device: Option<GpuKind>,
     /// The kernel bundle (default: the one for the GPU found; see `rocmforge compile`).

@@ -110,7 +110,8 @@ pub struct ModelArgs {
     #[arg(short, long)]
     pub model: Option<PathBuf>,
     /// cpu, cuda[:N], hip[:N], or auto: the first GPU whose kernel bundle is present or can be
-    /// compiled, else the CPU.
+    /// compiled, else the CPU. sim[:N] is the CPU's kernel simulator with gfx1100's, gfx942's
+    /// or gfx950's kernels (slow: for checking them without the GPU).
     #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<rocmforge::backend::DeviceSpec>())]
     pub device: rocmforge::backend::DeviceSpec,
     /// CPU worker threads (0: all cores).

@@ -40,8 +40,10 @@ typedef void* StackPointer;
 }  // namespace rf_sim
 
 #if defined(__x86_64__)
-// Saves the callee-saved registers and the float control words on the current stack, stores its
-// pointer in *save, and resumes the fiber whose stack pointer is `to` (System V AMD64).
+// Saves the callee-saved registers on the current stack, stores its pointer in *save, and resumes
+// the fiber whose stack pointer is `to` (System V AMD64). The float control words are left alone:
+// every fiber of a worker runs with the worker's, which no kernel changes (saving them took a
+// third of the simulator's time).
 extern "C" void rf_sim_switch(rf_sim::StackPointer* save, rf_sim::StackPointer to);
 asm(R"(
   .text
@@ -56,14 +58,8 @@ rf_sim_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $16, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $16, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -84,7 +80,8 @@ enum class Wait : unsigned char { None, Block, Wave, Done };
 struct Fiber {
   StackPointer sp;
   unsigned tid;
-  unsigned gen;  // the generation of the barrier it waits at
+  unsigned gen;       // the generation of the barrier it waits at
+  unsigned shuffles;  // how many it has made: its wave's lanes make the same ones
   Wait wait;
 };
 
@@ -113,7 +110,7 @@ struct Workgroup {
   rf_dim3 block_idx, grid_dim;
   Fiber fibers[BLOCK_SIZE];
   Barrier block, waves[kWaves];
-  int exchange[BLOCK_SIZE];
+  int exchange[2][BLOCK_SIZE];  // shuffle slots, alternate shuffles in alternate rows
   Fiber* current;
   StackPointer scheduler;
   char* stacks;  // BLOCK_SIZE stacks, each above a guard page
@@ -157,29 +154,25 @@ inline void sync_wave() {
   yield();
 }
 
-// Lane l gets lane l ^ mask's v: every lane writes, the wave meets, every lane reads, the wave
-// meets again before a slot is written anew.
+// Lane l gets lane l ^ mask's v: every lane writes its slot, the wave meets, every lane reads its
+// partner's. Alternate shuffles use alternate rows of slots: a lane writes this row again only
+// after the wave has met at the next shuffle, when every lane has read it.
 inline int shfl_xor(int v, int mask) {
-  const unsigned t = group().current->tid;
-  group().exchange[t] = v;
+  Fiber& f = *group().current;
+  int* slots = group().exchange[f.shuffles++ % 2];
+  const unsigned t = f.tid;
+  slots[t] = v;
   sync_wave();
-  const int r = group().exchange[(t - t % WAVE_SIZE) | ((t % WAVE_SIZE) ^ (unsigned)mask)];
-  sync_wave();
-  return r;
+  return slots[(t - t % WAVE_SIZE) | ((t % WAVE_SIZE) ^ (unsigned)mask)];
 }
 
-// A new fiber's stack: the frame rf_sim_switch pops (float control words, six registers), then
-// fiber_main as the return address, 16-byte aligned as at a call.
+// A new fiber's stack: the six registers rf_sim_switch pops, then fiber_main as the return
+// address, 16-byte aligned as at a call.
 inline StackPointer new_fiber_stack(char* top) {
   uint64_t* sp = (uint64_t*)((uintptr_t)top & ~(uintptr_t)15) - 2;
   sp[0] = (uint64_t)(uintptr_t)&fiber_main;
   sp -= 6;
   for (int i = 0; i < 6; ++i) sp[i] = 0;
-  sp -= 2;
-  const uint32_t mxcsr = 0x1F80;  // round to nearest, exceptions masked
-  const uint16_t fpucw = 0x037F;
-  std::memcpy(sp, &mxcsr, 4);
-  std::memcpy((char*)sp + 4, &fpucw, 2);
   return sp;
 }
 
@@ -200,7 +193,7 @@ inline bool run_workgroup(Workgroup& g, char* error, size_t error_len) {
   g.block.reset(BLOCK_SIZE);
   for (unsigned w = 0; w < kWaves; ++w) g.waves[w].reset(w + 1 < kWaves ? WAVE_SIZE : BLOCK_SIZE - w * WAVE_SIZE);
   for (unsigned t = 0; t < BLOCK_SIZE; ++t) {
-    g.fibers[t] = Fiber{new_fiber_stack(g.stacks + (t + 1) * slot), t, 0, Wait::None};
+    g.fibers[t] = Fiber{new_fiber_stack(g.stacks + (t + 1) * slot), t, 0, 0, Wait::None};
   }
   unsigned done = 0;
   while (done < BLOCK_SIZE) {

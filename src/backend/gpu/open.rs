@@ -8,14 +8,13 @@ use std::str::FromStr;
 
 use super::{Gpu, GpuError};
 use crate::backend::{cuda, hip, sim};
-use rocmforge_codegen::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GpuKind {
     Hip,
     Cuda,
-    /// The CPU's kernel simulator, running gfx1100's algorithms by default (any AMD target's
-    /// `-on-cpu` bundle loads on it).
+    /// The CPU's kernel simulator: device `sim:N` runs the algorithms of the N-th of
+    /// `sim::TARGETS` (gfx1100, gfx942, gfx950), from that target's `-on-cpu` bundle.
     Sim,
 }
 
@@ -41,8 +40,14 @@ impl GpuKind {
         Ok(match self {
             GpuKind::Hip => Rc::new(hip::open(ordinal)?),
             GpuKind::Cuda => Rc::new(cuda::open(ordinal)?),
-            GpuKind::Sim if ordinal == 0 => Rc::new(sim::open(Target::Gfx1100)?),
-            GpuKind::Sim => return Err(GpuError::Unavailable("the kernel simulator is device sim:0 only".into())),
+            GpuKind::Sim => {
+                let target = sim::TARGETS.get(ordinal).copied().ok_or_else(|| {
+                    let devices: Vec<String> =
+                        sim::TARGETS.iter().enumerate().map(|(i, t)| format!("sim:{i} ({t})")).collect();
+                    GpuError::Unavailable(format!("no simulator device {ordinal}: {}", devices.join(", ")))
+                })?;
+                Rc::new(sim::open(target)?)
+            }
         })
     }
 }

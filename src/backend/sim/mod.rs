@@ -55,12 +55,15 @@ pub struct Simulator {
     state: RefCell<State>,
 }
 
+/// The targets whose algorithms the simulator runs, device `sim:N` the N-th.
+pub const TARGETS: [Target; 3] = [Target::Gfx1100, Target::Gfx942, Target::Gfx950];
+
 /// The simulator for `target`'s bundles. Only AMD targets are emulated on the CPU.
 pub fn open(target: Target) -> Result<Simulator, GpuError> {
     if !cfg!(target_arch = "x86_64") {
         return Err(GpuError::Unavailable("the kernel simulator runs on x86-64 only".into()));
     }
-    if target == Target::Sm90 {
+    if !TARGETS.contains(&target) {
         return Err(GpuError::Unavailable(
             "the kernel simulator runs AMD targets' algorithms (sm_90's are NVIDIA instructions)".into(),
         ));
@@ -125,7 +128,7 @@ fn host_memory() -> Result<(u64, u64), GpuError> {
 
 impl Gpu for Simulator {
     fn describe(&self) -> String {
-        format!("the CPU's kernel simulator ({}'s algorithms)", self.target)
+        "the CPU's kernel simulator".to_string()
     }
 
     fn target(&self) -> Result<Target, GpuError> {
