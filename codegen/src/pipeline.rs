@@ -8,8 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::bundle::{read_kernel, Bundle, Entry, Manifest};
-use crate::catalog::kernarg_layout;
-use crate::catalog::Family;
+use crate::catalog::{kernarg_layout, Family};
 use crate::toolchain::{sha256_hex, Toolchain};
 use crate::validate::validate;
 use crate::variant::{AxisValue, Variant};

@@ -15,6 +15,20 @@ pub fn test_model() -> PathBuf {
         .unwrap_or_else(|e| panic!("the test model is needed and could not be fetched: {e}"))
 }
 
+/// Whether the CPU's kernel simulator can compile its bundles here (it needs clang); if not, says
+/// so (a failure where CI requires the toolchain).
+pub fn simulator_available() -> bool {
+    use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
+    match Toolchain::discover(&default_cache_root()).check(rocmforge_codegen::Host::Cpu) {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(std::env::var_os("ROCMFORGE_REQUIRE_TOOLCHAIN").is_none(), "{e}");
+            eprintln!("skipped: the kernel simulator needs clang: {e}");
+            false
+        }
+    }
+}
+
 /// Deterministic pseudo-random values in [-scale, scale), never all zero.
 pub fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);

@@ -71,14 +71,14 @@ pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), Kern
     }
     let dirs = search_dirs();
     let toolchain = Toolchain::discover(&default_cache_root());
-    let emulate_on = emulation(target, host);
+    let (name, emulate_on) = (file_name(target, host), emulation(target, host));
     if let Err(e) = toolchain.check(host) {
         if let Some(found) = stale {
             return Ok(found);
         }
         let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
         return Err(KernelsError::Missing {
-            name: file_name(target, host),
+            name,
             target,
             emulation: emulate_on.map_or(String::new(), |h| format!(" --emulate-on {h}")),
             looked,
@@ -86,8 +86,8 @@ pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), Kern
             cache: cache.display().to_string(),
         });
     }
-    let path = cache.join(file_name(target, host));
-    tracing::info!("compiling {} into {}", file_name(target, host), cache.display());
+    tracing::info!("compiling {name} into {}", cache.display());
+    let path = cache.join(name);
     let bar = count_bar(0, &format!("compiling {target} kernels"));
     let progress = |p: &Progress| {
         bar.set_length(p.total as u64);

@@ -240,8 +240,7 @@ impl Gpu for Driver {
         src: (&RawBuffer, usize),
         bytes: usize,
     ) -> Result<(), GpuError> {
-        fits(dst.1.saturating_add(bytes), dst.0.bytes)?;
-        fits(src.1.saturating_add(bytes), src.0.bytes)?;
+        fits_copy(dst, src, bytes)?;
         call!(self.memcpy_dtod_async(dst.0.ptr + dst.1 as u64, src.0.ptr + src.1 as u64, bytes, stream.0))
     }
 
@@ -378,6 +377,13 @@ impl Gpu for Driver {
     fn destroy_graph(&self, graph: GraphHandle) -> Result<(), GpuError> {
         call!(self.graph_exec_destroy(graph.0))
     }
+}
+
+/// Both ranges of a copy of `bytes` between two buffers, each given with a byte offset, lie
+/// within their buffers.
+pub(crate) fn fits_copy(dst: (&RawBuffer, usize), src: (&RawBuffer, usize), bytes: usize) -> Result<(), GpuError> {
+    fits(dst.1.saturating_add(bytes), dst.0.bytes)?;
+    fits(src.1.saturating_add(bytes), src.0.bytes)
 }
 
 pub(crate) fn fits(bytes: usize, capacity: usize) -> Result<(), GpuError> {

@@ -17,7 +17,7 @@ use libloading::Library;
 use rocmforge_codegen::object::SIMULATOR_ENTRY;
 use rocmforge_codegen::{Host, Target};
 
-use crate::backend::gpu::driver::fits;
+use crate::backend::gpu::driver::{fits, fits_copy};
 use crate::backend::gpu::{
     dl, EventHandle, FunctionHandle, Gpu, GpuError, GraphHandle, ModuleHandle, RawBuffer, StreamHandle,
 };
@@ -196,8 +196,7 @@ impl Gpu for Simulator {
         src: (&RawBuffer, usize),
         bytes: usize,
     ) -> Result<(), GpuError> {
-        fits(dst.1.saturating_add(bytes), dst.0.bytes)?;
-        fits(src.1.saturating_add(bytes), src.0.bytes)?;
+        fits_copy(dst, src, bytes)?;
         self.submit(stream, Op::Copy { dst: dst.0.ptr + dst.1 as u64, src: src.0.ptr + src.1 as u64, bytes })
     }
 
