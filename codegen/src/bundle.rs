@@ -126,7 +126,7 @@ impl Bundle {
     pub fn host(&self) -> Result<Host, Error> {
         match self.manifest.emulated_on.as_deref() {
             None => self.target().map(Host::Gpu),
-            Some(name) => name.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string())),
+            Some(name) => name.parse().map_err(|e: crate::UnknownHost| Error::Object(e.to_string())),
         }
     }
 

@@ -25,5 +25,5 @@ pub use catalog::Family;
 pub use error::Error;
 pub use pipeline::{compile_bundle, CompileOptions, Progress};
 pub use quant::Quant;
-pub use target::{Host, MatrixUnit, Target, UnknownTarget, Vendor};
+pub use target::{Host, MatrixUnit, Target, UnknownHost, UnknownTarget, Vendor};
 pub use variant::Variant;

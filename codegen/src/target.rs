@@ -133,15 +133,19 @@ impl fmt::Display for Host {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("unknown host {0:?} (known: cpu, gfx1100, gfx942, gfx950, sm_90)")]
+pub struct UnknownHost(pub String);
+
 impl FromStr for Host {
-    type Err = UnknownTarget;
+    type Err = UnknownHost;
 
     /// A target's name, or `cpu`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "cpu" {
             return Ok(Host::Cpu);
         }
-        s.parse().map(Host::Gpu)
+        s.parse().map(Host::Gpu).map_err(|_| UnknownHost(s.to_string()))
     }
 }
 
@@ -181,6 +185,7 @@ mod tests {
         assert!("gfx906".parse::<Target>().unwrap_err().to_string().contains("gfx906"));
         assert_eq!("cpu".parse::<Host>().unwrap(), Host::Cpu);
         assert_eq!("sm_90".parse::<Host>().unwrap(), Host::Gpu(Target::Sm90));
+        assert!("cuda".parse::<Host>().unwrap_err().to_string().contains("known: cpu"));
     }
 
     #[test]
