@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::bundle::{read_kernel, Bundle, Entry, Manifest};
 use crate::catalog::{kernarg_layout, Family};
+use crate::object::SIMULATOR_KERNARGS;
 use crate::toolchain::{sha256_hex, Toolchain};
 use crate::validate::validate;
 use crate::variant::{AxisValue, Variant};
@@ -88,16 +89,17 @@ pub fn render(family: &Family, variant: &Variant) -> Result<String, Error> {
 }
 
 /// The body the simulator's launch entry (`rf_sim_launch`, templates/prelude/cpu.h) runs on
-/// each fiber: the kernel, its arguments read from the kernarg bytes. The compiler checks that
-/// the kernel's own parameter types lay the arguments out as the catalog does.
+/// each fiber: the kernel, its arguments read from the kernarg bytes. The library records the
+/// kernarg layout as (offset, size) pairs (`SIMULATOR_KERNARGS`, read back by `read_cpu`), and
+/// the compiler checks that the kernel's own parameter types lay the arguments out so.
 fn simulator_entry(family: &Family, variant: &Variant) -> String {
     let (fields, _) = kernarg_layout(&family.params);
     let layout: Vec<String> = fields.iter().map(|(offset, size)| format!("{offset}, {size}")).collect();
     let symbol = variant.symbol();
     format!(
         "\n// The simulator's entry (generated from the catalog's signature).\n\
-         static constexpr unsigned rf_sim_catalog_kernargs[] = {{{layout}}};\n\
-         static_assert(rf_sim::kernargs_laid_out_as(&{symbol}, rf_sim_catalog_kernargs), \
+         extern \"C\" __attribute__((visibility(\"default\"))) constexpr unsigned {SIMULATOR_KERNARGS}[] = {{{layout}}};\n\
+         static_assert(rf_sim::kernargs_laid_out_as(&{symbol}, {SIMULATOR_KERNARGS}), \
          \"{symbol}'s parameters are not laid out as the catalog's kernargs\");\n\
          static void rf_sim_body(const unsigned char* kernargs) {{ rf_sim::call(&{symbol}, kernargs); }}\n",
         layout = layout.join(", ")

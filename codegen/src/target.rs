@@ -134,7 +134,7 @@ impl fmt::Display for Host {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown host {0:?} (known: cpu, gfx1100, gfx942, gfx950, sm_90)")]
+#[error("unknown host {0:?} (known: cpu, {known})", known = target_names())]
 pub struct UnknownHost(pub String);
 
 impl FromStr for Host {
@@ -156,8 +156,13 @@ impl fmt::Display for Target {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown target {0:?} (known: gfx1100, gfx942, gfx950, sm_90)")]
+#[error("unknown target {0:?} (known: {known})", known = target_names())]
 pub struct UnknownTarget(pub String);
+
+/// `Target::ALL`'s names, for error messages.
+fn target_names() -> String {
+    Target::ALL.map(Target::name).join(", ")
+}
 
 impl FromStr for Target {
     type Err = UnknownTarget;

@@ -91,12 +91,9 @@ pub fn occupancy(target: Target, r: &Resources, threads: u32) -> Occupancy {
 /// Fails unless `kernel` takes exactly the catalog's parameters (offsets, sizes, names and
 /// pointer-ness where the object records them), runs at the wave size of the target it is
 /// compiled for, fits that target, and uses no scratch unless the family allows it (or the
-/// variant is emulated). The CPU's simulator has no such limits; its entry point checks the
-/// kernarg layout when it compiles (`pipeline::render`).
+/// variant is emulated). The CPU's simulator has no wave, register or LDS limits: only its
+/// kernarg layout is checked.
 pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Result<Occupancy, Error> {
-    let Host::Gpu(target) = variant.host() else {
-        return Ok(Occupancy { resident: 1, max: 1, limited_by: "the CPU simulator".into() });
-    };
     let fail = |field: &'static str, detail: String| Error::Validation { variant: variant.to_string(), field, detail };
     let (layout, _) = kernarg_layout(&family.params);
     if kernel.args.len() != family.params.len() {
@@ -154,6 +151,9 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
             }
         }
     }
+    let Host::Gpu(target) = variant.host() else {
+        return Ok(Occupancy { resident: 1, max: 1, limited_by: "the CPU simulator".into() });
+    };
     if kernel.wave_size != target.wave_size() {
         return Err(fail(
             "wave size",

@@ -1,14 +1,14 @@
 //! Reading compiled code objects: what each kernel in them takes (the kernarg layout) and uses
 //! (registers, shared memory, scratch, wave size). AMD code objects carry it in the
 //! `.amdhsa.kernels` metadata note; NVIDIA cubins in `.nv.info` sections and ptxas's report.
-//! The CPU simulator's shared libraries record nothing: their entry point is checked.
+//! The CPU simulator's shared libraries export their kernarg layout beside their entry point.
 
 mod amd;
 mod cpu;
 mod cubin;
 
 pub use amd::read_amd;
-pub use cpu::{read_cpu, SIMULATOR_ENTRY};
+pub use cpu::{read_cpu, SIMULATOR_ENTRY, SIMULATOR_KERNARGS};
 pub use cubin::{read_cubin, PtxasReport};
 
 use serde::{Deserialize, Serialize};

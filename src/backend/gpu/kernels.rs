@@ -8,8 +8,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle, Tuned};
-use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, Param};
-use rocmforge_codegen::object::ArgInfo;
+use rocmforge_codegen::catalog::{Family, Launch};
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
@@ -158,37 +157,18 @@ impl Kernels {
     }
 }
 
-/// The kernargs the catalog declares for `family`, as a code object would record them.
-fn catalog_args(family: &Family) -> Vec<ArgInfo> {
-    let (fields, _) = kernarg_layout(&family.params);
-    let arg = |(p, &(offset, size)): (&Param, &(u32, u32))| ArgInfo {
-        name: Some(p.name.to_string()),
-        offset,
-        size,
-        pointer: None,
-        access: None,
-    };
-    family.params.iter().zip(&fields).map(arg).collect()
-}
-
 /// Checks every code object of `bundle` against its family's generated `Kernarg` layout
 /// (`launchers::LAYOUTS`): the same arguments, at the same offsets, of the same sizes, and on
 /// AMD with the same names. Needs no GPU.
 pub fn check_launcher_layouts(bundle: &Bundle) -> Result<(), LaunchError> {
     let host = bundle.host()?;
-    let catalog = kernels::catalog();
     for entry in &bundle.manifest.variants {
         let layout_error =
             |detail: String| LaunchError::Layout { family: entry.family.clone(), key: entry.key.clone(), detail };
         let Some((_, layout)) = LAYOUTS.iter().find(|(f, _)| *f == entry.family) else {
             return Err(layout_error("this build has no launcher for the family".into()));
         };
-        let mut kernel = read_kernel(host, bundle.code(entry), &entry.compiler_log, &entry.symbol)?;
-        if host == Host::Cpu {
-            // A simulator library records no layout; its entry was compiled against the catalog's.
-            let family = catalog.iter().find(|f| f.name == entry.family);
-            kernel.args = family.map(catalog_args).unwrap_or_default();
-        }
+        let kernel = read_kernel(host, bundle.code(entry), &entry.compiler_log, &entry.symbol)?;
         if kernel.args.len() != layout.len() {
             return Err(layout_error(format!(
                 "the launcher passes {} arguments, the code object takes {}",
