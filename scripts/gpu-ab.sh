@@ -3,7 +3,9 @@
 # bundle (PARITY, a test-kernels filter, default matvec), then `bench-kernels` and `rocmforge
 # bench --device cuda -p 512 -n 128 -d DEPTHS -r 3` (DEPTHS comma-separated, default 0) with the
 # base build and the new one, alternated on the same files in the same run. Results in $OUT:
-# parity, bench-kernels of both, summary.md (tg/pp per model and depth, new/base).
+# parity, bench-kernels of both, summary.md (tg/pp per model and depth, new/base), and whether
+# greedy decoding (GREEDY tokens, default 64; 0 skips it) gives the same text with both builds:
+# a change meant to compute the same numbers (a fusion) must.
 # Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [DEPTHS=0,4096] bash scripts/gpu-ab.sh MODEL.gguf...
 #   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
 #   (e.g. built from main), NEW (default .devcarry) the one after. Models: scripts/gpu-models.sh.
@@ -15,6 +17,7 @@ BASE=$(realpath "${BASE:?BASE=DIR: the base build}")
 NEW=$(realpath "${NEW:-.devcarry}")
 PARITY=${PARITY:-matvec}
 DEPTHS=${DEPTHS:-0}
+GREEDY=${GREEDY:-64}
 mkdir -p "$OUT" "$RAW"
 chmod +x "$BASE/rocmforge" "$NEW/rocmforge"
 dir() { [ "$1" = base ] && echo "$BASE" || echo "$NEW"; }
@@ -31,6 +34,17 @@ echo "| model | test | base t/s | new t/s | new/base |" > "$summary"
 echo "| --- | --- | ---: | ---: | ---: |" >> "$summary"
 for model in "$@"; do
     name=$(basename "$model" .gguf)
+    if [ "$GREEDY" -gt 0 ]; then
+        for which in base new; do
+            ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" generate -m "$model" --device cuda --temp 0 -n "$GREEDY" \
+                -p "The history of the city begins" > "$OUT/greedy-$name-$which.txt" 2> "$RAW/greedy-$name-$which.err"
+        done
+        if cmp -s "$OUT/greedy-$name-base.txt" "$OUT/greedy-$name-new.txt"; then
+            echo "$name: greedy $GREEDY tokens: base and new identical"
+        else
+            echo "$name: greedy $GREEDY tokens: base and new DIFFER (greedy-$name-*.txt)"
+        fi | tee -a "$OUT/greedy.txt"
+    fi
     for which in base new base new; do
         ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p 512 -n 128 -d "$DEPTHS" -r 3 -o json \
             >> "$RAW/bench-$name-$which.json" 2> "$RAW/bench-$name-$which.err" \
