@@ -239,10 +239,14 @@ impl Bundle {
             });
         }
         let catalog = kernels::catalog();
+        let command = compile_command(self.target()?, self.host()?);
         for entry in &self.manifest.variants {
             let (family, variant) = self.variant(&catalog, &entry.key)?.ok_or_else(|| Error::Bundle {
                 path: path.to_path_buf(),
-                detail: format!("{}: no such variant in this build's catalog", entry.key),
+                detail: format!(
+                    "{}: no such variant in this build's catalog; recompile it with `{command}`",
+                    entry.key
+                ),
             })?;
             // A bundle compiled from other templates (an older build's) would run with this
             // build's host code: the weights' device layout, the launch geometry.
@@ -250,10 +254,8 @@ impl Bundle {
                 return Err(Error::Bundle {
                     path: path.to_path_buf(),
                     detail: format!(
-                        "{}: compiled from other kernel sources than this build's; recompile it with `rocmforge compile --arch {}{}`",
-                        entry.key,
-                        self.manifest.target,
-                        self.manifest.emulated_on.as_ref().map_or(String::new(), |host| format!(" --emulate-on {host}"))
+                        "{}: compiled from other kernel sources than this build's; recompile it with `{command}`",
+                        entry.key
                     ),
                 });
             }
@@ -269,6 +271,16 @@ impl Bundle {
 
 fn parse_target(name: &str) -> Result<Target, Error> {
     name.parse().map_err(|e: crate::UnknownTarget| Error::Object(e.to_string()))
+}
+
+/// The command that compiles `target`'s bundle for `host` (its wave emulated there when `host` is
+/// not the target itself): what an error about a missing or stale bundle tells the user to run.
+pub fn compile_command(target: Target, host: Host) -> String {
+    if host == Host::Gpu(target) {
+        format!("rocmforge compile --arch {target}")
+    } else {
+        format!("rocmforge compile --arch {target} --emulate-on {host}")
+    }
 }
 
 /// The family and variant with bundle key `key`.

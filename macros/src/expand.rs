@@ -304,15 +304,16 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
                 kernels: Vec<Option<::std::rc::Rc<#rt::Resolved>>>,
                 keys: Vec<String>,
                 target: #rt::Target,
+                host: #rt::Host,
                 #(#axis_fields,)*
             }
 
             impl ByQuant {
                 pub fn resolve(kernels: &#rt::Kernels, #(#axis_params),*) -> Self {
                     let keys: Vec<String> = #rt::Quant::ALL.iter().map(|&quant| key(quant, #(#axis_names),*)).collect();
-                    let target = kernels.target();
+                    let (target, host) = (kernels.target(), kernels.host());
                     let kernels = keys.iter().map(|k| kernels.resolve(FAMILY, k).ok().map(::std::rc::Rc::new)).collect();
-                    ByQuant { kernels, keys, target, #(#axis_inits),* }
+                    ByQuant { kernels, keys, target, host, #(#axis_inits),* }
                 }
 
                 /// The variant for `quant`, or an error naming it when the bundle lacks it.
@@ -320,7 +321,11 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
                     let i = #rt::Quant::ALL.iter().position(|&q| q == quant).expect("every format is in Quant::ALL");
                     self.kernels[i]
                         .as_ref()
-                        .ok_or_else(|| #rt::LaunchError::MissingVariant { key: self.keys[i].clone(), target: self.target })
+                        .ok_or_else(|| #rt::LaunchError::MissingVariant {
+                            key: self.keys[i].clone(),
+                            target: self.target,
+                            host: self.host,
+                        })
                 }
 
                 /// Fails unless the bundle has the variant for `quant` (checked at load, so that a

@@ -17,12 +17,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let bundle = Bundle::read(&args.file).context("reading the kernel bundle")?;
-    bundle.verify_against_catalog(&args.file).with_context(|| {
-        format!(
-            "{} does not match this build's kernel catalog; recompile it with `rocmforge compile`",
-            args.file.display()
-        )
-    })?;
+    bundle
+        .verify_against_catalog(&args.file)
+        .with_context(|| format!("{} does not match this build's kernel catalog", args.file.display()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&bundle.manifest)?);
     } else {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocmforge_codegen::bundle::Bundle;
+use rocmforge_codegen::bundle::{compile_command, Bundle};
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
 use rocmforge_codegen::{compile_bundle, CompileOptions, Host, Progress, Target};
 
@@ -12,8 +12,8 @@ use crate::progress::count_bar;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelsError {
-    #[error("no kernel bundle {name} (looked in {looked}) and no toolchain to compile one: {reason}\n  build it with: rocmforge compile --arch {target}{emulation} --out-dir {cache}")]
-    Missing { name: String, target: Target, emulation: String, looked: String, reason: String, cache: String },
+    #[error("no kernel bundle {name} (looked in {looked}) and no toolchain to compile one: {reason}\n  build it with: {command} --out-dir {cache}")]
+    Missing { name: String, command: String, looked: String, reason: String, cache: String },
     #[error(transparent)]
     Codegen(#[from] rocmforge_codegen::Error),
 }
@@ -79,8 +79,7 @@ pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), Kern
         let looked = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
         return Err(KernelsError::Missing {
             name,
-            target,
-            emulation: emulate_on.map_or(String::new(), |h| format!(" --emulate-on {h}")),
+            command: compile_command(target, host),
             looked,
             reason: e.to_string(),
             cache: cache.display().to_string(),

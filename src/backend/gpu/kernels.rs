@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
-use rocmforge_codegen::bundle::{read_kernel, Bundle, Tuned};
+use rocmforge_codegen::bundle::{compile_command, read_kernel, Bundle, Tuned};
 use rocmforge_codegen::catalog::{Family, Launch};
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
@@ -21,8 +21,8 @@ pub enum LaunchError {
     Gpu(#[from] GpuError),
     #[error(transparent)]
     Codegen(#[from] rocmforge_codegen::Error),
-    #[error("the {target} bundle has no variant {key}; rebuild it with `rocmforge compile --arch {target}` (without a --head-dims/--quants/--families filter that leaves it out)")]
-    MissingVariant { key: String, target: Target },
+    #[error("the {target} bundle has no variant {key}; rebuild it with `{}` (without a --head-dims/--quants/--families filter that leaves it out)", compile_command(*target, *host))]
+    MissingVariant { key: String, target: Target, host: Host },
     #[error("the bundle runs on {bundle}, the device is {device}")]
     WrongTarget { bundle: String, device: Host },
     #[error("launcher `{family}` disagrees with the code object of {key}: {detail}")]
@@ -91,6 +91,8 @@ struct Loaded {
 pub struct Kernels {
     gpu: Rc<dyn Gpu>,
     target: Target,
+    /// What runs the target's kernels (the target itself, or a host emulating its wave).
+    host: Host,
     catalog: Vec<Family>,
     variants: HashMap<String, Loaded>,
     /// The bundle's tuning table.
@@ -117,7 +119,7 @@ impl Kernels {
             variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads });
         }
         let tuning = bundle.manifest.tuning.clone();
-        Ok(Kernels { gpu: Rc::clone(gpu), target, catalog: kernels::catalog(), variants, tuning })
+        Ok(Kernels { gpu: Rc::clone(gpu), target, host: device, catalog: kernels::catalog(), variants, tuning })
     }
 
     pub fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -126,6 +128,10 @@ impl Kernels {
 
     pub fn target(&self) -> Target {
         self.target
+    }
+
+    pub fn host(&self) -> Host {
+        self.host
     }
 
     /// The tuning table's rows for `family`.
@@ -143,7 +149,7 @@ impl Kernels {
 
     /// Variant `key` of `family`, for launching (the generated launchers' `resolve`).
     pub fn resolve(&self, family: &str, key: &str) -> Result<Resolved, LaunchError> {
-        let missing = || LaunchError::MissingVariant { key: key.to_string(), target: self.target };
+        let missing = || LaunchError::MissingVariant { key: key.to_string(), target: self.target, host: self.host };
         let loaded = self.variants.get(key).ok_or_else(missing)?;
         let f = self.catalog.iter().find(|f| f.name == family).ok_or_else(missing)?;
         Ok(Resolved {
