@@ -133,12 +133,9 @@ impl Bundle {
     /// The variant an entry holds, emulated as the bundle's variants are.
     pub fn variant<'c>(&self, catalog: &'c [Family], key: &str) -> Result<Option<(&'c Family, Variant)>, Error> {
         let (target, host) = (self.target()?, self.host()?);
-        Ok(find_variant(catalog, target, key).map(|(f, v)| {
-            if host == Host::Gpu(target) {
-                (f, v)
-            } else {
-                (f, v.emulated_on(host))
-            }
+        Ok(find_variant(catalog, target, key).map(|(f, v)| match host.emulating(target) {
+            Some(host) => (f, v.emulated_on(host)),
+            None => (f, v),
         }))
     }
 
@@ -276,10 +273,9 @@ fn parse_target(name: &str) -> Result<Target, Error> {
 /// The command that compiles `target`'s bundle for `host` (its wave emulated there when `host` is
 /// not the target itself): what an error about a missing or stale bundle tells the user to run.
 pub fn compile_command(target: Target, host: Host) -> String {
-    if host == Host::Gpu(target) {
-        format!("rocmforge compile --arch {target}")
-    } else {
-        format!("rocmforge compile --arch {target} --emulate-on {host}")
+    match host.emulating(target) {
+        Some(host) => format!("rocmforge compile --arch {target} --emulate-on {host}"),
+        None => format!("rocmforge compile --arch {target}"),
     }
 }
 

@@ -118,6 +118,12 @@ impl Host {
         }
     }
 
+    /// This host, when it runs `target`'s algorithms with their wave emulated; none when it is
+    /// `target` itself.
+    pub fn emulating(self, target: Target) -> Option<Host> {
+        (self != Host::Gpu(target)).then_some(self)
+    }
+
     /// The GPU vendor whose compiler builds the code; none for the CPU.
     pub fn vendor(self) -> Option<Vendor> {
         match self {

@@ -20,15 +20,10 @@ pub enum KernelsError {
 
 /// The file name of the bundle of `target`'s algorithms compiled for `host`.
 pub fn file_name(target: Target, host: Host) -> String {
-    match emulation(target, host) {
+    match host.emulating(target) {
         Some(host) => format!("rocmforge-{target}-on-{host}.rfkb"),
         None => format!("rocmforge-{target}.rfkb"),
     }
-}
-
-/// The host that emulates `target`'s wave, if `host` is not `target` itself.
-fn emulation(target: Target, host: Host) -> Option<Host> {
-    (host != Host::Gpu(target)).then_some(host)
 }
 
 /// Where bundles are looked for, in order.
@@ -71,7 +66,7 @@ pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), Kern
     }
     let dirs = search_dirs();
     let toolchain = Toolchain::discover(&default_cache_root());
-    let (name, emulate_on) = (file_name(target, host), emulation(target, host));
+    let (name, emulate_on) = (file_name(target, host), host.emulating(target));
     if let Err(e) = toolchain.check(host) {
         if let Some(found) = stale {
             return Ok(found);
