@@ -161,6 +161,10 @@ fn inspect_lists_hyperparameters_and_tensors() {
 fn bad_input_gives_clear_errors() {
     fails_with(&["generate", "--bogus-flag"], "--bogus-flag");
     fails_with(&["generate", "-m", "/nonexistent/model.gguf", "-p", "x"], "/nonexistent/model.gguf");
+    // The OS's reason once: an error that shows its cause is not also the cause's wrapper.
+    let missing = rocmforge(&["generate", "-m", "/nonexistent/model.gguf", "-p", "x"]);
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
     for (flag, value, needle) in [
         ("--top-p", "7", "top-p must be between 0 and 1, got 7"),
         ("--min-p", "-0.5", "min-p must be between 0 and 1"),

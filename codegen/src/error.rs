@@ -6,8 +6,8 @@ use crate::{Host, Target};
 /// the variant (or file) and what disagreed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("rendering {variant}: {source}")]
-    Render { variant: String, source: askama::Error },
+    #[error("rendering {variant}: {error}")]
+    Render { variant: String, error: askama::Error },
 
     #[error("{variant}: templates/{template} disagrees with the catalog: {detail}")]
     Signature { variant: String, template: &'static str, detail: String },
@@ -32,8 +32,8 @@ pub enum Error {
     #[error("{path}: {detail}")]
     Bundle { path: PathBuf, detail: String },
 
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
 }
 
 impl Error {
@@ -43,6 +43,6 @@ impl Error {
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Error::Io { path, source }
+        move |error| Error::Io { path, error }
     }
 }

@@ -80,7 +80,7 @@ pub fn select(catalog: &[Family], target: Target, options: &CompileOptions) -> V
 /// A variant's HIP source, checked against the catalog's signature; for the CPU's simulator,
 /// followed by its entry point.
 pub fn render(family: &Family, variant: &Variant) -> Result<String, Error> {
-    let mut source = (family.render)(variant).map_err(|source| Error::Render { variant: variant.key(), source })?;
+    let mut source = (family.render)(variant).map_err(|error| Error::Render { variant: variant.key(), error })?;
     signature::check(family, variant, &source)?;
     if variant.host() == Host::Cpu {
         source.push_str(&simulator_entry(family, variant));

@@ -18,8 +18,8 @@ pub use writer::GgufWriter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GgufError {
-    #[error("cannot open {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot open {path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("not a GGUF file: magic is {0:02x?}, expected \"GGUF\"")]
     BadMagic([u8; 4]),
     #[error("GGUF version {0} is not supported (2 and 3 are)")]
@@ -79,7 +79,7 @@ pub struct Gguf {
 impl Gguf {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GgufError> {
         let path = path.as_ref();
-        let io = |source| GgufError::Io { path: path.to_path_buf(), source };
+        let io = |error| GgufError::Io { path: path.to_path_buf(), error };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: the map is read-only; like every mmap-based loader (llama.cpp included) we
         // rely on the model file not being truncated by another process while it is in use.

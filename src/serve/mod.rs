@@ -48,9 +48,9 @@ pub struct ServeOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
-    #[error("the server failed: {0}")]
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: String, error: std::io::Error },
+    #[error("the server failed")]
     Io(#[from] std::io::Error),
     #[error("loading the model failed: {0}")]
     Load(String),
@@ -75,7 +75,7 @@ pub fn serve(opts: ServeOptions, on_listening: impl FnOnce(SocketAddr)) -> Resul
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let listener = runtime
         .block_on(TcpListener::bind((opts.host.as_str(), opts.port)))
-        .map_err(|source| ServeError::Bind { addr: format!("{}:{}", opts.host, opts.port), source })?;
+        .map_err(|error| ServeError::Bind { addr: format!("{}:{}", opts.host, opts.port), error })?;
     on_listening(listener.local_addr()?);
 
     let metrics = Arc::new(Metrics::default());

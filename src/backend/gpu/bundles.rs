@@ -94,7 +94,7 @@ pub fn load_bundle(target: Target, host: Host) -> Result<(PathBuf, Bundle), Kern
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), rocmforge_codegen::Error> {
-    let io = |source| rocmforge_codegen::Error::Io { path: path.to_path_buf(), source };
+    let io = |error| rocmforge_codegen::Error::Io { path: path.to_path_buf(), error };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
