@@ -6,6 +6,8 @@
 //! DRAM's, as in decode, where each layer's weights are read once per token; they count the
 //! weight bytes only.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
@@ -13,7 +15,7 @@ use crate::tools::tune::combinations;
 use rocmforge::backend::gpu::engine::{decode_attention, decode_splits, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
-    matvec_multi, mma_peak, quantize_q8_1, rmsnorm,
+    matvec_multi, mma_peak, quantize_q8_1, read_peak, rmsnorm,
 };
 use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
@@ -45,6 +47,9 @@ pub struct BenchResult {
     pub name: String,
     pub micros: f64,
     pub work: Work,
+    /// A one-token mat-vec's ceiling: the µs of a dependent launch that only reads the same
+    /// bytes, as the mat-vec loads its weights (`read_peak`).
+    pub ceiling: Option<f64>,
 }
 
 impl BenchResult {
@@ -87,7 +92,7 @@ fn time(
         gpu.destroy_event(start)?;
         gpu.destroy_event(end)?;
         trials.sort_by(f64::total_cmp);
-        Ok(BenchResult { name, micros: trials[TRIALS / 2], work })
+        Ok(BenchResult { name, micros: trials[TRIALS / 2], work, ceiling: None })
     };
     let result = run();
     gpu.destroy_stream(stream)?;
@@ -166,7 +171,7 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
     let mut trials = trials?.split_off(1);
     trials.sort_by(f64::total_cmp);
     let name = format!("device copy {} MiB", bytes >> 20);
-    Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64) })
+    Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64), ceiling: None })
 }
 
 /// The tuning axes' values the bundle's table gives `family` for launches on `quant` weights of
@@ -326,6 +331,27 @@ fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, La
     })
 }
 
+/// A chain of launches that each read `bytes` (rounded down to 16-byte words) and do nothing
+/// else after waiting for the launch before (`read_peak`), cycling through copies as the
+/// mat-vecs do: what a mat-vec of that many weight bytes could reach with free arithmetic.
+fn read_peak_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
+    let n = bytes / 16;
+    let words = vec![0x5A5A_5A5Au32; 4 * n];
+    let copies: Vec<_> =
+        (0..ROTATION_BYTES.div_ceil(16 * n)).map(|_| filled(k.gpu(), &words)).collect::<Result<_, _>>()?;
+    let mut x = DeviceBuffer::<u32>::uninit(
+        k.gpu(),
+        n.div_ceil(rocmforge_codegen::kernels::read_peak::WORDS_PER_GROUP as usize),
+    )?;
+    let kernel = read_peak::Kernel::resolve(k)?;
+    let name = format!("read_peak {:.1} MB", (16 * n) as f64 / 1e6);
+    let mut next = 0;
+    time(k, name, Work::Bytes((16 * n) as f64), &mut |s| {
+        next += 1;
+        kernel.launch(s, read_peak::Args { x: x.view_mut(), words: copies[next % copies.len()].view(), n: n as i64 })
+    })
+}
+
 /// One decode step's attention for a llama-8B-like layer: 32 query heads over 8 KV heads.
 fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
@@ -475,9 +501,10 @@ const COPY_BYTES: usize = 1 << 30;
 const COPIES: usize = 10;
 
 /// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and
-/// FFN sizes) for the formats of common models, the others at one size, the fused FFN,
-/// dequantization, decode attention, the matrix rate, prefill attention, the GEMM, and the
-/// latency-bound per-token kernels. Only the families whose name contains `filter` run (all for ""); the copy always
+/// FFN sizes) for the formats of common models, the others at one size, the fused FFN, each
+/// one-token mat-vec with its ceiling (`read_peak` at its weight bytes), dequantization, decode
+/// attention, the matrix rate, prefill attention, the GEMM, and the latency-bound per-token
+/// kernels. Only the families whose name contains `filter` run (all for ""); the copy always
 /// runs, as the yardstick of the rest.
 pub fn run_benches(
     k: &Kernels,
@@ -509,13 +536,23 @@ pub fn run_benches(
         progress(&r.name);
         out.push(r);
     };
+    // The one-token mat-vecs' ceilings, by weight bytes.
+    let mut ceilings = HashMap::new();
+    let mut with_ceiling = |r: BenchResult| -> Result<BenchResult, LaunchError> {
+        let Work::Bytes(bytes) = r.work else { return Ok(r) };
+        let us = match ceilings.entry(bytes as usize) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(read_peak_bench(k, bytes as usize)?.micros),
+        };
+        Ok(BenchResult { ceiling: Some(us), ..r })
+    };
     if want(matvec::FAMILY) && every_tuning {
         // Any format's defaults name the axes whose values combine.
         let axes = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
         for choice in combinations(matvec::FAMILY, &axes) {
             let named: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
             for (bench, rows, cols) in common_shapes() {
-                let mut r = bench(k, rows, cols, Some(&choice))?;
+                let mut r = with_ceiling(bench(k, rows, cols, Some(&choice))?)?;
                 r.name = format!("{} {}", r.name, named.join(" "));
                 push(r);
             }
@@ -523,18 +560,18 @@ pub fn run_benches(
     }
     if want(matvec::FAMILY) {
         for (bench, rows, cols) in common_shapes().chain(others.iter().map(|b| (*b, 4096, 4096))) {
-            push(bench(k, rows, cols, None)?);
+            push(with_ceiling(bench(k, rows, cols, None)?)?);
         }
-        push(matvec_bench::<BlockQ4_0>(k, 1024, 4096, None)?);
-        push(matvec_bench::<BlockQ4K>(k, 1024, 4096, None)?);
+        push(with_ceiling(matvec_bench::<BlockQ4_0>(k, 1024, 4096, None)?)?);
+        push(with_ceiling(matvec_bench::<BlockQ4K>(k, 1024, 4096, None)?)?);
     }
     if want(matvec_glu::FAMILY) {
-        push(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?);
+        push(with_ceiling(matvec_glu_bench::<BlockQ4K>(k, 14336, 4096)?)?);
     }
     if want(matvec_multi::FAMILY) {
         // Q, K and V of a llama-8B layer in one launch, against the three matvecs above.
-        push(matvec_multi_bench::<BlockQ4_0>(k, [4096, 1024, 1024], 4096)?);
-        push(matvec_multi_bench::<BlockQ4K>(k, [4096, 1024, 1024], 4096)?);
+        push(with_ceiling(matvec_multi_bench::<BlockQ4_0>(k, [4096, 1024, 1024], 4096)?)?);
+        push(with_ceiling(matvec_multi_bench::<BlockQ4K>(k, [4096, 1024, 1024], 4096)?)?);
     }
     if want(matvec_batch::FAMILY) {
         // Passes of several sequences decoding: the batched mat-vec against the GEMM path at the
@@ -544,6 +581,12 @@ pub fn run_benches(
             push(matvec_batch_bench::<BlockQ4K>(k, tokens, 4096, 4096)?);
         }
         push(matvec_batch_bench::<BlockQ6K>(k, 32, 4096, 4096)?);
+    }
+    if want(read_peak::FAMILY) {
+        // The reads of a Q4_0 (or Q4_K) 4096x4096 and 14336x4096 mat-vec.
+        for bytes in [9_437_184, 33_030_144] {
+            push(read_peak_bench(k, bytes)?);
+        }
     }
     if want(dequant::FAMILY) {
         push(dequant_bench::<BlockQ4_0>(k, 4096 * 4096)?);

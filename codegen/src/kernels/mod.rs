@@ -16,6 +16,7 @@ mod matvec_glu;
 mod matvec_multi;
 pub mod mma_peak;
 mod quantize_q8_1;
+pub mod read_peak;
 mod rmsnorm;
 mod rmsnorm_add;
 mod rope;
@@ -92,6 +93,7 @@ pub fn catalog() -> Vec<Family> {
         dequant::family(),
         gemm_f16::family(),
         mma_peak::family(),
+        read_peak::family(),
         attn_decode::family(),
         attn_decode_reduce::family(),
         attn_prefill::family(),

@@ -1,12 +1,13 @@
 //! Cases for the kernels that read weights: quantized mat-vec (plain, for several tokens, and
 //! fused with the gated activation) and the q8_1 quantization of its activations, dequantization to f16 and the f16
-//! GEMM.
+//! GEMM; and for their yardsticks, the matrix rate and the read rate.
 
 use rocmforge_codegen::Quant;
 
 use super::{out, F16_TOL, F32_TOL};
 use crate::tools::parity::inputs::{f16_bytes, f32_bytes, ggml_type, i32_bytes, nonzero, quant_blocks, rng, round_f16};
 use crate::tools::parity::{q8_1_values, Arg, Case, Dtype};
+use rand::Rng;
 use rocmforge::backend::cpu::ops;
 use rocmforge::gguf::GgmlType;
 use rocmforge::quant;
@@ -186,6 +187,25 @@ pub fn mma_peak(label: &str, n_groups: usize, reps: usize) -> Case {
             ("reps", Arg::I32(reps as i32)),
         ],
         dims: vec![("n_groups", n_groups as u64)],
+    }
+}
+
+/// The read-rate kernel: workgroup g's XOR of the 16-byte words it reads
+/// (`read_peak::WORDS_PER_GROUP` a workgroup, those below `n`). The words are below 2^16, so the
+/// XOR is exact as the harness's f32 reference.
+pub fn read_peak(label: &str, n: usize) -> Case {
+    let mut r = rng(label);
+    let words: Vec<u32> = (0..4 * n).map(|_| r.gen_range(0..1 << 16)).collect();
+    let group = 4 * rocmforge_codegen::kernels::read_peak::WORDS_PER_GROUP as usize;
+    let reference = words.chunks(group).map(|g| g.iter().fold(0, |x, &w| x ^ w) as f32).collect();
+    Case {
+        label: label.into(),
+        args: vec![
+            ("x", Arg::Output { reference, dtype: Dtype::I32, tolerance: 0.0 }),
+            ("words", Arg::Input(words.iter().flat_map(|w| w.to_le_bytes()).collect())),
+            ("n", Arg::I64(n as i64)),
+        ],
+        dims: vec![],
     }
 }
 

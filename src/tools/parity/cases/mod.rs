@@ -11,7 +11,9 @@ use super::{Arg, Case, Dtype};
 pub(crate) use attention::softmax_partial;
 use attention::{decode_cases, prefill_cases, reduce_cases};
 use elementwise::{add_rows, argmax, glu, rmsnorm, rmsnorm_add, rope, rope_kv, sample, softmax, to_f16, topk};
-use matmul::{dequant, embed, gemm, matvec, matvec_batch, matvec_glu, matvec_multi, mma_peak, quantize_q8_1};
+use matmul::{
+    dequant, embed, gemm, matvec, matvec_batch, matvec_glu, matvec_multi, mma_peak, quantize_q8_1, read_peak,
+};
 pub(crate) use matmul::{dequantized, mat_vec, q8_1};
 use rocmforge::engine::sampler::SamplerConfig;
 
@@ -168,6 +170,11 @@ pub fn cases_for(family: &Family, variant: &Variant, sizes: Sizes) -> Vec<Case> 
             .pick(&[(3, 8)], &[(1, 4), (2, 0), (133, 64), (7, 128)])
             .into_iter()
             .map(|(groups, reps)| mma_peak(&label(format!("{groups} groups x {reps} reps")), groups, reps))
+            .collect(),
+        "read_peak" => sizes
+            .pick(&[1500], &[1, 7, 1024, 4097, 100_000])
+            .into_iter()
+            .map(|n| read_peak(&label(format!("{n} words")), n))
             .collect(),
         "argmax" => {
             let mut cases: Vec<Case> = sizes
