@@ -584,8 +584,8 @@ pub fn run_benches(
     }
     if want(read_peak::FAMILY) {
         // The reads of a Q4_0 (or Q4_K) 4096x4096 and 14336x4096 mat-vec.
-        for bytes in [9_437_184, 33_030_144] {
-            push(read_peak_bench(k, bytes)?);
+        for rows in [4096, 14336] {
+            push(read_peak_bench(k, weight_bytes::<BlockQ4_0>(rows * 4096) as usize)?);
         }
     }
     if want(dequant::FAMILY) {
