@@ -257,6 +257,11 @@ fn kernel_commands_reject_bad_input() {
     fails_with(&["compile", "--arch", "gfx942", "--quants", "q9_9"], "unknown quant format \"q9_9\"");
     fails_with(&["compile", "--arch", "gfx942,sm_90", "-o", "x.rfkb"], "-o names one file");
     fails_with(&["kernels", "/nonexistent/b.rfkb"], "/nonexistent/b.rfkb");
+    // Before looking for a GPU: a filter that would time nothing but the copy.
+    fails_with(
+        &["bench-kernels", "--filter", "matvec "],
+        "--filter \"matvec \" is part of no benchmarked kernel family",
+    );
     let not_a_bundle = common::fixture("vocab/ggml-vocab-gpt-2.gguf");
     fails_with(&["kernels", not_a_bundle.to_str().unwrap()], "bad magic");
 }

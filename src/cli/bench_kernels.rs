@@ -1,6 +1,6 @@
 //! `rocmforge bench-kernels`: kernel speed on a GPU (see `rocmforge::kernel_bench`).
 
-use crate::tools::kernel_bench::{run_benches, BenchResult, MATRIX_RATE};
+use crate::tools::kernel_bench::{run_benches, BenchResult, BENCHED, MATRIX_RATE};
 use anyhow::Context;
 use clap::Args as ClapArgs;
 
@@ -24,6 +24,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        BENCHED.iter().any(|family| family.contains(args.filter.as_str())),
+        "--filter {:?} is part of no benchmarked kernel family's name: {}",
+        args.filter,
+        BENCHED.join(", ")
+    );
     let (_, _, kernels) = args.gpu.load()?;
     let results = run_benches(&kernels, &args.filter, args.every_tuning, &|name| tracing::info!("{name}"))?;
     let measured_copy = results.first().and_then(BenchResult::rate).map(|(v, _)| v);

@@ -15,7 +15,7 @@ use crate::tools::tune::combinations;
 use rocmforge::backend::gpu::engine::{decode_attention, decode_splits, DecodeAttention, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
-    matvec_multi, mma_peak, quantize_q8_1, read_peak, rmsnorm,
+    matvec_multi, mma_peak, quantize_q8_1, read_peak, rmsnorm, sample,
 };
 use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
@@ -500,6 +500,24 @@ fn latency_benches(k: &Kernels) -> Result<Vec<BenchResult>, LaunchError> {
 const COPY_BYTES: usize = 1 << 30;
 const COPIES: usize = 10;
 
+/// The kernel families `run_benches` times: a filter must match one.
+pub const BENCHED: [&str; 14] = [
+    matvec::FAMILY,
+    matvec_glu::FAMILY,
+    matvec_multi::FAMILY,
+    matvec_batch::FAMILY,
+    read_peak::FAMILY,
+    dequant::FAMILY,
+    attn_decode::FAMILY,
+    mma_peak::FAMILY,
+    attn_prefill::FAMILY,
+    gemm_f16::FAMILY,
+    rmsnorm::FAMILY,
+    quantize_q8_1::FAMILY,
+    argmax::FAMILY,
+    sample::FAMILY,
+];
+
 /// The benchmark set: the device's copy rate, decode-shaped mat-vecs (llama-8B projection and
 /// FFN sizes) for the formats of common models, the others at one size, the fused FFN, each
 /// one-token mat-vec with its ceiling (`read_peak` at its weight bytes), dequantization, decode
@@ -613,7 +631,7 @@ pub fn run_benches(
         push(gemm_bench(k, 512, 4096, 4096)?);
         push(gemm_bench(k, 512, 14336, 4096)?);
     }
-    if ["rmsnorm", "quantize_q8_1", "argmax", "sample"].iter().any(|f| want(f)) {
+    if [rmsnorm::FAMILY, quantize_q8_1::FAMILY, argmax::FAMILY, sample::FAMILY].iter().any(|f| want(f)) {
         latency_benches(k)?.into_iter().for_each(&mut push);
     }
     Ok(out)
