@@ -6,22 +6,27 @@
 //! DRAM's, as in decode, where each layer's weights are read once per token; they count the
 //! weight bytes only.
 
+mod attention;
+mod matvecs;
+
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::tools::parity::inputs::{block_table, nonzero, quant_blocks, rng, to_f16, typed_blocks};
+use crate::tools::parity::inputs::{nonzero, quant_blocks, rng, to_f16, typed_blocks};
 use crate::tools::tune::combinations;
-use rocmforge::backend::gpu::engine::{decode_attention, decode_splits, DecodeAttention, DeviceSampler};
+use attention::{decode_attention_bench, prefill_bench};
+use matvecs::{matvec_batch_bench, matvec_bench, matvec_glu_bench, matvec_multi_bench, read_peak_bench};
+pub use matvecs::{matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
+use rocmforge::backend::gpu::engine::DeviceSampler;
 use rocmforge::backend::gpu::launchers::{
-    argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu,
-    matvec_multi, mma_peak, quantize_q8_1, read_peak, rmsnorm, sample,
+    argmax, attn_decode, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu, matvec_multi, mma_peak,
+    quantize_q8_1, read_peak, rmsnorm, sample,
 };
-use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
+use rocmforge::backend::gpu::tuning::Choice;
 use rocmforge::backend::gpu::{
-    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, Quant, QuantBlock, StreamHandle, View, ViewMut,
+    f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, Quant, QuantBlock, StreamHandle, ViewMut,
 };
-use rocmforge::backend::KV_BLOCK;
 use rocmforge::engine::sampler::SamplerConfig;
 use rocmforge::quant::blocks::*;
 
@@ -29,10 +34,6 @@ use rocmforge::quant::blocks::*;
 const REPEAT: usize = 100;
 /// Timed replays of the graph; the median is reported.
 const TRIALS: usize = 5;
-/// Bytes of weight copies a mat-vec benchmark cycles through: over 4x the L2 cache of the GPUs
-/// we measure on (H200: 60 MB; MI300X: 4 MB, with a 256 MB Infinity Cache behind it).
-const ROTATION_BYTES: usize = 256 << 20;
-
 /// What a benchmark moves or computes per launch.
 #[derive(Debug, Clone, Copy)]
 pub enum Work {
@@ -120,34 +121,6 @@ fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {
     (n / W::QUANT.block_elems() as usize * size_of::<W>()) as f64
 }
 
-/// Copies of one set of random weights for `n` values: as many as launches reading `per_launch`
-/// bytes each (all their matrices) take to cycle through `ROTATION_BYTES`.
-fn weight_copies<W: QuantBlock>(
-    gpu: &Rc<dyn Gpu>,
-    label: &str,
-    n: usize,
-    per_launch: usize,
-) -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
-    let blocks = typed_blocks::<W>(&quant_blocks(&mut rng(label), W::QUANT, n));
-    (0..ROTATION_BYTES.div_ceil(per_launch)).map(|_| filled(gpu, &blocks)).collect()
-}
-
-/// The block table of a cache of `n_pos` positions (a multiple of the block) that fills its
-/// pool, its blocks shuffled as in a server's pool.
-fn paged_table(gpu: &Rc<dyn Gpu>, n_pos: usize) -> Result<DeviceBuffer<i32>, LaunchError> {
-    let table = block_table(&mut rng("bench table"), n_pos, n_pos.div_ceil(KV_BLOCK));
-    filled(gpu, &table.iter().map(|&b| b as i32).collect::<Vec<_>>())
-}
-
-/// `tokens` rows of x quantized to q8_1 on the device, as the mat-vecs read them.
-fn quantized_x(k: &Kernels, tokens: usize, cols: usize) -> Result<DeviceBuffer<BlockQ8_1>, LaunchError> {
-    let x = f32s(k.gpu(), "bench x", tokens * cols)?;
-    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(k.gpu(), tokens * cols / 32)?;
-    let args = quantize_q8_1::Args { xq: xq.view_mut(), x: x.view(), n_cols: cols as i32, n_rows: tokens as i32 };
-    quantize_q8_1::Kernel::resolve(k)?.launch(StreamHandle::DEFAULT, args)?;
-    Ok(xq)
-}
-
 /// The device's copy rate: device-to-device copies of `bytes`, counted as read plus written, the
 /// yardstick of the bandwidth-bound kernels in the same run. Enqueued on a stream rather than
 /// replayed from a graph: a graph's copy node is slower (2.8 against 4.2 TB/s on an H200).
@@ -174,153 +147,6 @@ fn copy_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
     Ok(BenchResult { name, micros: trials[TRIALS / 2], work: Work::Bytes(2.0 * bytes as f64), ceiling: None })
 }
 
-/// The tuning axes' values the bundle's table gives `family` for launches on `quant` weights of
-/// these sizes (the family's defaults where it names none).
-fn tuned(k: &Kernels, family: &str, quant: Quant, sizes: &[(&str, u64)]) -> Result<Choice, LaunchError> {
-    Ok(ByShape::resolve(k, family, Choice::clone)?.get(quant, sizes).clone())
-}
-
-/// The sizes a mat-vec of a `rows` x `cols` matrix is tuned by.
-fn matrix_sizes<W: QuantBlock>(rows: usize, cols: usize) -> [(&'static str, u64); 2] {
-    MatrixShape { quant: W::QUANT, n_rows: rows as u64, n_cols: cols as u64 }.sizes()
-}
-
-/// y = W x at `rows` x `cols` with the tuning axes' values `choice`, or those the bundle's tuning
-/// table picks for the shape.
-fn matvec_bench<W: QuantBlock>(
-    k: &Kernels,
-    rows: usize,
-    cols: usize,
-    choice: Option<&Choice>,
-) -> Result<BenchResult, LaunchError> {
-    let picked;
-    let choice = match choice {
-        Some(c) => c,
-        None => {
-            picked = tuned(k, matvec::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
-            &picked
-        }
-    };
-    matvec_bench_at::<W>(k, rows, cols, choice)
-}
-
-/// y = W x at `rows` x `cols` with the tuning axes' values `choice`.
-pub fn matvec_bench_at<W: QuantBlock>(
-    k: &Kernels,
-    rows: usize,
-    cols: usize,
-    choice: &Choice,
-) -> Result<BenchResult, LaunchError> {
-    let bytes = weight_bytes::<W>(rows * cols);
-    let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
-    let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
-    let name = format!("matvec {} {rows}x{cols}", W::QUANT);
-    let kernel = matvec::Kernel::<W>::resolve(k, choice.get("rows"), choice.get("loads"))?;
-    let (n_cols, n_rows) = (cols as i32, rows as i32);
-    let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut |s| {
-        next += 1;
-        let w = w[next % w.len()].view();
-        kernel.launch(s, matvec::Args { y: y.view_mut(), w, xq: xq.view(), n_cols, n_rows })
-    })
-}
-
-/// y[t] = W x[t] for `tokens` tokens at `rows` x `cols`: the weight bytes it reads once for all
-/// of them, per second.
-fn matvec_batch_bench<W: QuantBlock>(
-    k: &Kernels,
-    tokens: usize,
-    rows: usize,
-    cols: usize,
-) -> Result<BenchResult, LaunchError> {
-    let bytes = weight_bytes::<W>(rows * cols);
-    let w = weight_copies::<W>(k.gpu(), "bench w", rows * cols, bytes as usize)?;
-    let (xq, mut y) = (quantized_x(k, tokens, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), tokens * rows)?);
-    let name = format!("matvec_batch {} {tokens} tokens {rows}x{cols}", W::QUANT);
-    let kernel = matvec_batch::Kernel::<W>::resolve(k)?;
-    let (n_cols, n_rows, n_tokens) = (cols as i32, rows as i32, tokens as i32);
-    let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut |s| {
-        next += 1;
-        let w = w[next % w.len()].view();
-        kernel.launch(s, matvec_batch::Args { y: y.view_mut(), w, xq: xq.view(), n_cols, n_rows, n_tokens })
-    })
-}
-
-/// The fused gate/up mat-vec (SiLU) at `rows` x `cols`, with the variant the tuning table picks.
-fn matvec_glu_bench<W: QuantBlock>(k: &Kernels, rows: usize, cols: usize) -> Result<BenchResult, LaunchError> {
-    let choice = tuned(k, matvec_glu::FAMILY, W::QUANT, &matrix_sizes::<W>(rows, cols))?;
-    matvec_glu_bench_at::<W>(k, rows, cols, &choice)
-}
-
-/// The fused gate/up mat-vec with the tuning axes' values `choice`.
-pub fn matvec_glu_bench_at<W: QuantBlock>(
-    k: &Kernels,
-    rows: usize,
-    cols: usize,
-    choice: &Choice,
-) -> Result<BenchResult, LaunchError> {
-    let bytes = 2.0 * weight_bytes::<W>(rows * cols);
-    let gate = weight_copies::<W>(k.gpu(), "bench gate", rows * cols, bytes as usize)?;
-    let up = weight_copies::<W>(k.gpu(), "bench up", rows * cols, bytes as usize)?;
-    let (xq, mut y) = (quantized_x(k, 1, cols)?, DeviceBuffer::<f32>::uninit(k.gpu(), rows)?);
-    let name = format!("matvec_glu {} silu {rows}x{cols}", W::QUANT);
-    let kernel = matvec_glu::Kernel::<W>::resolve(k, matvec_glu::Act::Silu, choice.get("loads"))?;
-    let (n_cols, n_rows) = (cols as i32, rows as i32);
-    let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut |s| {
-        next += 1;
-        let (w_gate, w_up) = (gate[next % gate.len()].view(), up[next % up.len()].view());
-        kernel.launch(s, matvec_glu::Args { y: y.view_mut(), w_gate, w_up, xq: xq.view(), n_cols, n_rows })
-    })
-}
-
-/// A layer's Q, K and V (`rows` each, the largest first, 0 for an absent matrix) times one
-/// token in one launch, with the variant the tuning table picks.
-fn matvec_multi_bench<W: QuantBlock>(k: &Kernels, rows: [usize; 3], cols: usize) -> Result<BenchResult, LaunchError> {
-    let choice = tuned(k, matvec_multi::FAMILY, W::QUANT, &multi_sizes(rows.map(|r| r as u64), cols as u64))?;
-    matvec_multi_bench_at::<W>(k, rows, cols, &choice)
-}
-
-/// Q, K and V in one launch with the tuning axes' values `choice`.
-pub fn matvec_multi_bench_at<W: QuantBlock>(
-    k: &Kernels,
-    rows: [usize; 3],
-    cols: usize,
-    choice: &Choice,
-) -> Result<BenchResult, LaunchError> {
-    let bytes = rows.iter().map(|&r| weight_bytes::<W>(r * cols)).sum::<f64>();
-    let copies = |label: &str, r: usize| -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
-        if r == 0 {
-            return Ok(Vec::new());
-        }
-        weight_copies::<W>(k.gpu(), label, r * cols, bytes as usize)
-    };
-    let (wa, wb, wc) = (copies("bench q", rows[0])?, copies("bench k", rows[1])?, copies("bench v", rows[2])?);
-    let xq = quantized_x(k, 1, cols)?;
-    let mut y =
-        rows.map(|r| DeviceBuffer::<f32>::uninit(k.gpu(), r.max(1))).into_iter().collect::<Result<Vec<_>, _>>()?;
-    let name = format!("matvec_multi {} {}+{}+{}x{cols}", W::QUANT, rows[0], rows[1], rows[2]);
-    let kernel = matvec_multi::Kernel::<W>::resolve(k, choice.get("rows"), choice.get("loads"))?;
-    let [rows_a, rows_b, rows_c] = rows.map(|r| r as i32);
-    let mut next = 0;
-    time(k, name, Work::Bytes(bytes), &mut |s| {
-        next += 1;
-        fn w<W: QuantBlock>(copies: &[DeviceBuffer<W>], i: usize) -> View<'_, W> {
-            copies.get(i % copies.len().max(1)).map_or_else(View::empty, |b| b.view())
-        }
-        let [y_a, y_b, y_c] = y.get_disjoint_mut([0, 1, 2]).expect("three buffers").map(|b| b.view_mut());
-        let (y_b, y_c) =
-            (if rows_b == 0 { ViewMut::empty() } else { y_b }, if rows_c == 0 { ViewMut::empty() } else { y_c });
-        let (w_a, w_b, w_c) = (w(&wa, next), w(&wb, next), w(&wc, next));
-        let n_cols = cols as i32;
-        kernel.launch(
-            s,
-            matvec_multi::Args { y_a, y_b, y_c, w_a, w_b, w_c, xq: xq.view(), n_cols, rows_a, rows_b, rows_c },
-        )
-    })
-}
-
 fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
     let (w, mut out) = (blocks::<W>(g, "bench w", n)?, DeviceBuffer::<f16>::uninit(g, n)?);
@@ -328,106 +154,6 @@ fn dequant_bench<W: QuantBlock>(k: &Kernels, n: usize) -> Result<BenchResult, La
     let kernel = dequant::Kernel::<W>::resolve(k)?;
     time(k, format!("dequant {} {n}", W::QUANT), Work::Bytes(bytes), &mut |s| {
         kernel.launch(s, dequant::Args { out: out.view_mut(), w: w.view(), n_sub: (n / 32) as i64 })
-    })
-}
-
-/// A chain of launches that each read `bytes` (rounded down to 16-byte words) and do nothing
-/// else after waiting for the launch before (`read_peak`), cycling through copies as the
-/// mat-vecs do: what a mat-vec of that many weight bytes could reach with free arithmetic.
-fn read_peak_bench(k: &Kernels, bytes: usize) -> Result<BenchResult, LaunchError> {
-    let n = bytes / 16;
-    let words = vec![0x5A5A_5A5Au32; 4 * n];
-    let copies: Vec<_> =
-        (0..ROTATION_BYTES.div_ceil(16 * n)).map(|_| filled(k.gpu(), &words)).collect::<Result<_, _>>()?;
-    let mut x = DeviceBuffer::<u32>::uninit(
-        k.gpu(),
-        n.div_ceil(rocmforge_codegen::kernels::read_peak::WORDS_PER_GROUP as usize),
-    )?;
-    let kernel = read_peak::Kernel::resolve(k)?;
-    let name = format!("read_peak {:.1} MB", (16 * n) as f64 / 1e6);
-    let mut next = 0;
-    time(k, name, Work::Bytes((16 * n) as f64), &mut |s| {
-        next += 1;
-        kernel.launch(s, read_peak::Args { x: x.view_mut(), words: copies[next % copies.len()].view(), n: n as i64 })
-    })
-}
-
-/// One decode step's attention for a llama-8B-like layer: 32 query heads over 8 KV heads.
-fn decode_attention_bench(k: &Kernels, d: usize, kv_len: usize) -> Result<BenchResult, LaunchError> {
-    let g = k.gpu();
-    let (n_head, n_head_kv) = (32usize, 8usize);
-    let n_splits = decode_splits(kv_len, n_head, d);
-    let kv_dim = n_head_kv * d;
-    let (kc, vc) = (f16s(g, "bench k", kv_len * kv_dim)?, f16s(g, "bench v", kv_len * kv_dim)?);
-    let table = paged_table(g, kv_len)?;
-    let q = f32s(g, "bench q", n_head * d)?;
-    let mut part_o = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * d)?;
-    let mut part_ml = DeviceBuffer::<f32>::uninit(g, n_head * n_splits * 2)?;
-    let mut out = DeviceBuffer::<f32>::uninit(g, n_head * d)?;
-    let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(g, n_head * d / 32)?;
-    let (q_pos, q_seq) = (DeviceBuffer::from_slice(g, &[kv_len as i32 - 1])?, DeviceBuffer::from_slice(g, &[0])?);
-    let bytes = (2 * kv_len * kv_dim * 2) as f64;
-    let scale = 1.0 / (d as f32).sqrt();
-    let name = format!("attn_decode+reduce d{d} 32/8 heads kv {kv_len}, {n_splits} splits");
-    let (decode, reduce) =
-        (attn_decode::Kernel::resolve(k, d as u32)?, attn_decode_reduce::Kernel::resolve(k, d as u32)?);
-    time(k, name, Work::Bytes(bytes), &mut |s| {
-        let args = DecodeAttention {
-            out: out.view_mut(),
-            xq: xq.view_mut(),
-            part_o: &mut part_o,
-            part_ml: &mut part_ml,
-            q: q.view(),
-            k_cache: kc.view(),
-            v_cache: vc.view(),
-            kv_tables: table.view(),
-            kv_rows: kv_len,
-            n_seq: 1,
-            table_stride: table.len(),
-            q_pos: q_pos.view(),
-            q_seq: q_seq.view(),
-            n_head,
-            n_head_kv,
-            window: 0,
-            scale,
-            n_ctx: kv_len,
-            n_splits,
-        };
-        decode_attention(&decode, &reduce, s, args)
-    })
-}
-
-/// Causal attention of `tokens` queries after `depth` cached positions (llama-bench's `-d`).
-fn prefill_bench(k: &Kernels, d: usize, tokens: usize, depth: usize) -> Result<BenchResult, LaunchError> {
-    let g = k.gpu();
-    let (n_head, n_head_kv) = (32usize, 8usize);
-    let (kv_dim, n_pos) = (n_head_kv * d, depth + tokens);
-    let (kc, vc) = (f16s(g, "bench k", n_pos * kv_dim)?, f16s(g, "bench v", n_pos * kv_dim)?);
-    let table = paged_table(g, n_pos)?;
-    let q = f32s(g, "bench q", tokens * n_head * d)?;
-    let mut out = DeviceBuffer::<f32>::uninit(g, tokens * n_head * d)?;
-    // Every query sees the depth and about half of the prompt; two matrix products (QK^T, PV).
-    let flops = 2.0 * 2.0 * (tokens * depth + tokens * tokens / 2) as f64 * (d * n_head) as f64;
-    let scale = 1.0 / (d as f32).sqrt();
-    let at = if depth > 0 { format!(" at depth {depth}") } else { String::new() };
-    let name = format!("attn_prefill d{d} 32/8 heads {tokens} tokens{at}");
-    let kernel = attn_prefill::Kernel::resolve(k, d as u32)?;
-    time(k, name, Work::Flops(flops), &mut |s| {
-        let args = attn_prefill::Args {
-            out: out.view_mut(),
-            q: q.view(),
-            k_cache: kc.view(),
-            v_cache: vc.view(),
-            kv_table: table.view(),
-            n_tokens: tokens as i32,
-            n_head_kv: n_head_kv as i32,
-            n_head: n_head as i32,
-            pos0: depth as i32,
-            window: 0,
-            scale,
-            kv_rows: n_pos as i32,
-        };
-        kernel.launch(s, args)
     })
 }
 
