@@ -61,7 +61,37 @@ pub enum ParamKind {
         mutable: bool,
     },
     Scalar(Scalar),
+    /// NVIDIA's tensor-memory-access descriptor (`CUtensorMap`, 128 bytes) of another
+    /// parameter's buffer, passed by value (`const __grid_constant__ rf_tensor_map`). The launch
+    /// derives it from that buffer and the sizes (`Resolved::enqueue`); callers never pass it.
+    /// Other targets have no such copies and get zeros.
+    TensorMap(TensorMapOf),
 }
+
+/// What a tensor map describes: a row-major matrix of `rows` x `cols` elements at the pointer
+/// parameter `buffer`, copied to shared memory in boxes of `box_rows` x `box_cols` elements. The
+/// box's rows land in the swizzle of their width in bytes (32, 64 or 128: the pattern wgmma's
+/// shared-memory descriptors read), and rows past the matrix's end are filled with zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TensorMapOf {
+    pub buffer: &'static str,
+    /// Integer scalar parameters giving the matrix's size.
+    pub rows: &'static str,
+    pub cols: &'static str,
+    pub box_rows: Per,
+    pub box_cols: Per,
+}
+
+/// Bytes of a tensor map (`CUtensorMap`).
+pub const TENSOR_MAP_BYTES: u32 = 128;
+/// A tensor map's alignment in the kernarg buffer. CUDA wants the map 64-byte aligned, but its
+/// kernel parameters start at byte 0x210 of a constant bank, so ptxas puts a map where
+/// 0x210 + offset is a multiple of 64: at an offset of 48 mod 64 in the buffer a launch passes.
+/// Elsewhere the map is aligned to 16 (prelude/common.h), and [`Family::check_tensor_maps`]
+/// requires declarations whose 16-aligned offsets are 48 mod 64, where the targets agree.
+pub const TENSOR_MAP_ALIGN: u32 = 16;
+/// Where a tensor map's offset must fall, mod 64 (see [`TENSOR_MAP_ALIGN`]).
+pub const TENSOR_MAP_OFFSET_MOD_64: u32 = 48;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Param {
@@ -93,6 +123,11 @@ pub fn scalar(name: &'static str, ty: Scalar) -> Param {
     Param { name, kind: ParamKind::Scalar(ty), optional: false, extent: None }
 }
 
+/// A tensor map of `of.buffer`, derived at launch.
+pub fn tensor_map(name: &'static str, of: TensorMapOf) -> Param {
+    Param { name, kind: ParamKind::TensorMap(of), optional: false, extent: None }
+}
+
 impl Param {
     /// The parsed extent of a pointer parameter (`None` for a scalar).
     pub fn extent(&self) -> Option<Result<Expr, String>> {
@@ -104,6 +139,15 @@ impl Param {
         match self.kind {
             ParamKind::Ptr { .. } => 8,
             ParamKind::Scalar(s) => s.size(),
+            ParamKind::TensorMap(_) => TENSOR_MAP_BYTES,
+        }
+    }
+
+    /// The parameter's alignment in the kernarg segment: its size, but for a tensor map.
+    pub fn align(&self) -> u32 {
+        match self.kind {
+            ParamKind::TensorMap(_) => TENSOR_MAP_ALIGN,
+            _ => self.size(),
         }
     }
 
@@ -111,6 +155,7 @@ impl Param {
     pub fn c_type(&self, variant: &Variant) -> String {
         match self.kind {
             ParamKind::Scalar(s) => s.c_name().to_string(),
+            ParamKind::TensorMap(_) => "const __grid_constant__ rf_tensor_map".to_string(),
             ParamKind::Ptr { elem, mutable } => {
                 let pointee = match elem {
                     Elem::F32 => "float".to_string(),
@@ -141,7 +186,7 @@ pub fn kernarg_layout(params: &[Param]) -> (Vec<(u32, u32)>, u32) {
     let mut fields = Vec::with_capacity(params.len());
     for p in params {
         let size = p.size();
-        offset = offset.next_multiple_of(size);
+        offset = offset.next_multiple_of(p.align());
         fields.push((offset, size));
         offset += size;
     }
@@ -212,6 +257,9 @@ pub struct Launch {
     /// Dimensions the grid needs that are not kernel parameters (e.g. the number of rows when
     /// each workgroup handles one row and the kernel never reads the count).
     pub dims: &'static [&'static str],
+    /// Bytes of shared memory a workgroup takes beyond its static arrays (`extern __shared__`),
+    /// given at launch: what lets a workgroup use more than the 48 KiB that CUDA allows static.
+    pub dynamic_shared: Per,
 }
 
 impl Launch {
@@ -331,6 +379,46 @@ impl Family {
             .collect()
     }
 
+    /// Fails unless each tensor map describes an f16 pointer parameter whose declared extent is
+    /// the map's rows times its columns, both integer scalars, in boxes whose rows are 32, 64 or
+    /// 128 bytes (the widths TMA swizzles), at an offset where every target puts it.
+    pub fn check_tensor_maps(&self) -> Result<(), String> {
+        for p in &self.params {
+            let ParamKind::TensorMap(of) = p.kind else { continue };
+            let fail = |why: String| Err(format!("{}: tensor map `{}`: {why}", self.name, p.name));
+            let Some(buffer) = self.params.iter().find(|b| b.name == of.buffer) else {
+                return fail(format!("there is no parameter `{}`", of.buffer));
+            };
+            if !matches!(buffer.kind, ParamKind::Ptr { elem: Elem::F16, .. }) {
+                return fail(format!("`{}` is not an f16 pointer", of.buffer));
+            }
+            let shape = Expr::parse(&format!("{} * {}", of.rows, of.cols))?;
+            if shape.names().iter().any(|n| !self.extent_name(n)) {
+                return fail(format!("`{}` and `{}` must be integer scalars", of.rows, of.cols));
+            }
+            if buffer.extent().transpose()? != Some(shape) {
+                return fail(format!("`{}` is not declared as `{} * {}` elements", of.buffer, of.rows, of.cols));
+            }
+            for target in Target::ALL {
+                let row_bytes = of.box_cols.items(self.launch.threads, target) * 2;
+                if ![32, 64, 128].contains(&row_bytes) {
+                    return fail(format!("a box row of {row_bytes} bytes on {target} has no swizzle"));
+                }
+            }
+        }
+        let (layout, _) = kernarg_layout(&self.params);
+        for (p, (offset, _)) in self.params.iter().zip(layout) {
+            if matches!(p.kind, ParamKind::TensorMap(_)) && offset % 64 != TENSOR_MAP_OFFSET_MOD_64 {
+                return Err(format!(
+                    "{}: tensor map `{}` is at kernarg offset {offset}, where CUDA would move it: \
+                     order the parameters so that it falls at {TENSOR_MAP_OFFSET_MOD_64} mod 64",
+                    self.name, p.name
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The tuning axis `axis`, if the family has one of that name.
     pub fn tuning(&self, axis: &str) -> Option<Tuning> {
         self.tuning.iter().copied().find(|t| t.axis == axis)
@@ -419,6 +507,51 @@ impl Family {
 mod tests {
     use super::*;
 
+    /// A family of one f16 input `a` (m x k) and the given tensor map of it.
+    fn mapped(params: Vec<Param>) -> Family {
+        Family {
+            name: "mapped",
+            template: "-",
+            summary: "-",
+            params,
+            axes: vec![],
+            launch: Launch { threads: 256, grid: [Grid::One; 3], dims: &[], dynamic_shared: Per::Items(0) },
+            reference: "-",
+            allow_scratch: false,
+            tuning: &[],
+            render: |_| Ok(String::new()),
+        }
+    }
+
+    #[test]
+    fn tensor_maps_must_match_their_buffer_and_sit_where_cuda_puts_them() {
+        let of = TensorMapOf { buffer: "a", rows: "m", cols: "k", box_rows: Per::Items(64), box_cols: Per::Items(64) };
+        let a = || input("a", Elem::F16, "m * k");
+        let (m, k) = (|| scalar("m", Scalar::I32), || scalar("k", Scalar::I32));
+        // Pointers to 16 bytes, then the map at 16 + 32 = 48 mod 64: where every target puts it.
+        let good = vec![a(), output("c", Elem::F32, "m"), tensor_map("a_map", of), m(), k()];
+        assert_eq!(kernarg_layout(&good[..3]).0[2], (16, TENSOR_MAP_BYTES));
+        mapped(good).check_tensor_maps().expect_err("offset 16 is not 48 mod 64");
+        let good = vec![
+            a(),
+            output("c", Elem::F32, "m"),
+            output("d", Elem::F32, "m"),
+            output("e", Elem::F32, "m"),
+            output("f", Elem::F32, "m"),
+            output("g", Elem::F32, "m"),
+            tensor_map("a_map", of),
+            m(),
+            k(),
+        ];
+        mapped(good.clone()).check_tensor_maps().expect("at 48");
+        let mut wrong_shape = good.clone();
+        wrong_shape[6] = tensor_map("a_map", TensorMapOf { rows: "k", cols: "m", ..of });
+        mapped(wrong_shape).check_tensor_maps().expect_err("a is m * k, not k * m");
+        let mut no_swizzle = good;
+        no_swizzle[6] = tensor_map("a_map", TensorMapOf { box_cols: Per::Items(24), ..of });
+        mapped(no_swizzle).check_tensor_maps().expect_err("48-byte box rows");
+    }
+
     #[test]
     fn kernarg_layout_aligns_naturally() {
         // The layout clang gives `axpby(float*, const float*, const float*, int, float, float, long long)`.
@@ -441,8 +574,12 @@ mod tests {
 
     #[test]
     fn grid_follows_the_rule() {
-        let launch =
-            Launch { threads: 256, grid: [Grid::CeilDiv("rows", Per::Wave), Grid::Dim("n"), Grid::One], dims: &[] };
+        let launch = Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("rows", Per::Wave), Grid::Dim("n"), Grid::One],
+            dims: &[],
+            dynamic_shared: Per::Items(0),
+        };
         let dims = |name: &str| match name {
             "rows" => Some(4097),
             "n" => Some(3),
@@ -455,6 +592,7 @@ mod tests {
             threads: 256,
             grid: [Grid::CeilDiv("rows", Per::Unit { wmma: 64, mfma: 32, mma: 128 }), Grid::One, Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         };
         assert_eq!(tiled.grid_for(Target::Gfx1100, dims).unwrap(), [65, 1, 1]);
         assert_eq!(tiled.grid_for(Target::Gfx950, dims).unwrap(), [129, 1, 1]);

@@ -85,13 +85,22 @@ impl Target {
         }
     }
 
-    /// Shared memory (LDS) one workgroup may allocate, in bytes. The kernels declare theirs
-    /// statically, which NVIDIA limits to 48 KiB (ptxas accepts more; the launch would not).
+    /// Shared memory (LDS) one workgroup may allocate, in bytes, static and dynamic together
+    /// (on sm_90 the dynamic part beyond 48 KiB once the kernel opts in at load).
     pub fn max_lds_bytes(self) -> u32 {
         match self {
             Target::Gfx1100 | Target::Gfx942 => 64 * 1024,
             Target::Gfx950 => 160 * 1024,
+            Target::Sm90 => 227 * 1024,
+        }
+    }
+
+    /// Of that, what a kernel may declare statically: NVIDIA allows 48 KiB (ptxas accepts more;
+    /// the launch would not).
+    pub fn max_static_lds_bytes(self) -> u32 {
+        match self {
             Target::Sm90 => 48 * 1024,
+            _ => self.max_lds_bytes(),
         }
     }
 

@@ -186,10 +186,23 @@ pub fn validate(family: &Family, variant: &Variant, kernel: &KernelInfo) -> Resu
     if m.max_sgprs > 0 && r.sgprs > m.max_sgprs {
         return Err(fail("registers", format!("{} scalar registers, {target} has {}", r.sgprs, m.max_sgprs)));
     }
+    if r.lds_bytes > target.max_static_lds_bytes() {
+        return Err(fail(
+            "shared memory",
+            format!("{} bytes static, a {target} workgroup may declare {}", r.lds_bytes, target.max_static_lds_bytes()),
+        ));
+    }
+    // The code object counts the static arrays; the launch adds the dynamic ones.
+    let dynamic = family.launch.dynamic_shared.items(variant.threads, target);
+    let r = &Resources { lds_bytes: r.lds_bytes + dynamic, ..r.clone() };
     if r.lds_bytes > target.max_lds_bytes() {
         return Err(fail(
             "shared memory",
-            format!("{} bytes, a {target} workgroup may use {}", r.lds_bytes, target.max_lds_bytes()),
+            format!(
+                "{} bytes ({dynamic} of them dynamic), a {target} workgroup may use {}",
+                r.lds_bytes,
+                target.max_lds_bytes()
+            ),
         ));
     }
     Ok(occupancy(target, r, variant.threads))

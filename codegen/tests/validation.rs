@@ -3,7 +3,7 @@
 //! toolchain is missing are skipped with the reason printed.
 
 use rocmforge_codegen::bundle::{read_kernel, Bundle};
-use rocmforge_codegen::catalog::{output, scalar, Elem, Family, Grid, Launch, Scalar};
+use rocmforge_codegen::catalog::{output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use rocmforge_codegen::pipeline::{build_variant, render};
 use rocmforge_codegen::signature::WAIT_PRIOR_KERNELS;
 use rocmforge_codegen::toolchain::{default_cache_root, Toolchain};
@@ -154,7 +154,12 @@ fn probe_family(render: rocmforge_codegen::catalog::RenderFn) -> Family {
             scalar("n", Scalar::I32),
         ],
         axes: vec![],
-        launch: Launch { threads: 1024, grid: [Grid::One, Grid::One, Grid::One], dims: &[] },
+        launch: Launch {
+            threads: 1024,
+            grid: [Grid::One, Grid::One, Grid::One],
+            dims: &[],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "none",
         allow_scratch: false,
         tuning: &[],

@@ -176,6 +176,7 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
         .map(|p| match p.kind {
             ParamKind::Ptr { .. } => quote!(u64),
             ParamKind::Scalar(s) => scalar_type(s),
+            ParamKind::TensorMap(_) => quote!(#rt::TensorMap),
         })
         .collect();
     let param_strs: Vec<_> = f.params.iter().map(|p| p.name).collect();
@@ -234,14 +235,16 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
         quote!(format!("{}[{}]", #name, [#(#key_parts),*].join(",")))
     };
 
-    // Args: views for pointers, values for scalars, then the launch-only dimensions.
+    // Args: views for pointers, values for scalars, then the launch-only dimensions. Tensor
+    // maps are not arguments: the launch makes them from their buffers.
     let mut arg_fields = Vec::new();
     for p in &f.params {
         let n = format_ident!("{}", p.name);
-        let t = view_type(rt, p).unwrap_or_else(|| match p.kind {
+        let t = match p.kind {
             ParamKind::Scalar(s) => scalar_type(s),
-            ParamKind::Ptr { .. } => unreachable!("pointers have a view type"),
-        });
+            ParamKind::Ptr { .. } => view_type(rt, p).expect("pointers have a view type"),
+            ParamKind::TensorMap(_) => continue,
+        };
         arg_fields.push(quote!(pub #n: #t));
     }
     let dims: Vec<_> = f.launch.dims.iter().map(|d| format_ident!("{}", d)).collect();
@@ -278,6 +281,7 @@ fn family(rt: &syn::Path, f: &Family) -> Result<TokenStream, String> {
             ParamKind::Ptr { .. } if p.optional => quote!(#n: args.#n.map_or(0, |v| v.device_ptr())),
             ParamKind::Ptr { .. } => quote!(#n: args.#n.device_ptr()),
             ParamKind::Scalar(_) => quote!(#n: args.#n),
+            ParamKind::TensorMap(_) => quote!(#n: #rt::TensorMap::ZERO),
         }
     });
     let int_scalars: Vec<_> = f

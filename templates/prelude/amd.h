@@ -2,6 +2,8 @@
 // so that a kernel compiles with nothing but clang and lld. WAVE_SIZE comes from the generator
 // (clang 22 no longer tells wave32 from wave64 on gfx11 by a macro).
 #define __global__ __attribute__((global))
+#define __grid_constant__  // tensor maps are NVIDIA's; here they are zeros, never read
+#define RF_TENSOR_MAP_ALIGN 16  // rf_tensor_map's alignment (prelude/common.h)
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
 #define __launch_bounds__(n) __attribute__((amdgpu_flat_work_group_size(1, n)))

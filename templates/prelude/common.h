@@ -9,6 +9,15 @@ typedef float rf_float4 __attribute__((ext_vector_type(4)));
 typedef float rf_float8 __attribute__((ext_vector_type(8)));
 typedef unsigned rf_u4 __attribute__((ext_vector_type(4)));  // one 16-byte load
 
+// A tensor map (NVIDIA's CUtensorMap: how a bulk tensor copy reads a matrix), taken by value as
+// `const __grid_constant__ rf_tensor_map`; the launch makes it (catalog ParamKind::TensorMap).
+// Targets without such copies receive zeros and do not read it. Its alignment is the prelude's
+// RF_TENSOR_MAP_ALIGN: NVIDIA's 64 bytes, 16 elsewhere, which puts it at the same offset
+// (catalog::TENSOR_MAP_ALIGN says why).
+struct alignas(RF_TENSOR_MAP_ALIGN) rf_tensor_map {
+  unsigned long long opaque[16];
+};
+
 RF_DEVICE float wave_reduce_sum(float v) {
 #pragma unroll
   for (int m = WAVE_SIZE / 2; m > 0; m >>= 1) v += __shfl_xor(v, m);

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #define __global__
+#define __grid_constant__  // tensor maps are NVIDIA's; here they are zeros, never read
+#define RF_TENSOR_MAP_ALIGN 16  // rf_tensor_map's alignment (prelude/common.h)
 #define __device__
 #define __shared__ static thread_local
 #define __launch_bounds__(n)
@@ -231,10 +233,10 @@ inline char* map_stacks() {
   return (char*)p;
 }
 
-// A kernel parameter of type T at the next naturally aligned offset of the kernarg bytes.
+// A kernel parameter of type T at the next offset aligned for it in the kernarg bytes.
 template <class T>
 T kernarg(const unsigned char* kernargs, size_t& offset) {
-  offset = (offset + sizeof(T) - 1) / sizeof(T) * sizeof(T);
+  offset = (offset + alignof(T) - 1) / alignof(T) * alignof(T);
   T value;
   std::memcpy(&value, kernargs + offset, sizeof(T));
   offset += sizeof(T);
@@ -252,10 +254,10 @@ void call(void (*kernel)(P...), const unsigned char* kernargs) {
 template <class... P, size_t N>
 constexpr bool kernargs_laid_out_as(void (*)(P...), const unsigned (&want)[N]) {
   if (N != 2 * sizeof...(P)) return false;
-  const size_t sizes[] = {sizeof(P)...};
+  const size_t sizes[] = {sizeof(P)...}, aligns[] = {alignof(P)...};
   size_t offset = 0;
   for (size_t i = 0; i < sizeof...(P); ++i) {
-    offset = (offset + sizes[i] - 1) / sizes[i] * sizes[i];
+    offset = (offset + aligns[i] - 1) / aligns[i] * aligns[i];
     if (want[2 * i] != offset || want[2 * i + 1] != sizes[i]) return false;
     offset += sizes[i];
   }

@@ -3,6 +3,9 @@
 // `threadIdx`), so no CUDA toolkit headers are needed. Warps are 32 lanes wide.
 #define __launch_bounds__(n) __attribute__((launch_bounds(n)))
 #define __global__ __attribute__((global))
+// A by-value parameter the kernel may take the address of without a copy (tensor maps).
+#define __grid_constant__ __attribute__((grid_constant))
+#define RF_TENSOR_MAP_ALIGN 64  // rf_tensor_map's alignment (prelude/common.h)
 #define __device__ __attribute__((device))
 #define __shared__ __attribute__((shared))
 #define __forceinline__ __inline__ __attribute__((always_inline))

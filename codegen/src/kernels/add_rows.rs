@@ -21,6 +21,7 @@ pub fn family() -> Family {
             threads: 256,
             grid: [Grid::CeilDiv("n", Per::Thread), Grid::Dim("n_tokens"), Grid::One],
             dims: &["n_tokens"],
+            dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::vec::add_assign",
         allow_scratch: false,

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::{head_dim_axis, Ctx, KV_POOL_EXTENT, KV_TABLES_EXTENT};
 use crate::variant::Variant;
 
@@ -58,6 +58,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::Dim("n_head"), Grid::Dim("n_splits"), Grid::Dim("n_tokens")],
             dims: &["n_splits", "n_tokens"],
+            dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::{head_dim_axis, Ctx};
 use crate::variant::Variant;
 
@@ -24,7 +24,12 @@ pub fn family() -> Family {
             scalar("n_splits", Scalar::I32),
         ],
         axes: vec![head_dim_axis()],
-        launch: Launch { threads: 256, grid: [Grid::Dim("n_head"), Grid::One, Grid::One], dims: &["n_head"] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::Dim("n_head"), Grid::One, Grid::One],
+            dims: &["n_head"],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,
         tuning: &[],

@@ -77,6 +77,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::CeilDiv("n_tokens", BQ), Grid::Dim("n_head"), Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::attention::attention",
         allow_scratch: false,

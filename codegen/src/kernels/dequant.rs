@@ -23,7 +23,12 @@ pub fn family() -> Family {
             scalar("n_sub", Scalar::I64),
         ],
         axes: vec![quant_axis()],
-        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n_sub", Per::Thread), Grid::One, Grid::One], dims: &[] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("n_sub", Per::Thread), Grid::One, Grid::One],
+            dims: &[],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "quant::dequantize_row",
         allow_scratch: false,
         tuning: &[],

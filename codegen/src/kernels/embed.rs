@@ -33,6 +33,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::CeilDiv("n_cols", Per::Items(32 * THREADS)), Grid::Dim("n_tokens"), Grid::One],
             dims: &["n_tokens"],
+            dynamic_shared: Per::Items(0),
         },
         reference: "quant::dequantize_row + backend::cpu::vec::scale",
         allow_scratch: false,

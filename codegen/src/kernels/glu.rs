@@ -23,7 +23,12 @@ pub fn family() -> Family {
             scalar("n", Scalar::I32),
         ],
         axes: vec![act_axis()],
-        launch: Launch { threads: 256, grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One], dims: &[] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDiv("n", Per::Thread), Grid::One, Grid::One],
+            dims: &[],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "backend::cpu::ops::swiglu / backend::cpu::ops::geglu",
         allow_scratch: false,
         tuning: &[],

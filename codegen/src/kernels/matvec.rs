@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar, Tuning};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar, Tuning};
 use crate::kernels::{loads_axis, quant_axis, rows_axis, Ctx};
 use crate::quant::Quant;
 use crate::variant::Variant;
@@ -50,7 +50,12 @@ pub fn family() -> Family {
             scalar("n_rows", Scalar::I32),
         ],
         axes: vec![quant_axis(), rows_axis(&[8, 16]), loads_axis(&[8, 16])],
-        launch: Launch { threads: 256, grid: [Grid::CeilDivAxis("n_rows", "rows"), Grid::One, Grid::One], dims: &[] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::CeilDivAxis("n_rows", "rows"), Grid::One, Grid::One],
+            dims: &[],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "quant::quantize_row (Q8_1) + quant::dequantize_row, dot in f64",
         allow_scratch: false,
         tuning: &[ROWS, LOADS],

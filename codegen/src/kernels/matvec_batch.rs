@@ -44,6 +44,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::CeilDiv("n_tokens", TOKENS), Grid::CeilDiv("n_rows", ROWS), Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "matvec's reference for each token",
         allow_scratch: false,

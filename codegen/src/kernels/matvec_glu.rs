@@ -42,6 +42,7 @@ pub fn family() -> Family {
             threads: 256,
             grid: [Grid::CeilDiv("n_rows", Per::Items(MATVEC_GLU_ROWS)), Grid::One, Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "matvec's reference for both matrices + backend::cpu::ops::swiglu / gelu_tanh",
         allow_scratch: false,

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar, Tuning};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar, Tuning};
 use crate::kernels::matvec::MATVEC_ROWS;
 use crate::kernels::{loads_axis, quant_axis, rows_axis, Ctx};
 use crate::quant::Quant;
@@ -44,6 +44,7 @@ pub fn family() -> Family {
             threads: 256,
             grid: [Grid::CeilDivAxis("rows_a", "rows"), Grid::Fixed(3), Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "matvec's, for each matrix",
         allow_scratch: false,

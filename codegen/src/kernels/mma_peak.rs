@@ -4,7 +4,7 @@
 
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::Ctx;
 use crate::variant::Variant;
 use crate::{MatrixUnit, Target};
@@ -56,7 +56,12 @@ pub fn family() -> Family {
             scalar("reps", Scalar::I32),
         ],
         axes: vec![],
-        launch: Launch { threads: THREADS, grid: [Grid::Dim("n_groups"), Grid::One, Grid::One], dims: &["n_groups"] },
+        launch: Launch {
+            threads: THREADS,
+            grid: [Grid::Dim("n_groups"), Grid::One, Grid::One],
+            dims: &["n_groups"],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "reps * backend::cpu::vec::dot(a, b)",
         allow_scratch: false,
         tuning: &[],

@@ -169,6 +169,13 @@ mod tests {
     }
 
     #[test]
+    fn tensor_maps_describe_their_buffers() {
+        for family in catalog() {
+            family.check_tensor_maps().unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
     fn a_format_takes_its_own_tuning_default_and_it_must_be_a_value_of_the_axis() {
         use crate::catalog::Tuning;
         use crate::quant::Quant;

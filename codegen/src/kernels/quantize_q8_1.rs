@@ -30,6 +30,7 @@ pub fn family() -> Family {
             threads: 256,
             grid: [Grid::Dim("n_rows"), Grid::CeilDiv("n_cols", Per::Items(COLS_PER_GROUP)), Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "quant::quantize_row (Q8_1)",
         allow_scratch: false,

@@ -41,6 +41,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::CeilDiv("n", Per::Items(WORDS_PER_GROUP)), Grid::One, Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "the XOR of each workgroup's words",
         allow_scratch: false,

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, optional_input, output, scalar, Axis, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, optional_input, output, scalar, Axis, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::{head_dim_axis, Ctx};
 use crate::variant::{AxisValue, Variant};
 
@@ -36,6 +36,7 @@ pub fn family() -> Family {
             threads: 128,
             grid: [Grid::Dim("n_heads"), Grid::Dim("n_tokens"), Grid::One],
             dims: &["n_tokens"],
+            dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::ops::rope",
         allow_scratch: false,

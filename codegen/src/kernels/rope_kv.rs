@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, optional_input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::{head_dim_axis, rope::mode_axis, Ctx, KV_POOL_EXTENT, KV_TABLES_EXTENT};
 use crate::variant::Variant;
 
@@ -41,7 +41,7 @@ pub fn family() -> Family {
         launch: Launch {
             threads: 64,
             grid: [Grid::Dim("n_heads_all"), Grid::Dim("n_tokens"), Grid::One],
-            dims: &["n_heads_all", "n_tokens"],
+            dims: &["n_heads_all", "n_tokens"], dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::ops::rope + backend::cpu::KvCache::store",
         allow_scratch: false,

@@ -1,6 +1,6 @@
 use askama::Template;
 
-use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Scalar};
+use crate::catalog::{input, output, scalar, Elem, Family, Grid, Launch, Per, Scalar};
 use crate::kernels::Ctx;
 use crate::variant::Variant;
 
@@ -22,7 +22,12 @@ pub fn family() -> Family {
             scalar("scale", Scalar::F32),
         ],
         axes: vec![],
-        launch: Launch { threads: 256, grid: [Grid::Dim("n_rows"), Grid::One, Grid::One], dims: &["n_rows"] },
+        launch: Launch {
+            threads: 256,
+            grid: [Grid::Dim("n_rows"), Grid::One, Grid::One],
+            dims: &["n_rows"],
+            dynamic_shared: Per::Items(0),
+        },
         reference: "backend::cpu::ops::softmax",
         allow_scratch: false,
         tuning: &[],

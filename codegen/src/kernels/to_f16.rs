@@ -24,6 +24,7 @@ pub fn family() -> Family {
             threads: THREADS,
             grid: [Grid::CeilDiv("n", Per::Items(8 * THREADS)), Grid::One, Grid::One],
             dims: &[],
+            dynamic_shared: Per::Items(0),
         },
         reference: "half::f16::from_f32",
         allow_scratch: false,

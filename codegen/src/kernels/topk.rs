@@ -38,6 +38,7 @@ pub fn family() -> Family {
             threads: 256,
             grid: [Grid::CeilDiv("n", Per::Items(SLICE)), Grid::Dim("n_rows"), Grid::One],
             dims: &["n_rows"],
+            dynamic_shared: Per::Items(0),
         },
         reference: "backend::cpu::sample::pick (its top-k)",
         allow_scratch: false,

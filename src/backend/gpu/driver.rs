@@ -7,7 +7,10 @@ use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use libloading::Library;
 use rocmforge_codegen::Target;
 
-use super::{dl, EventHandle, FunctionHandle, Gpu, GpuError, GraphHandle, ModuleHandle, RawBuffer, StreamHandle};
+use super::{
+    dl, EventHandle, FunctionHandle, Gpu, GpuError, GraphHandle, ModuleHandle, RawBuffer, StreamHandle, TensorMap,
+    TensorMapSpec,
+};
 
 /// Which runtime a driver library is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +57,51 @@ fn programmatic_launch(lib: &Library, runtime: Runtime) -> Option<LaunchKernelEx
     }
     // SAFETY: CUDA 12's declaration of cuLaunchKernelEx; older drivers lack it and launch plainly.
     unsafe { dl::entry::<LaunchKernelEx>(lib, "cuLaunchKernelEx") }.ok()
+}
+
+type FuncSetAttribute = unsafe extern "C" fn(u64, c_int, c_int) -> Status;
+/// `cuTensorMapEncodeTiled(map, dtype, rank, address, dims, strides, box, element strides,
+/// interleave, swizzle, L2 promotion, out-of-bounds fill)`.
+type TensorMapEncodeTiled = unsafe extern "C" fn(
+    *mut TensorMap,
+    c_int,
+    c_uint,
+    *mut c_void,
+    *const u64,
+    *const u64,
+    *const c_uint,
+    *const c_uint,
+    c_int,
+    c_int,
+    c_int,
+    c_int,
+) -> Status;
+
+/// `CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`.
+const ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES: c_int = 8;
+/// `CU_TENSOR_MAP_DATA_TYPE_FLOAT16`.
+const TENSOR_MAP_FLOAT16: c_int = 6;
+/// `CU_TENSOR_MAP_L2_PROMOTION_L2_128B`: a box's rows are 64 or 128 bytes.
+const TENSOR_MAP_L2_PROMOTION_128B: c_int = 2;
+
+/// CUDA's calls that HIP lacks or that the kernels need only on NVIDIA: dynamic shared memory
+/// beyond 48 KiB, and tensor maps (CUDA 12).
+struct CudaOnly {
+    func_set_attribute: FuncSetAttribute,
+    tensor_map_encode_tiled: Option<TensorMapEncodeTiled>,
+}
+
+impl CudaOnly {
+    fn load(lib: &Library, runtime: Runtime) -> Result<Option<CudaOnly>, GpuError> {
+        if runtime != Runtime::Cuda {
+            return Ok(None);
+        }
+        // SAFETY: the CUDA driver API's declarations of these symbols.
+        let func_set_attribute = unsafe { dl::entry::<FuncSetAttribute>(lib, "cuFuncSetAttribute") }?;
+        // SAFETY: as above; drivers before CUDA 12 lack it, and then no tensor map can be made.
+        let tensor_map_encode_tiled = unsafe { dl::entry::<TensorMapEncodeTiled>(lib, "cuTensorMapEncodeTiled") }.ok();
+        Ok(Some(CudaOnly { func_set_attribute, tensor_map_encode_tiled }))
+    }
 }
 
 macro_rules! shared_entry_points {
@@ -126,6 +174,7 @@ pub enum ErrorNames {
 /// An opened device of either runtime.
 pub struct Driver {
     api: EntryPoints,
+    cuda: Option<CudaOnly>,
     launch_ex: Option<LaunchKernelEx>,
     runtime: Runtime,
     errors: ErrorNames,
@@ -144,8 +193,9 @@ impl Driver {
         target: Result<Target, String>,
     ) -> Result<Driver, GpuError> {
         let api = EntryPoints::load(&lib, runtime)?;
+        let cuda = CudaOnly::load(&lib, runtime)?;
         let launch_ex = programmatic_launch(&lib, runtime);
-        Ok(Driver { api, launch_ex, runtime, errors, description, target, _lib: lib })
+        Ok(Driver { api, cuda, launch_ex, runtime, errors, description, target, _lib: lib })
     }
 
     /// `Ok` for status 0, else an error naming the call and the status.
@@ -265,12 +315,67 @@ impl Gpu for Driver {
         Ok(FunctionHandle(function))
     }
 
+    fn allow_dynamic_shared(&self, function: FunctionHandle, bytes: u32) -> Result<(), GpuError> {
+        let Some(cuda) = &self.cuda else { return Ok(()) };
+        let bytes =
+            c_int::try_from(bytes).map_err(|_| GpuError::Unavailable(format!("{bytes} bytes of shared memory")))?;
+        // SAFETY: a function handle this driver gave out, and an attribute that takes an int.
+        let status = unsafe { (cuda.func_set_attribute)(function.0, ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes) };
+        self.check("cuFuncSetAttribute", status)
+    }
+
+    fn tensor_map(&self, map: &TensorMapSpec) -> Result<TensorMap, GpuError> {
+        let Some(cuda) = &self.cuda else { return Ok(TensorMap::ZERO) };
+        let encode = cuda.tensor_map_encode_tiled.ok_or_else(|| {
+            GpuError::Unavailable("the CUDA driver has no cuTensorMapEncodeTiled (CUDA 12 or newer needed)".into())
+        })?;
+        const HALF: u64 = 2;
+        let dims = [map.cols, map.rows];
+        let row_stride = [map.cols * HALF];
+        let boxes = [map.box_cols, map.box_rows];
+        let element_strides = [1u32, 1];
+        // The box's rows land in the swizzle of their width (catalog::TensorMapOf): 32, 64 or
+        // 128 bytes are CU_TENSOR_MAP_SWIZZLE_32B, _64B, _128B.
+        let swizzle = match u64::from(map.box_cols) * HALF {
+            32 => 1,
+            64 => 2,
+            128 => 3,
+            bytes => return Err(GpuError::Unavailable(format!("a tensor map box row of {bytes} bytes"))),
+        };
+        /// The driver writes maps only to 64-byte aligned memory.
+        #[repr(C, align(64))]
+        struct Aligned(TensorMap);
+        let mut out = Aligned(TensorMap::ZERO);
+        // SAFETY: cuTensorMapEncodeTiled's declaration; it only writes `out` (128 bytes, 64-byte
+        // aligned) and reads the arrays, each of rank (2) entries, the strides rank - 1. The
+        // address is not touched.
+        let status = unsafe {
+            encode(
+                &mut out.0,
+                TENSOR_MAP_FLOAT16,
+                2,
+                map.address as *mut c_void,
+                dims.as_ptr(),
+                row_stride.as_ptr(),
+                boxes.as_ptr(),
+                element_strides.as_ptr(),
+                0,
+                swizzle,
+                TENSOR_MAP_L2_PROMOTION_128B,
+                0,
+            )
+        };
+        self.check("cuTensorMapEncodeTiled", status)?;
+        Ok(out.0)
+    }
+
     fn enqueue(
         &self,
         stream: StreamHandle,
         function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
+        shared_bytes: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError> {
         let mut args = kernargs.to_vec();
@@ -295,7 +400,7 @@ impl Gpu for Driver {
             let config = LaunchConfig {
                 grid,
                 block: [block, 1, 1],
-                shared_bytes: 0,
+                shared_bytes,
                 stream: stream.0,
                 attrs: &mut attr,
                 n_attrs: 1,
@@ -313,7 +418,7 @@ impl Gpu for Driver {
             block,
             1,
             1,
-            0,
+            shared_bytes,
             stream.0,
             std::ptr::null_mut(),
             extra.as_mut_ptr()

@@ -3,17 +3,18 @@
 //! once (`Kernels::resolve`, a `Resolved` handle) and then launches it with no lookup, on the
 //! stream it is given, after checking its buffer views against the family's declared extents.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::Path;
 use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{compile_command, read_kernel, Bundle, Tuned};
-use rocmforge_codegen::catalog::{Family, Launch};
+use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, ParamKind, TensorMapOf};
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
 use super::tuning::Choice;
-use super::{FunctionHandle, Gpu, GpuError, StreamHandle};
+use super::{FunctionHandle, Gpu, GpuError, StreamHandle, TensorMapSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
@@ -41,13 +42,45 @@ pub struct Resolved {
     key: String,
     function: FunctionHandle,
     threads: u32,
+    shared_bytes: u32,
     launch: Launch,
     target: Target,
+    maps: Vec<MapSlot>,
+}
+
+/// A tensor-map parameter: where it goes in the kernargs, where its buffer's pointer is, and
+/// what it describes.
+struct MapSlot {
+    at: usize,
+    buffer_at: usize,
+    of: TensorMapOf,
+}
+
+impl MapSlot {
+    /// The family's tensor-map parameters, at their kernarg offsets.
+    fn of_family(family: &Family) -> Vec<MapSlot> {
+        let (layout, _) = kernarg_layout(&family.params);
+        let offset = |name: &str| family.params.iter().position(|p| p.name == name).map(|i| layout[i].0 as usize);
+        family
+            .params
+            .iter()
+            .zip(&layout)
+            .filter_map(|(p, &(at, _))| match p.kind {
+                ParamKind::TensorMap(of) => Some(MapSlot {
+                    at: at as usize,
+                    buffer_at: offset(of.buffer).expect("a tensor map's buffer is a parameter (check_tensor_maps)"),
+                    of,
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Resolved {
-    /// Enqueues the variant on `stream` with packed arguments; `size` names the grid's sizes. An
-    /// empty grid (an empty batch) launches nothing. Does not wait.
+    /// Enqueues the variant on `stream` with packed arguments; `size` names the grid's sizes (and
+    /// the tensor maps' sizes: each map is made here from its buffer, where callers pack zeros).
+    /// An empty grid (an empty batch) launches nothing. Does not wait.
     ///
     /// # Safety
     /// `kernargs` must be laid out as the variant's code object reads its arguments, and each
@@ -69,7 +102,41 @@ impl Resolved {
         if grid.contains(&0) {
             return Ok(());
         }
-        Ok(self.gpu.enqueue(stream, self.function, grid, self.threads, kernargs)?)
+        let kernargs = self.with_tensor_maps(kernargs, size)?;
+        Ok(self.gpu.enqueue(stream, self.function, grid, self.threads, self.shared_bytes, &kernargs)?)
+    }
+
+    /// `kernargs` with each tensor map made from its buffer's pointer (in `kernargs`) and the
+    /// launch's sizes: callers pack zeros there.
+    fn with_tensor_maps<'k>(
+        &self,
+        kernargs: &'k [u8],
+        size: &dyn Fn(&str) -> Option<u64>,
+    ) -> Result<Cow<'k, [u8]>, LaunchError> {
+        if self.maps.is_empty() {
+            return Ok(Cow::Borrowed(kernargs));
+        }
+        let mut out = kernargs.to_vec();
+        for slot in &self.maps {
+            let grid_error = |detail: String| LaunchError::Grid { key: self.key.clone(), detail };
+            let dim =
+                |name: &str| size(name).ok_or_else(|| grid_error(format!("tensor map size `{name}` is not given")));
+            let pointer = out.get(slot.buffer_at..slot.buffer_at + 8).and_then(|b| b.try_into().ok());
+            let pointer = pointer.ok_or_else(|| grid_error("the kernargs end before a tensor map's buffer".into()))?;
+            let spec = TensorMapSpec {
+                address: u64::from_le_bytes(pointer),
+                rows: dim(slot.of.rows)?,
+                cols: dim(slot.of.cols)?,
+                box_rows: slot.of.box_rows.items(self.threads, self.target),
+                box_cols: slot.of.box_cols.items(self.threads, self.target),
+            };
+            let map = self.gpu.tensor_map(&spec)?;
+            let dst = out
+                .get_mut(slot.at..slot.at + map.0.len())
+                .ok_or_else(|| grid_error("the kernargs end before a tensor map".into()))?;
+            dst.copy_from_slice(&map.0);
+        }
+        Ok(Cow::Owned(out))
     }
 }
 
@@ -85,6 +152,7 @@ pub fn check_extent(family: &'static str, arg: &'static str, need: i128, len: us
 struct Loaded {
     function: FunctionHandle,
     threads: u32,
+    shared_bytes: u32,
 }
 
 /// The variants of one bundle, loaded on one GPU.
@@ -113,13 +181,20 @@ impl Kernels {
         bundle.verify_against_catalog(path)?;
         check_launcher_layouts(bundle)?;
         let mut variants = HashMap::new();
+        let catalog = kernels::catalog();
         for entry in &bundle.manifest.variants {
             let module = gpu.load_module(bundle.code(entry))?;
             let function = gpu.function(module, &entry.symbol)?;
-            variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads });
+            // verify_against_catalog found every variant's family.
+            let family = catalog.iter().find(|f| f.name == entry.family);
+            let shared_bytes = family.map_or(0, |f| f.launch.dynamic_shared.items(entry.threads, target));
+            if shared_bytes > 0 {
+                gpu.allow_dynamic_shared(function, shared_bytes)?;
+            }
+            variants.insert(entry.key.clone(), Loaded { function, threads: entry.threads, shared_bytes });
         }
         let tuning = bundle.manifest.tuning.clone();
-        Ok(Kernels { gpu: Rc::clone(gpu), target, host: device, catalog: kernels::catalog(), variants, tuning })
+        Ok(Kernels { gpu: Rc::clone(gpu), target, host: device, catalog, variants, tuning })
     }
 
     pub fn gpu(&self) -> &Rc<dyn Gpu> {
@@ -157,8 +232,10 @@ impl Kernels {
             key: key.to_string(),
             function: loaded.function,
             threads: loaded.threads,
+            shared_bytes: loaded.shared_bytes,
             launch: f.launch.clone(),
             target: self.target,
+            maps: MapSlot::of_family(f),
         })
     }
 }

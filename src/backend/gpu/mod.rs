@@ -63,6 +63,32 @@ impl StreamHandle {
     pub const DEFAULT: StreamHandle = StreamHandle(0);
 }
 
+/// A tensor map as a kernel takes it by value (`rf_tensor_map`, NVIDIA's opaque `CUtensorMap`),
+/// aligned in the kernargs as `catalog::TENSOR_MAP_ALIGN` says.
+#[repr(C, align(16))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorMap(pub [u8; 128]);
+
+impl TensorMap {
+    pub const ZERO: TensorMap = TensorMap([0; 128]);
+
+    /// Its bytes, as the launchers pack every argument.
+    pub fn to_le_bytes(self) -> [u8; 128] {
+        self.0
+    }
+}
+
+/// A row-major f16 matrix in device memory, copied into shared memory in boxes: what
+/// `catalog::TensorMapOf` declares, with the launch's address and sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TensorMapSpec {
+    pub address: u64,
+    pub rows: u64,
+    pub cols: u64,
+    pub box_rows: u32,
+    pub box_cols: u32,
+}
+
 pub trait Gpu {
     /// Name and architecture, for reports.
     fn describe(&self) -> String;
@@ -104,15 +130,27 @@ pub trait Gpu {
     fn memory(&self) -> Result<(u64, u64), GpuError>;
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;
     fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError>;
-    /// Enqueues a launch with the kernarg bytes laid out as the catalog says; does not wait.
+    /// Lets `function` take `bytes` of dynamic shared memory a workgroup (CUDA asks a kernel to
+    /// opt in beyond 48 KiB); called once, when the code object loads.
+    fn allow_dynamic_shared(&self, _function: FunctionHandle, _bytes: u32) -> Result<(), GpuError> {
+        Ok(())
+    }
+    /// Enqueues a launch with the kernarg bytes laid out as the catalog says and `shared_bytes`
+    /// of dynamic shared memory a workgroup; does not wait.
     fn enqueue(
         &self,
         stream: StreamHandle,
         function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
+        shared_bytes: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError>;
+    /// The tensor map (`CUtensorMap`) of `map`, for the kernels that copy by TMA. A device
+    /// without those copies gets zeros: its kernels take the parameter and do not read it.
+    fn tensor_map(&self, _map: &TensorMapSpec) -> Result<TensorMap, GpuError> {
+        Ok(TensorMap::ZERO)
+    }
     /// Waits for `stream`'s work; launch errors surface here.
     fn synchronize(&self, stream: StreamHandle) -> Result<(), GpuError>;
     fn create_stream(&self) -> Result<StreamHandle, GpuError>;

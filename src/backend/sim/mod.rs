@@ -236,8 +236,15 @@ impl Gpu for Simulator {
         function: FunctionHandle,
         grid: [u32; 3],
         block: u32,
+        shared_bytes: u32,
         kernargs: &[u8],
     ) -> Result<(), GpuError> {
+        if shared_bytes > 0 {
+            // No simulated kernel declares dynamic shared memory: only sm_90's GEMM does.
+            return Err(GpuError::Unavailable(format!(
+                "the kernel simulator has no dynamic shared memory ({shared_bytes} bytes asked)"
+            )));
+        }
         self.submit(stream, Op::Launch { function, grid, block, kernargs: kernargs.to_vec() })
     }
 
