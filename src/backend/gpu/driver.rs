@@ -317,8 +317,8 @@ impl Gpu for Driver {
 
     fn allow_dynamic_shared(&self, function: FunctionHandle, bytes: u32) -> Result<(), GpuError> {
         let Some(cuda) = &self.cuda else { return Ok(()) };
-        let bytes =
-            c_int::try_from(bytes).map_err(|_| GpuError::Unavailable(format!("{bytes} bytes of shared memory")))?;
+        let bytes = c_int::try_from(bytes)
+            .map_err(|_| GpuError::Unavailable(format!("{bytes} bytes of shared memory is too many")))?;
         // SAFETY: a function handle this driver gave out, and an attribute that takes an int.
         let status = unsafe { (cuda.func_set_attribute)(function.0, ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, bytes) };
         self.check("cuFuncSetAttribute", status)

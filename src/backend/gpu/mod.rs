@@ -20,6 +20,7 @@ pub use buffer::{DeviceBuffer, DeviceElem, Pending, QuantBlock};
 pub use half::f16;
 pub use kernels::{check_extent, check_launcher_layouts, Kernels, LaunchError, Resolved};
 pub use open::{open_gpu, GpuKind};
+use rocmforge_codegen::catalog::TENSOR_MAP_BYTES;
 pub use rocmforge_codegen::{Host, Quant, Target};
 pub use view::{View, ViewMut};
 
@@ -67,13 +68,13 @@ impl StreamHandle {
 /// aligned in the kernargs as `catalog::TENSOR_MAP_ALIGN` says.
 #[repr(C, align(16))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TensorMap(pub [u8; 128]);
+pub struct TensorMap(pub [u8; TENSOR_MAP_BYTES as usize]);
 
 impl TensorMap {
-    pub const ZERO: TensorMap = TensorMap([0; 128]);
+    pub const ZERO: TensorMap = TensorMap([0; TENSOR_MAP_BYTES as usize]);
 
     /// Its bytes, as the launchers pack every argument.
-    pub fn to_le_bytes(self) -> [u8; 128] {
+    pub fn to_le_bytes(self) -> [u8; TENSOR_MAP_BYTES as usize] {
         self.0
     }
 }
