@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # A kernel change A/B on the GPU machine in one call: the changed families' parity with the new
-# bundle (PARITY, a test-kernels filter, default matvec), then `bench-kernels` and `rocmforge
-# bench --device cuda -p 512 -n 128 -d DEPTHS -r 3` (DEPTHS comma-separated, default 0) with the
-# base build and the new one, alternated on the same files in the same run. Results in $OUT:
+# bundle (PARITY, a test-kernels filter, default matvec), then `bench-kernels` (KERNELS, its
+# --filter, default every family) and `rocmforge bench --device cuda -p PROMPTS -n 128 -d DEPTHS
+# -r 3` (both comma-separated, defaults 512 and 0) with the base build and the new one, alternated on the same files in the same run. Results in $OUT:
 # parity, bench-kernels of both, summary.md (tg/pp per model and depth, new/base), and whether
 # greedy decoding (GREEDY tokens, default 64; 0 skips it) gives the same text with both builds:
 # a change meant to compute the same numbers (a fusion) must.
-# Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [DEPTHS=0,4096] bash scripts/gpu-ab.sh MODEL.gguf...
+# Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [KERNELS=FILTER] [PROMPTS=64,512] [DEPTHS=0,4096]
+#   bash scripts/gpu-ab.sh MODEL.gguf...
 #   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
 #   (e.g. built from main), NEW (default .devcarry) the one after. Models: scripts/gpu-models.sh.
 set -uo pipefail
@@ -17,6 +18,8 @@ BASE=$(realpath "${BASE:?BASE=DIR: the base build}")
 NEW=$(realpath "${NEW:-.devcarry}")
 PARITY=${PARITY:-matvec}
 DEPTHS=${DEPTHS:-0}
+PROMPTS=${PROMPTS:-512}
+KERNELS=${KERNELS:-}
 GREEDY=${GREEDY:-64}
 mkdir -p "$OUT" "$RAW"
 chmod +x "$BASE/rocmforge" "$NEW/rocmforge"
@@ -27,7 +30,7 @@ bundle() { echo "$(dir "$1")/rocmforge-sm_90.rfkb"; }
 "$(bin new)" test-kernels --bundle "$(bundle new)" --filter "$PARITY" > "$OUT/parity-$PARITY.txt" 2>&1
 tail -1 "$OUT/parity-$PARITY.txt"
 for which in base new; do
-    "$(bin $which)" bench-kernels --bundle "$(bundle $which)" > "$OUT/bench-kernels-$which.txt" 2>&1
+    "$(bin $which)" bench-kernels --bundle "$(bundle $which)" --filter "$KERNELS" > "$OUT/bench-kernels-$which.txt" 2>&1
 done
 summary=$OUT/summary.md
 echo "| model | test | base t/s | new t/s | new/base |" > "$summary"
@@ -46,7 +49,7 @@ for model in "$@"; do
         fi | tee -a "$OUT/greedy.txt"
     fi
     for which in base new base new; do
-        ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p 512 -n 128 -d "$DEPTHS" -r 3 -o json \
+        ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" bench -m "$model" --device cuda -p "$PROMPTS" -n 128 -d "$DEPTHS" -r 3 -o json \
             >> "$RAW/bench-$name-$which.json" 2> "$RAW/bench-$name-$which.err" \
             || echo "$name: bench ($which) failed: $(tail -3 "$RAW/bench-$name-$which.err")"
     done

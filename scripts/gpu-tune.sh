@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Tuning on the GPU machine in one call (issue 11): `rocmforge tune` on each model into a copy of
 # the bundle, then scripts/gpu-ab.sh with the untuned bundle as the base and the tuned one as the
-# new (the mat-vec families' parity at every value of their tuning axes, `bench-kernels`, and
-# `rocmforge bench --device cuda -p 512 -n 128 -r 3`, A/B in the same run on the same files).
+# new (parity at every value of the tuning axes of the families PARITY names, default the
+# mat-vecs; `bench-kernels`; `rocmforge bench --device cuda -p PROMPTS -n 128 -r 3`, default
+# PROMPTS 512: A/B in the same run on the same files). `tune` times the mat-vecs at a decode
+# step's shapes and the GEMM at a prompt's (64 to 512 tokens), so a short PROMPTS list such as
+# 64,128,512 shows both.
 # Results in $OUT (few files: the device tool returns about 8): tune (every shape's times), the
 # tuning table, and gpu-ab.sh's (parity, bench-kernels base/new, summary.md); raw JSON and logs
 # in $RAW.

@@ -18,7 +18,8 @@ pub struct Args {
     /// `sample`, ...); the device copy always runs, and the matrix rate with any matrix-unit family.
     #[arg(long, default_value = "")]
     filter: String,
-    /// Also time the mat-vec of the common formats in every combination of its tuning axes.
+    /// Also time the mat-vec of the common formats, and the GEMM, in every combination of their
+    /// tuning axes.
     #[arg(long)]
     every_tuning: bool,
 }

@@ -1,24 +1,29 @@
-//! `rocmforge tune`'s work: each tuned mat-vec family timed at the launches a model makes, once
-//! per combination of its tuning axes' values (kernel_bench's method: graphs of launches over
-//! weight copies larger than the L2 cache), the fastest becoming a row of the bundle's tuning
-//! table.
+//! `rocmforge tune`'s work: each tuned family timed at the launches a model makes, once per
+//! combination of its tuning axes' values (kernel_bench's method: graphs of launches, the
+//! mat-vecs over weight copies larger than the L2 cache), the fastest becoming a row of the
+//! bundle's tuning table: the mat-vecs at a decode step's shapes, the GEMM at a prompt's for a
+//! few token counts up to the pass size.
 
-use rocmforge::backend::gpu::engine::gpu_quant;
-use rocmforge::backend::gpu::launchers::{for_quant, matvec, matvec_glu, matvec_multi, ForQuant};
-use rocmforge::backend::gpu::tuning::{multi_sizes, Choice, MatrixShape};
+use rocmforge::backend::gpu::engine::{gpu_quant, UBATCH};
+use rocmforge::backend::gpu::launchers::{for_quant, gemm_f16, matvec, matvec_glu, matvec_multi, ForQuant};
+use rocmforge::backend::gpu::tuning::{multi_sizes, Choice, GemmShape, MatrixShape};
 use rocmforge::backend::gpu::{Kernels, LaunchError, Quant, QuantBlock};
 use rocmforge::model::{Matrix, Model};
 use rocmforge_codegen::bundle::Tuned;
 use rocmforge_codegen::kernels::catalog;
 use rocmforge_codegen::variant::AxisValue;
 
-use crate::tools::kernel_bench::{matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
+use crate::tools::kernel_bench::{gemm_bench_at, matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
 
 /// The fastest choice must beat the defaults by this fraction: runs of the same launches differ by
 /// up to ~3 % on an H200.
 const MIN_GAIN: f64 = 0.03;
 
-/// A launch of a tuned family that a decode step makes.
+/// Token counts the GEMM is tuned at: a pass of more than the batched mat-vec's 32 tokens takes
+/// the row of the next one up (`ByTokens`).
+const GEMM_TOKENS: [u64; 4] = [64, 128, 256, UBATCH as u64];
+
+/// A launch of a tuned family that a forward pass makes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Launch {
     /// One matrix.
@@ -28,6 +33,8 @@ pub enum Launch {
     /// Two or three projections of one input and format (Q, K, V; the largest first, 0 rows for
     /// an absent one).
     Multi { quant: Quant, rows: [u64; 3], n_cols: u64 },
+    /// A prompt's projection through the matrix units (after dequantization to f16).
+    Gemm(GemmShape),
 }
 
 impl Launch {
@@ -36,13 +43,16 @@ impl Launch {
             Launch::Matvec(_) => matvec::FAMILY,
             Launch::Glu(_) => matvec_glu::FAMILY,
             Launch::Multi { .. } => matvec_multi::FAMILY,
+            Launch::Gemm(_) => gemm_f16::FAMILY,
         }
     }
 
-    pub fn quant(&self) -> Quant {
+    /// The weight format, for the families that read one.
+    pub fn quant(&self) -> Option<Quant> {
         match *self {
-            Launch::Matvec(m) | Launch::Glu(m) => m.quant,
-            Launch::Multi { quant, .. } => quant,
+            Launch::Matvec(m) | Launch::Glu(m) => Some(m.quant),
+            Launch::Multi { quant, .. } => Some(quant),
+            Launch::Gemm(_) => None,
         }
     }
 
@@ -51,6 +61,7 @@ impl Launch {
         match *self {
             Launch::Matvec(m) | Launch::Glu(m) => m.sizes().to_vec(),
             Launch::Multi { rows, n_cols, .. } => multi_sizes(rows, n_cols).to_vec(),
+            Launch::Gemm(g) => g.sizes().to_vec(),
         }
     }
 }
@@ -62,6 +73,7 @@ impl std::fmt::Display for Launch {
             Launch::Multi { quant, rows, n_cols } => {
                 write!(f, "{} {quant} {}+{}+{}x{n_cols}", self.family(), rows[0], rows[1], rows[2])
             }
+            Launch::Gemm(g) => write!(f, "{} {}x{}x{}", self.family(), g.m, g.n, g.k),
         }
     }
 }
@@ -70,10 +82,12 @@ fn shape(m: &Matrix) -> Option<MatrixShape> {
     Some(MatrixShape { quant: gpu_quant(m.ty)?, n_rows: m.rows as u64, n_cols: m.cols as u64 })
 }
 
-/// The tuned launches a decode step of `model` makes, each once: the mat-vec of every matrix
-/// (the LM head included), gate and up together where they share a format, and Q, K and V
-/// grouped by format as the engine groups them (groups of two or three). Formats the GPU does
-/// not read are left out (the model cannot run there).
+/// The tuned launches `model` makes, each once. A decode step: the mat-vec of every matrix (the
+/// LM head included), gate and up together where they share a format, and Q, K and V grouped by
+/// format as the engine groups them (groups of two or three). A prompt, at each of
+/// `GEMM_TOKENS`: the GEMM of Q, K and V together, of the attention output, gate, up and down
+/// projections, and of the LM head (perplexity asks for every token's logits). Formats the GPU
+/// does not read are left out (the model cannot run there).
 pub fn model_launches(model: &Model) -> Vec<Launch> {
     let w = &model.weights;
     let mut out: Vec<Launch> = Vec::new();
@@ -100,6 +114,16 @@ pub fn model_launches(model: &Model) -> Vec<Launch> {
         }
     }
     shape(&w.output).map(Launch::Matvec).into_iter().for_each(&mut add);
+    for &m in &GEMM_TOKENS {
+        for l in &w.layers {
+            let qkv: u64 = [&l.wq, &l.wk, &l.wv].iter().map(|w| w.rows as u64).sum();
+            let each = [&l.wo, &l.ffn_gate, &l.ffn_up, &l.ffn_down].map(|w| (w.rows as u64, w.cols as u64));
+            for (n, k) in [(qkv, l.wq.cols as u64)].into_iter().chain(each) {
+                add(Launch::Gemm(GemmShape { m, n, k }));
+            }
+        }
+        add(Launch::Gemm(GemmShape { m, n: w.output.rows as u64, k: w.output.cols as u64 }));
+    }
     out
 }
 
@@ -127,7 +151,7 @@ pub fn tune(
             let times = combinations(launch.family(), &default)
                 .into_iter()
                 .map(|choice| {
-                    let us = for_quant(launch.quant(), TimeAt { k, launch, choice: &choice })?;
+                    let us = time_launch(k, launch, &choice)?;
                     Ok((choice, us))
                 })
                 .collect::<Result<Vec<_>, LaunchError>>()?;
@@ -164,7 +188,7 @@ fn outcome(launch: Launch, times: Vec<(Choice, f64)>, default: &Choice, device: 
     let chosen = if time_of(fastest) < default_micros * (1.0 - MIN_GAIN) { fastest } else { default };
     let row = Tuned {
         family: launch.family().to_string(),
-        quant: Some(launch.quant().name().to_string()),
+        quant: launch.quant().map(|q| q.name().to_string()),
         shape: launch.sizes().into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
         axes: chosen.values().iter().map(|&(a, v)| (a.to_string(), v)).collect(),
         device: device.to_string(),
@@ -172,6 +196,15 @@ fn outcome(launch: Launch, times: Vec<(Choice, f64)>, default: &Choice, device: 
         default_micros,
     };
     Outcome { launch, times, row }
+}
+
+/// Microseconds of one launch with one choice of its tuning axes.
+fn time_launch(k: &Kernels, launch: Launch, choice: &Choice) -> Result<f64, LaunchError> {
+    match launch {
+        Launch::Matvec(m) | Launch::Glu(m) => for_quant(m.quant, TimeAt { k, launch, choice }),
+        Launch::Multi { quant, .. } => for_quant(quant, TimeAt { k, launch, choice }),
+        Launch::Gemm(shape) => Ok(gemm_bench_at(k, shape, Some(choice))?.micros),
+    }
 }
 
 /// Times one launch with one choice of its tuning axes, for its weight format.
@@ -191,6 +224,7 @@ impl ForQuant for TimeAt<'_> {
             Launch::Multi { rows, n_cols, .. } => {
                 matvec_multi_bench_at::<W>(self.k, rows.map(|r| r as usize), n_cols as usize, self.choice)?
             }
+            Launch::Gemm(shape) => gemm_bench_at(self.k, shape, Some(self.choice))?,
         };
         Ok(result.micros)
     }

@@ -27,6 +27,10 @@ RF_DEVICE void __syncthreads() {
 // Kernels in a HIP stream never overlap: nothing to wait for (see prelude/nvidia.h).
 RF_DEVICE void rf_wait_prior_kernels() {}
 
+// A device-scope fence (see prelude/nvidia.h): waits for this wave's stores, and invalidates its
+// caches for the loads after it.
+RF_DEVICE void rf_device_fence() { __builtin_amdgcn_fence(__ATOMIC_SEQ_CST, "agent"); }
+
 RF_DEVICE int rf_lane_id() {
   // mbcnt_hi adds nothing for lanes 0..31, so this is right for wave32 and wave64.
   return __builtin_amdgcn_mbcnt_hi(~0u, __builtin_amdgcn_mbcnt_lo(~0u, 0u));

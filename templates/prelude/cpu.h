@@ -319,6 +319,8 @@ extern "C" __attribute__((visibility("default"))) int rf_sim_launch(const unsign
 RF_DEVICE void __syncthreads() { rf_sim::sync_block(); }
 // Kernels run one after another: nothing to wait for (see prelude/nvidia.h).
 RF_DEVICE void rf_wait_prior_kernels() {}
+// Workgroups run on several threads: a device-scope fence is a thread fence.
+RF_DEVICE void rf_device_fence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 RF_DEVICE int rf_lane_id() { return (int)(rf_sim::group().current->tid % WAVE_SIZE); }
 RF_DEVICE int __shfl_xor(int v, int mask) { return rf_sim::shfl_xor(v, mask); }
 RF_DEVICE float __shfl_xor(float v, int mask) {

@@ -30,6 +30,18 @@ RF_DEVICE void rf_wait_prior_kernels() {
   asm volatile("griddepcontrol.wait;" ::: "memory");
 }
 
+// Orders this thread's memory accesses before it against those after it, for the whole device
+// (membar.gl): with a barrier and an atomic, how one workgroup hands results to another.
+RF_DEVICE void rf_device_fence() { __nvvm_membar_gl(); }
+
+// A shared-memory pointer as the 32-bit shared-window address that PTX's shared-memory
+// instructions take (cp.async, ldmatrix, mbarrier, tensor copies, wgmma descriptors).
+RF_DEVICE unsigned rf_shared_u32(const void* p) {
+  unsigned long long shared;
+  asm("cvta.to.shared.u64 %0, %1;" : "=l"(shared) : "l"(p));
+  return (unsigned)shared;
+}
+
 // Lane l of a warp gets lane l ^ mask's v (mask < 32).
 RF_DEVICE int rf_warp_shfl_xor(int v, int mask) { return __nvvm_shfl_sync_bfly_i32(0xffffffffu, v, mask, 0x1f); }
 {% if ctx.wave == 64 %}

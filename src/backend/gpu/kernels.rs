@@ -9,7 +9,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{compile_command, read_kernel, Bundle, Tuned};
-use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, ParamKind, TensorMapOf};
+use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, ParamKind, TensorMapOf, Tuning};
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
@@ -32,6 +32,8 @@ pub enum LaunchError {
     NotTuned(String),
     #[error("launching {key}: {detail}")]
     Grid { key: String, detail: String },
+    #[error("the extent of {family}'s `{param}`: {why}")]
+    Extent { family: String, param: String, why: String },
     #[error("launching {family}: `{arg}` is a view of {len} elements, and these sizes need {need}")]
     View { family: &'static str, arg: &'static str, need: i128, len: usize },
 }
@@ -214,12 +216,25 @@ impl Kernels {
         self.tuning.iter().filter(move |row| row.family == family)
     }
 
-    /// The values of `family`'s tuning axes for launches on `quant` weights of shapes the table
-    /// does not name.
-    pub fn tuning_defaults(&self, family: &str, quant: Quant) -> Result<Choice, LaunchError> {
+    /// The values of `family`'s tuning axes for launches on `quant` weights (`None`: a family
+    /// without a weight format) of shapes the table does not name.
+    pub fn tuning_defaults(&self, family: &str, quant: Option<Quant>) -> Result<Choice, LaunchError> {
         let f = self.catalog.iter().find(|f| f.name == family).filter(|f| !f.tuning.is_empty());
         let f = f.ok_or_else(|| LaunchError::NotTuned(family.to_string()))?;
-        Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, t.default_for(quant))).collect()))
+        let value = |t: &Tuning| quant.map_or(t.default, |q| t.default_for(q));
+        Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, value(t))).collect()))
+    }
+
+    /// Elements that buffer `param` of `family` must hold for a launch of these sizes (scalars
+    /// and integer axes), by the catalog's declaration: what a caller sizes a work buffer by.
+    pub fn extent(&self, family: &str, param: &str, sizes: &[(&str, u64)]) -> Result<u64, LaunchError> {
+        let fail = |why: String| LaunchError::Extent { family: family.to_string(), param: param.to_string(), why };
+        let f = self.catalog.iter().find(|f| f.name == family).ok_or_else(|| fail("no such family".into()))?;
+        let p = f.params.iter().find(|p| p.name == param).ok_or_else(|| fail("no such parameter".into()))?;
+        let expr = p.extent().ok_or_else(|| fail("no declared extent".into()))?.map_err(fail)?;
+        let lookup = |name: &str| sizes.iter().find(|(n, _)| *n == name).map(|&(_, v)| i128::from(v));
+        let need = expr.eval(&lookup).map_err(fail)?;
+        u64::try_from(need).map_err(|_| fail(format!("{need} elements")))
     }
 
     /// Variant `key` of `family`, for launching (the generated launchers' `resolve`).

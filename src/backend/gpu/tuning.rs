@@ -1,7 +1,9 @@
 //! The bundle's tuning table at run time. A family with tuning axes is resolved once with its
 //! defaults and once for each row of the table (`rocmforge tune`'s winners per weight format and
 //! launch sizes), so a launch picks its variant by its sizes with a short scan, and sizes the
-//! table does not name run the defaults.
+//! table does not name run the defaults. The mat-vecs look rows up by format and exact sizes
+//! (`ByShape`), the GEMM by its sizes with the token count rounded up to a tuned one
+//! (`ByTokens`).
 
 use std::collections::BTreeMap;
 
@@ -68,7 +70,7 @@ impl<K> ByShape<K> {
         let mut choices: Vec<Choice> = Vec::new();
         let mut default_of = Vec::with_capacity(Quant::ALL.len());
         for quant in Quant::ALL {
-            let choice = kernels.tuning_defaults(family, quant)?;
+            let choice = kernels.tuning_defaults(family, Some(quant))?;
             let index = choices.iter().position(|c| *c == choice).unwrap_or_else(|| {
                 choices.push(choice);
                 choices.len() - 1
@@ -79,7 +81,7 @@ impl<K> ByShape<K> {
             .tuned(family)
             .filter_map(|row| {
                 let quant = row.quant.as_deref()?.parse().ok()?;
-                let defaults = kernels.tuning_defaults(family, quant).ok()?;
+                let defaults = kernels.tuning_defaults(family, Some(quant)).ok()?;
                 Some((quant, row.shape.clone(), resolve(&defaults.overridden(&row.axes))))
             })
             .collect();
@@ -107,9 +109,85 @@ impl<K> ByShape<K> {
     }
 }
 
+/// A GEMM's sizes: `m` tokens (rows of A and C), `n` weight rows, `k` columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GemmShape {
+    pub m: u64,
+    pub n: u64,
+    pub k: u64,
+}
+
+impl GemmShape {
+    /// The launch sizes a GEMM is tuned by.
+    pub fn sizes(&self) -> [(&'static str, u64); 3] {
+        [("m", self.m), ("n", self.n), ("k", self.k)]
+    }
+
+    fn of_row(shape: &BTreeMap<String, u64>) -> Option<GemmShape> {
+        Some(GemmShape { m: *shape.get("m")?, n: *shape.get("n")?, k: *shape.get("k")? })
+    }
+}
+
+/// A tuned family without a weight format (the GEMM), picked by its launch's token count: a row
+/// timed at `m` tokens serves passes of its `n` and `k` from the next smaller tuned `m` up to
+/// `m` (`rocmforge tune` times a few token counts up to the pass size); any other pass runs the
+/// defaults.
+pub struct ByTokens<K> {
+    /// Sorted by `m`.
+    tuned: Vec<(GemmShape, Choice, K)>,
+    default: (Choice, K),
+}
+
+impl<K> ByTokens<K> {
+    /// `resolve`s `family` for its defaults and for each of the table's rows of it.
+    pub fn resolve(
+        kernels: &Kernels,
+        family: &str,
+        resolve: impl Fn(&Choice) -> Result<K, LaunchError>,
+    ) -> Result<Self, LaunchError> {
+        let defaults = kernels.tuning_defaults(family, None)?;
+        let mut tuned = Vec::new();
+        for row in kernels.tuned(family) {
+            let Some(shape) = GemmShape::of_row(&row.shape) else { continue };
+            let choice = defaults.overridden(&row.axes);
+            let k = resolve(&choice)?;
+            tuned.push((shape, choice, k));
+        }
+        tuned.sort_by_key(|(shape, _, _)| shape.m);
+        let default = (defaults.clone(), resolve(&defaults)?);
+        Ok(ByTokens { tuned, default })
+    }
+
+    /// The launcher for a pass of these sizes, and its choice of the tuning axes.
+    pub fn get(&self, pass: GemmShape) -> (&Choice, &K) {
+        let row = self.tuned.iter().find(|(s, _, _)| (s.n, s.k) == (pass.n, pass.k) && s.m >= pass.m);
+        row.map_or((&self.default.0, &self.default.1), |(_, c, k)| (c, k))
+    }
+
+    /// Every tuned row's sizes and choice: what a work buffer shared by the launches is sized by.
+    pub fn rows(&self) -> impl Iterator<Item = (GemmShape, &Choice)> {
+        self.tuned.iter().map(|(s, c, _)| (*s, c))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gemm_pass_takes_the_row_of_the_next_tuned_token_count() {
+        let shape = |m: u64, n: u64| GemmShape { m, n, k: 4096 };
+        let choice = |splits: u32| Choice::new(vec![("splits", splits)]);
+        let by = ByTokens {
+            tuned: vec![(shape(128, 4096), choice(4), 4), (shape(512, 4096), choice(2), 2)],
+            default: (choice(1), 1),
+        };
+        let pick = |m: u64, n: u64| *by.get(shape(m, n)).1;
+        assert_eq!([pick(33, 4096), pick(128, 4096), pick(129, 4096), pick(512, 4096)], [4, 4, 2, 2]);
+        assert_eq!(pick(513, 4096), 1, "past every tuned count: the defaults");
+        assert_eq!(pick(128, 14336), 1, "another matrix: the defaults");
+        assert_eq!(by.get(GemmShape { m: 64, n: 4096, k: 14336 }).0, &choice(1), "another k");
+    }
 
     #[test]
     fn a_row_overrides_only_the_axes_it_names() {

@@ -23,7 +23,7 @@ use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu, matvec_multi, mma_peak,
     quantize_q8_1, read_peak, rmsnorm, sample,
 };
-use rocmforge::backend::gpu::tuning::Choice;
+use rocmforge::backend::gpu::tuning::{Choice, GemmShape};
 use rocmforge::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, DeviceElem, Gpu, Kernels, LaunchError, Quant, QuantBlock, StreamHandle, ViewMut,
 };
@@ -177,16 +177,37 @@ fn matrix_peak_bench(k: &Kernels) -> Result<BenchResult, LaunchError> {
     })
 }
 
-fn gemm_bench(k: &Kernels, m: usize, n: usize, kk: usize) -> Result<BenchResult, LaunchError> {
+/// The GEMM at `shape`, with the tuning axes of `choice` (else the family's defaults; the name
+/// then says so).
+pub fn gemm_bench_at(k: &Kernels, shape: GemmShape, choice: Option<&Choice>) -> Result<BenchResult, LaunchError> {
     let g = k.gpu();
-    let (a, w, mut c) =
-        (f16s(g, "bench a", m * kk)?, f16s(g, "bench w", n * kk)?, DeviceBuffer::<f32>::uninit(g, m * n)?);
+    let [m, n, kk] = [shape.m, shape.n, shape.k].map(|v| v as usize);
+    // Operands set on the device (1.05 in every half): the matrix units' speed does not depend
+    // on the values, and an LM head's weights would take seconds to draw on the host.
+    let (mut a, mut w) = (DeviceBuffer::<f16>::uninit(g, m * kk)?, DeviceBuffer::<f16>::uninit(g, n * kk)?);
+    a.fill_bytes(0x3C)?;
+    w.fill_bytes(0x3C)?;
+    let mut c = DeviceBuffer::<f32>::uninit(g, m * n)?;
+    let defaults = k.tuning_defaults(gemm_f16::FAMILY, None)?;
+    let splits = choice.unwrap_or(&defaults).get("splits");
+    let extent = |param| {
+        let sizes = [("splits", u64::from(splits)), ("m", shape.m), ("n", shape.n)];
+        k.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
+    };
+    let mut partials = DeviceBuffer::<f32>::uninit(g, extent("partials")?)?;
+    let mut counters = DeviceBuffer::<u32>::uninit(g, extent("counters")?)?;
+    counters.fill_bytes(0)?;
     let flops = 2.0 * (m * n * kk) as f64;
-    let kernel = gemm_f16::Kernel::resolve(k)?;
-    time(k, format!("gemm_f16 {m}x{n}x{kk}"), Work::Flops(flops), &mut |s| {
+    let kernel = gemm_f16::Kernel::resolve(k, splits)?;
+    let name = match choice {
+        Some(_) => format!("gemm_f16 {m}x{n}x{kk} splits={splits}"),
+        None => format!("gemm_f16 {m}x{n}x{kk}"),
+    };
+    time(k, name, Work::Flops(flops), &mut |s| {
         let (c, c_b, c_c) = (c.view_mut(), ViewMut::empty(), ViewMut::empty());
+        let (partials, counters) = (partials.view_mut(), counters.view_mut());
         let (m, n, k, n_b, n_c) = (m as i32, n as i32, kk as i32, 0, 0);
-        let args = gemm_f16::Args { c, c_b, c_c, a: a.view(), w: w.view(), m, n, k, n_b, n_c };
+        let args = gemm_f16::Args { c, c_b, c_c, a: a.view(), w: w.view(), partials, counters, m, n, k, n_b, n_c };
         kernel.launch(s, args)
     })
 }
@@ -292,7 +313,7 @@ pub fn run_benches(
     };
     if want(matvec::FAMILY) && every_tuning {
         // Any format's defaults name the axes whose values combine.
-        let axes = k.tuning_defaults(matvec::FAMILY, Quant::Q4_0)?;
+        let axes = k.tuning_defaults(matvec::FAMILY, Some(Quant::Q4_0))?;
         for choice in combinations(matvec::FAMILY, &axes) {
             let named: Vec<String> = choice.values().iter().map(|(axis, v)| format!("{axis}={v}")).collect();
             for (bench, rows, cols) in common_shapes() {
@@ -353,9 +374,20 @@ pub fn run_benches(
         push(prefill_bench(k, 128, 512, 4096)?);
     }
     if want(gemm_f16::FAMILY) {
-        push(gemm_bench(k, 64, 4096, 4096)?);
-        push(gemm_bench(k, 512, 4096, 4096)?);
-        push(gemm_bench(k, 512, 14336, 4096)?);
+        // A short prompt's and a full pass's projections of llama 8B, its FFN and down projection.
+        let shape = |m, n, k| GemmShape { m, n, k };
+        let shapes = [shape(64, 4096, 4096), shape(512, 4096, 4096), shape(512, 14336, 4096), shape(512, 4096, 14336)];
+        for shape in shapes {
+            push(gemm_bench_at(k, shape, None)?);
+        }
+        if every_tuning {
+            let defaults = k.tuning_defaults(gemm_f16::FAMILY, None)?;
+            for choice in combinations(gemm_f16::FAMILY, &defaults) {
+                for shape in shapes {
+                    push(gemm_bench_at(k, shape, Some(&choice))?);
+                }
+            }
+        }
     }
     if [rmsnorm::FAMILY, quantize_q8_1::FAMILY, argmax::FAMILY, sample::FAMILY].iter().any(|f| want(f)) {
         latency_benches(k)?.into_iter().for_each(&mut push);

@@ -59,6 +59,12 @@ pub enum Arg {
         dtype: Dtype,
         tolerance: f64,
     },
+    /// A work buffer of exactly its parameter's declared extent: poisoned with NaN bytes and not
+    /// compared, or (`zeroed`) zero before the launch and required to be zero after it
+    /// (counters that each launch must leave as it found them).
+    Work {
+        zeroed: bool,
+    },
     /// A null pointer (optional inputs).
     Null,
     I32(i32),
@@ -165,7 +171,7 @@ fn pack(
             (ParamKind::Ptr { mutable, .. }, Arg::Input(_)) if mutable => {
                 return Err(format!("`{}` is written by the kernel: give it as Output or InOut", param.name))
             }
-            (ParamKind::Ptr { .. }, Arg::Input(_) | Arg::InOut { .. } | Arg::Output { .. }) => {
+            (ParamKind::Ptr { .. }, Arg::Input(_) | Arg::InOut { .. } | Arg::Output { .. } | Arg::Work { .. }) => {
                 pointer(param.name, a)?.to_le_bytes().to_vec()
             }
             (ParamKind::Scalar(_), Arg::I32(v)) => v.to_le_bytes().to_vec(),
@@ -235,26 +241,39 @@ fn elem_bytes(elem: Elem, variant: &Variant) -> usize {
 /// sizes: the declarations are what the typed launchers check views against, and the kernels
 /// must stay within them.
 fn check_extents(family: &Family, variant: &Variant, case: &Case) -> Result<(), String> {
-    let lookup = |name: &str| -> Option<i128> {
-        match variant.get(name) {
-            Some(AxisValue::Int(v)) => Some(i128::from(v)),
-            _ if name == BLOCK => variant.quant().map(|q| i128::from(q.block_elems())),
-            _ => case.dim(name).map(i128::from).or_else(|| match case.arg(name)? {
-                Arg::I32(v) => Some(i128::from(*v)),
-                Arg::I64(v) => Some(i128::from(*v)),
-                _ => None,
-            }),
-        }
-    };
     for (param, extent) in family.extents()? {
         let (ParamKind::Ptr { elem, .. }, Some(bytes)) = (param.kind, case.buffer_bytes(param.name)) else { continue };
-        let need = extent.eval(&lookup).map_err(|e| format!("extent of `{}`: {e}", param.name))?;
+        let need = extent.eval(&|name| extent_size(variant, case, name));
+        let need = need.map_err(|e| format!("extent of `{}`: {e}", param.name))?;
         let held = (bytes / elem_bytes(elem, variant)) as i128;
         if held < need {
             return Err(format!("`{}` holds {held} elements; its extent `{extent}` needs {need}", param.name));
         }
     }
     Ok(())
+}
+
+/// A name an extent uses, for `case` of `variant`: an integer axis, `BLOCK`, a launch-only dim
+/// or an integer argument.
+fn extent_size(variant: &Variant, case: &Case, name: &str) -> Option<i128> {
+    match variant.get(name) {
+        Some(AxisValue::Int(v)) => Some(i128::from(v)),
+        _ if name == BLOCK => variant.quant().map(|q| i128::from(q.block_elems())),
+        _ => case.dim(name).map(i128::from).or_else(|| match case.arg(name)? {
+            Arg::I32(v) => Some(i128::from(*v)),
+            Arg::I64(v) => Some(i128::from(*v)),
+            _ => None,
+        }),
+    }
+}
+
+/// Bytes of work buffer `name` (`Arg::Work`): its declared extent for the case's sizes.
+fn work_bytes(family: &Family, variant: &Variant, case: &Case, name: &str) -> Result<usize, String> {
+    let extents = family.extents()?;
+    let (param, extent) = extents.iter().find(|(p, _)| p.name == name).ok_or(format!("`{name}` declares no extent"))?;
+    let ParamKind::Ptr { elem, .. } = param.kind else { return Err(format!("`{name}` is not a buffer")) };
+    let need = extent.eval(&|n| extent_size(variant, case, n)).map_err(|e| format!("extent of `{name}`: {e}"))?;
+    Ok(usize::try_from(need).map_err(|_| format!("extent of `{name}`: {need}"))? * elem_bytes(elem, variant))
 }
 
 /// `data` as the GPU stores it: weight blocks in the format's device layout (the cases give
@@ -291,6 +310,11 @@ fn launch_case(
                     gpu.fill(&buf, 0xFF).map_err(|e| e.to_string())?;
                     buf
                 }
+                Arg::Work { zeroed } => {
+                    let buf = gpu.alloc(work_bytes(family, variant, case, name)?).map_err(|e| e.to_string())?;
+                    gpu.fill(&buf, if *zeroed { 0 } else { 0xFF }).map_err(|e| e.to_string())?;
+                    buf
+                }
                 _ => return Err(format!("`{name}` is not a buffer")),
             };
             let ptr = buf.ptr;
@@ -309,6 +333,12 @@ fn launch_case(
         gpu.synchronize(stream).map_err(|e| e.to_string())?;
         let mut results = Vec::new();
         for (name, buf) in &buffers {
+            if let Some(Arg::Work { zeroed: true }) = case.arg(name) {
+                let mut bytes = vec![0u8; buf.bytes];
+                gpu.download(buf, &mut bytes).map_err(|e| e.to_string())?;
+                results.push((*name, if bytes.iter().all(|&b| b == 0) { 0.0 } else { f64::INFINITY }, 0.0));
+                continue;
+            }
             let Some(Arg::Output { reference, dtype, tolerance } | Arg::InOut { reference, dtype, tolerance, .. }) =
                 case.arg(name)
             else {

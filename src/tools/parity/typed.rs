@@ -95,7 +95,7 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
 
 /// The Q4_K mat-vec with its untuned axes.
 fn default_matvec(k: &Kernels) -> Result<matvec::Kernel<BlockQ4K>, LaunchError> {
-    let d = k.tuning_defaults(matvec::FAMILY, Quant::Q4K)?;
+    let d = k.tuning_defaults(matvec::FAMILY, Some(Quant::Q4K))?;
     matvec::Kernel::resolve(k, d.get("rows"), d.get("loads"))
 }
 

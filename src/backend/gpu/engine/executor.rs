@@ -14,7 +14,7 @@ use std::rc::Rc;
 use super::attention::{attention_groups, decode_attention, decode_max, decode_splits, DecodeAttention};
 use super::kernels::DecoderKernels;
 use super::kv_cache::GpuKvCache;
-use super::projection::{Operands, MATVEC_MAX_TOKENS};
+use super::projection::{Operands, SplitK, MATVEC_MAX_TOKENS};
 use super::sampling::DeviceSampler;
 use super::weights::{GpuMatrix, GpuModel};
 use crate::backend::cpu::sample::{pick, SamplerConfig};
@@ -69,8 +69,10 @@ impl<'m> GpuExecutor<'m> {
             )));
         }
         let gpu = Rc::clone(gpu_model.kernels.gpu());
+        let split_k = SplitK::sizes(&gpu_model.kernels, &gpu_model.launch.gemm, UBATCH, max_gemm_rows(c))?;
         let (free, _) = gpu.memory()?;
-        let needed = GpuKvCache::bytes(c.n_layer, c.kv_dim(), n_seq, n_ctx).saturating_add(scratch_bytes(c));
+        let scratch = scratch_bytes(c) + 4 * (split_k.0 + split_k.1) as u64;
+        let needed = GpuKvCache::bytes(c.n_layer, c.kv_dim(), n_seq, n_ctx).saturating_add(scratch);
         if needed > free {
             return Err(BackendError::OutOfMemory {
                 what: format!("the GPU's KV cache of {n_ctx} positions × {n_seq} sequences and its work buffers"),
@@ -96,7 +98,7 @@ impl<'m> GpuExecutor<'m> {
             seqs: DeviceBuffer::uninit(&gpu, UBATCH)?,
             part_o: f32s(decode_max(n_seq) * c.n_head * n_splits * c.head_dim)?,
             part_ml: f32s(decode_max(n_seq) * c.n_head * n_splits * 2)?,
-            operands: Operands::new(&gpu, UBATCH, max_cols, largest_matrix(c))?,
+            operands: Operands::new(&gpu, UBATCH, max_cols, largest_matrix(c), SplitK::new(&gpu, split_k)?)?,
             hidden: f32s(c.n_embd)?,
             n_outputs: 0,
             logits: f32s(UBATCH * c.n_vocab)?,
@@ -576,6 +578,11 @@ fn act_width(c: &ModelConfig, a: Act) -> usize {
 /// Elements of the largest weight matrix: every one has n_embd rows or columns.
 fn largest_matrix(c: &ModelConfig) -> usize {
     c.n_embd * c.n_vocab.max(c.n_ff).max(c.q_dim())
+}
+
+/// The most weight rows a GEMM takes: the LM head's, the FFN's, or Q, K and V together.
+fn max_gemm_rows(c: &ModelConfig) -> usize {
+    c.n_vocab.max(c.n_ff).max(c.q_dim() + 2 * c.kv_dim())
 }
 
 /// Device bytes of the work buffers (activations, GEMM staging, logits), to within the small

@@ -6,7 +6,7 @@ use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
     matvec_batch, matvec_glu, matvec_multi, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
-use crate::backend::gpu::tuning::ByShape;
+use crate::backend::gpu::tuning::{ByShape, ByTokens};
 use crate::backend::gpu::{Kernels, LaunchError, Quant};
 use crate::model::{Activation, ModelConfig, RopeKind};
 
@@ -26,7 +26,8 @@ pub struct DecoderKernels {
     pub rmsnorm_add: rmsnorm_add::Kernel,
     pub add_rows: add_rows::Kernel,
     pub to_f16: to_f16::Kernel,
-    pub gemm: gemm_f16::Kernel,
+    /// The matrix-unit GEMM of prefill, tuned per shape (its split-K).
+    pub gemm: ByTokens<gemm_f16::Kernel>,
     pub glu: glu::Kernel,
     pub rope_kv: rope_kv::Kernel,
     pub attn_decode: attn_decode::Kernel,
@@ -62,7 +63,7 @@ impl DecoderKernels {
             rmsnorm_add: rmsnorm_add::Kernel::resolve(k)?,
             add_rows: add_rows::Kernel::resolve(k)?,
             to_f16: to_f16::Kernel::resolve(k)?,
-            gemm: gemm_f16::Kernel::resolve(k)?,
+            gemm: ByTokens::resolve(k, gemm_f16::FAMILY, |c| gemm_f16::Kernel::resolve(k, c.get("splits")))?,
             glu: glu::Kernel::resolve(k, if silu { glu::Act::Silu } else { glu::Act::Gelu })?,
             rope_kv: rope_kv::Kernel::resolve(k, rope_mode, hd)?,
             attn_decode: attn_decode::Kernel::resolve(k, hd)?,

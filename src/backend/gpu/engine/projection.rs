@@ -9,8 +9,10 @@ use super::weights::GpuMatrix;
 use crate::backend::gpu::launchers::{
     dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
 };
-use crate::backend::gpu::tuning::multi_sizes;
-use crate::backend::gpu::{f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, LaunchError, StreamHandle, View, ViewMut};
+use crate::backend::gpu::tuning::{multi_sizes, ByTokens, GemmShape};
+use crate::backend::gpu::{
+    f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, Kernels, LaunchError, StreamHandle, View, ViewMut,
+};
 use crate::backend::graph::Act;
 
 /// Passes of up to this many tokens take the integer mat-vec, which reads each weight once for
@@ -29,17 +31,60 @@ pub(super) struct Operands {
     a16: DeviceBuffer<f16>,
     a16_of: Option<(Act, usize)>,
     w16: DeviceBuffer<f16>,
+    split_k: SplitK,
+}
+
+/// The GEMM's split-K work buffers (`gemm_f16`'s `partials` and `counters`).
+pub(super) struct SplitK {
+    /// The sums of every split but the last, for the largest tuned launch.
+    partials: DeviceBuffer<f32>,
+    /// A count of arrived splits per tile: zero between launches (each launch leaves it so).
+    counters: DeviceBuffer<u32>,
+}
+
+impl SplitK {
+    /// Elements of `partials` and `counters` for GEMMs of up to `tokens` tokens and `max_rows`
+    /// weight rows, split as the bundle's tuning table says (by the catalog's extents).
+    pub fn sizes(
+        kernels: &Kernels,
+        gemm: &ByTokens<gemm_f16::Kernel>,
+        tokens: usize,
+        max_rows: usize,
+    ) -> Result<(usize, usize), LaunchError> {
+        let extent = |param: &str, splits: u32, m: u64, n: u64| {
+            let sizes = [("splits", u64::from(splits)), ("m", m), ("n", n)];
+            kernels.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
+        };
+        let mut partials = 0;
+        for (shape, choice) in gemm.rows() {
+            partials = partials.max(extent("partials", choice.get("splits"), shape.m.min(tokens as u64), shape.n)?);
+        }
+        Ok((partials, extent("counters", 1, tokens as u64, max_rows as u64)?))
+    }
+
+    pub fn new(gpu: &Rc<dyn Gpu>, (partials, counters): (usize, usize)) -> Result<Self, GpuError> {
+        let mut counters = DeviceBuffer::uninit(gpu, counters)?;
+        counters.fill_bytes(0)?;
+        Ok(SplitK { partials: DeviceBuffer::uninit(gpu, partials)?, counters })
+    }
 }
 
 impl Operands {
     /// Room for `tokens` rows of up to `max_cols`, and a dequantized matrix of `max_weights`.
-    pub fn new(gpu: &Rc<dyn Gpu>, tokens: usize, max_cols: usize, max_weights: usize) -> Result<Self, GpuError> {
+    pub fn new(
+        gpu: &Rc<dyn Gpu>,
+        tokens: usize,
+        max_cols: usize,
+        max_weights: usize,
+        split_k: SplitK,
+    ) -> Result<Self, GpuError> {
         Ok(Operands {
             xq: DeviceBuffer::uninit(gpu, tokens * max_cols / 32)?,
             xq_of: None,
             a16: DeviceBuffer::uninit(gpu, tokens * max_cols)?,
             a16_of: None,
             w16: DeviceBuffer::uninit(gpu, max_weights)?,
+            split_k,
         })
     }
 
@@ -112,7 +157,7 @@ impl Operands {
             return matvec(kern, s, y, w, &self.xq, n);
         }
         self.round_to_f16(kern, s, x, w.cols, n)?;
-        gemm(kern, s, [y.view_mut(), ViewMut::empty(), ViewMut::empty()], &self.a16, &[w], n as u32, &mut self.w16)
+        self.gemm(kern, s, [y.view_mut(), ViewMut::empty(), ViewMut::empty()], &[w], n)
     }
 
     /// `ys[i]` = x W_iᵀ for `n` tokens and two or three matrices of one input (Q, K and V, the
@@ -139,8 +184,36 @@ impl Operands {
             return Ok(false);
         }
         self.round_to_f16(kern, s, x, cols, n)?;
-        gemm(kern, s, ys, &self.a16, ws, n as u32, &mut self.w16)?;
+        self.gemm(kern, s, ys, ws, n)?;
         Ok(true)
+    }
+
+    /// ys[i] = x W_iᵀ for the first `n` tokens of x in `a16` and up to three matrices of as
+    /// many columns (`ys` past them empty): the matrices dequantized to f16 one after the other
+    /// in `w16`, then one matrix-unit GEMM whose columns are cut into the outputs, its K split
+    /// as the tuning table says for these sizes.
+    fn gemm(
+        &mut self,
+        kern: &DecoderKernels,
+        s: StreamHandle,
+        [c, c_b, c_c]: [ViewMut<'_, f32>; 3],
+        ws: &[&GpuMatrix],
+        n: usize,
+    ) -> Result<(), LaunchError> {
+        let mut at = 0;
+        for w in ws {
+            let len = w.rows * w.cols;
+            let (out, n_sub) = (self.w16.slice_mut(at..at + len), (len / 32) as i64);
+            with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
+            at += len;
+        }
+        let rows = |i: usize| ws.get(i).map_or(0, |w| w.rows as i32);
+        let (m, k) = (n as i32, ws[0].cols as i32);
+        let (n, n_b, n_c) = (rows(0) + rows(1) + rows(2), rows(1), rows(2));
+        let (_, kernel) = kern.gemm.get(GemmShape { m: m as u64, n: n as u64, k: k as u64 });
+        let (partials, counters) = (self.split_k.partials.view_mut(), self.split_k.counters.view_mut());
+        let (a, w) = (self.a16.view(), self.w16.view());
+        kernel.launch(s, gemm_f16::Args { c, c_b, c_c, a, w, partials, counters, m, n, k, n_b, n_c })
     }
 }
 
@@ -183,29 +256,4 @@ fn matvec(
         let args = matvec_batch::Args { y, w: b.view(), xq, n_cols, n_rows, n_tokens: n as i32 };
         kern.matvec_batch.get()?.launch(s, args)
     })
-}
-
-/// ys[i] = x W_iᵀ for `n` tokens of x in f16 (`a16`) and up to three matrices of as many
-/// columns (`ys` past them empty): the matrices dequantized to f16 one after the other in
-/// `w16`, then one matrix-unit GEMM whose columns are cut into the outputs.
-fn gemm(
-    kern: &DecoderKernels,
-    s: StreamHandle,
-    [c, c_b, c_c]: [ViewMut<'_, f32>; 3],
-    a16: &DeviceBuffer<f16>,
-    ws: &[&GpuMatrix],
-    n: u32,
-    w16: &mut DeviceBuffer<f16>,
-) -> Result<(), LaunchError> {
-    let mut at = 0;
-    for w in ws {
-        let len = w.rows * w.cols;
-        let (out, n_sub) = (w16.slice_mut(at..at + len), (len / 32) as i64);
-        with_blocks!(&w.blocks, |b| kern.dequant.get()?.launch(s, dequant::Args { out, w: b.view(), n_sub }))?;
-        at += len;
-    }
-    let rows = |i: usize| ws.get(i).map_or(0, |w| w.rows as i32);
-    let (m, k) = (n as i32, ws[0].cols as i32);
-    let (n, n_b, n_c) = (rows(0) + rows(1) + rows(2), rows(1), rows(2));
-    kern.gemm.launch(s, gemm_f16::Args { c, c_b, c_c, a: a16.view(), w: w16.view(), m, n, k, n_b, n_c })
 }

@@ -138,7 +138,8 @@ pub fn dequant(label: &str, q: Quant, n: usize) -> Case {
 }
 
 /// c[m][n] = Σ a[m][k] · w[n][k] on f16 inputs, accumulated in f64; its columns cut into
-/// outputs of `split` = (n_b, n_c) columns after the first n - n_b - n_c (each row-major).
+/// outputs of `split` = (n_b, n_c) columns after the first n - n_b - n_c (each row-major). The
+/// split-K work buffer comes poisoned; its counters must be left at zero.
 pub fn gemm(label: &str, m: usize, n: usize, k: usize, (n_b, n_c): (usize, usize)) -> Case {
     let mut r = rng(label);
     let (a, w) = (round_f16(&nonzero(&mut r, m * k)), round_f16(&nonzero(&mut r, n * k)));
@@ -161,6 +162,8 @@ pub fn gemm(label: &str, m: usize, n: usize, k: usize, (n_b, n_c): (usize, usize
             ("c_c", out(columns(n_a + n_b, n_c), F32_TOL)),
             ("a", Arg::Input(f16_bytes(&a))),
             ("w", Arg::Input(f16_bytes(&w))),
+            ("partials", Arg::Work { zeroed: false }),
+            ("counters", Arg::Work { zeroed: true }),
             ("m", Arg::I32(m as i32)),
             ("n", Arg::I32(n as i32)),
             ("k", Arg::I32(k as i32)),
