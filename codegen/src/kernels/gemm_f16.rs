@@ -5,6 +5,7 @@ use crate::catalog::{
 };
 use crate::kernels::Ctx;
 use crate::variant::{AxisValue, Variant};
+use crate::Target;
 
 /// Output rows (tokens) one workgroup computes, per matrix unit. On NVIDIA they are the N of
 /// wgmma.m64n128k16 (two warpgroups of 64 weight rows each): 512x14336x4096 at 355 TFLOP/s on an
@@ -21,6 +22,9 @@ pub const BK: Per = Per::Unit { wmma: 32, mfma: 32, mma: MMA_BK };
 const MMA_BK: u32 = 64;
 /// Threads per workgroup.
 const THREADS: u32 = 256;
+/// Workgroups an SM holds on NVIDIA (`launch_bounds`' minimum: the split-K merge is held to the
+/// registers that allow it, and the stages' shared memory takes half an SM).
+pub const NVIDIA_WORKGROUPS_PER_SM: u32 = 2;
 /// Stages of the NVIDIA kernel's pipeline of tensor copies, each BM + BN rows of BK halves.
 const MMA_STAGES: u32 = 3;
 /// The NVIDIA kernel's stages in dynamic shared memory, with room to align them to 1024 bytes
@@ -66,6 +70,8 @@ struct Source {
     stages: u32,
     /// NVIDIA: the declared dynamic shared memory, in bytes.
     dynamic_shared: u32,
+    /// NVIDIA: workgroups an SM must hold.
+    per_sm: u32,
     /// Workgroups a tile's K steps are split among (grid z).
     splits: u32,
     /// AMD: halves per shared-memory row, padded by 8 (fragment reads take 16 rows at one K
@@ -85,6 +91,7 @@ fn render(v: &Variant) -> Result<String, askama::Error> {
         bk,
         stages: MMA_STAGES,
         dynamic_shared: MMA_SHARED,
+        per_sm: NVIDIA_WORKGROUPS_PER_SM,
         splits: v.int("splits"),
         lds_stride: bk + 8,
     }
@@ -130,6 +137,11 @@ pub fn family() -> Family {
         tuning: &[SPLITS],
         render,
     }
+}
+
+/// A workgroup's tile on `target`: tokens (C's rows) and weight rows (C's columns).
+pub fn tile(target: Target) -> [u32; 2] {
+    [BM.items(THREADS, target), BN.items(THREADS, target)]
 }
 
 /// Every split but the last leaves a whole tile of partial sums: room for `splits - 1` grids of

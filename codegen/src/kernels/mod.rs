@@ -8,7 +8,7 @@ mod attn_decode_reduce;
 mod attn_prefill;
 mod dequant;
 mod embed;
-mod gemm_f16;
+pub mod gemm_f16;
 mod glu;
 mod matvec;
 mod matvec_batch;

@@ -10,6 +10,7 @@ use crate::backend::gpu::driver::{check_with, Driver, ErrorNames, Runtime};
 use crate::backend::gpu::{dl, GpuError};
 
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: c_int = 75;
+const CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: c_int = 16;
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
 
 type Status = c_int;
@@ -58,7 +59,10 @@ pub fn open(ordinal: usize) -> Result<Driver, GpuError> {
         attribute(&mut minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device)
     })?;
 
+    let mut sms = 0;
+    check("cuDeviceGetAttribute", unsafe { attribute(&mut sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device) })?;
+
     let arch = format!("sm_{major}{minor}");
     let target = arch.parse::<Target>().map_err(|_| format!("no kernels for {arch}: ROCmForge builds sm_90 bundles"));
-    Driver::new(lib, Runtime::Cuda, errors, format!("{name} ({arch})"), target)
+    Ok(Driver::new(lib, Runtime::Cuda, errors, format!("{name} ({arch})"), target)?.with_compute_units(sms as u32))
 }

@@ -180,6 +180,7 @@ pub struct Driver {
     errors: ErrorNames,
     description: String,
     target: Result<Target, String>,
+    compute_units: Option<u32>,
     // Keeps the entry points valid.
     _lib: Library,
 }
@@ -195,7 +196,12 @@ impl Driver {
         let api = EntryPoints::load(&lib, runtime)?;
         let cuda = CudaOnly::load(&lib, runtime)?;
         let launch_ex = programmatic_launch(&lib, runtime);
-        Ok(Driver { api, cuda, launch_ex, runtime, errors, description, target, _lib: lib })
+        Ok(Driver { api, cuda, launch_ex, runtime, errors, description, target, compute_units: None, _lib: lib })
+    }
+
+    /// The device's compute units, as its runtime reports them.
+    pub fn with_compute_units(self, n: u32) -> Driver {
+        Driver { compute_units: Some(n), ..self }
     }
 
     /// `Ok` for status 0, else an error naming the call and the status.
@@ -246,6 +252,10 @@ impl Gpu for Driver {
 
     fn target(&self) -> Result<Target, GpuError> {
         self.target.clone().map_err(GpuError::Unavailable)
+    }
+
+    fn compute_units(&self) -> Option<u32> {
+        self.compute_units
     }
 
     fn alloc(&self, bytes: usize) -> Result<RawBuffer, GpuError> {

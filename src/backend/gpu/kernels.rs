@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{compile_command, read_kernel, Bundle, Tuned};
 use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, ParamKind, TensorMapOf, Tuning};
+use rocmforge_codegen::variant::AxisValue;
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
@@ -223,6 +224,15 @@ impl Kernels {
         let f = f.ok_or_else(|| LaunchError::NotTuned(family.to_string()))?;
         let value = |t: &Tuning| quant.map_or(t.default, |q| t.default_for(q));
         Ok(Choice::new(f.tuning.iter().map(|t| (t.axis, value(t))).collect()))
+    }
+
+    /// The integer values of `family`'s axis `axis`, as the catalog lists them.
+    pub fn axis_values(&self, family: &str, axis: &str) -> Vec<u32> {
+        let f = self.catalog.iter().find(|f| f.name == family);
+        let a = f.and_then(|f| f.axes.iter().find(|a| a.name == axis));
+        a.map_or_else(Vec::new, |a| {
+            a.values.iter().filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None }).collect()
+        })
     }
 
     /// Elements that buffer `param` of `family` must hold for a launch of these sizes (scalars

@@ -129,6 +129,11 @@ pub trait Gpu {
     ) -> Result<(), GpuError>;
     /// Free and total device memory in bytes.
     fn memory(&self) -> Result<(u64, u64), GpuError>;
+    /// Its compute units (SMs), where the driver says (CUDA; not yet asked of HIP, whose
+    /// attribute numbering changed between ROCm releases).
+    fn compute_units(&self) -> Option<u32> {
+        None
+    }
     fn load_module(&self, code: &[u8]) -> Result<ModuleHandle, GpuError>;
     fn function(&self, module: ModuleHandle, symbol: &str) -> Result<FunctionHandle, GpuError>;
     /// Lets `function` take `bytes` of dynamic shared memory a workgroup (CUDA asks a kernel to

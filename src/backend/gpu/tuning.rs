@@ -130,16 +130,15 @@ impl GemmShape {
 
 /// A tuned family without a weight format (the GEMM), picked by its launch's token count: a row
 /// timed at `m` tokens serves passes of its `n` and `k` from the next smaller tuned `m` up to
-/// `m` (`rocmforge tune` times a few token counts up to the pass size); any other pass runs the
-/// defaults.
+/// `m` (`rocmforge tune` times a few token counts up to the pass size); other passes are the
+/// caller's to choose (`engine::Gemm`).
 pub struct ByTokens<K> {
     /// Sorted by `m`.
     tuned: Vec<(GemmShape, Choice, K)>,
-    default: (Choice, K),
 }
 
 impl<K> ByTokens<K> {
-    /// `resolve`s `family` for its defaults and for each of the table's rows of it.
+    /// `resolve`s `family` for each of the table's rows of it.
     pub fn resolve(
         kernels: &Kernels,
         family: &str,
@@ -154,14 +153,13 @@ impl<K> ByTokens<K> {
             tuned.push((shape, choice, k));
         }
         tuned.sort_by_key(|(shape, _, _)| shape.m);
-        let default = (defaults.clone(), resolve(&defaults)?);
-        Ok(ByTokens { tuned, default })
+        Ok(ByTokens { tuned })
     }
 
-    /// The launcher for a pass of these sizes, and its choice of the tuning axes.
-    pub fn get(&self, pass: GemmShape) -> (&Choice, &K) {
+    /// The launcher of the row for a pass of these sizes, and its choice of the tuning axes.
+    pub fn row(&self, pass: GemmShape) -> Option<(&Choice, &K)> {
         let row = self.tuned.iter().find(|(s, _, _)| (s.n, s.k) == (pass.n, pass.k) && s.m >= pass.m);
-        row.map_or((&self.default.0, &self.default.1), |(_, c, k)| (c, k))
+        row.map(|(_, c, k)| (c, k))
     }
 
     /// Every tuned row's sizes and choice: what a work buffer shared by the launches is sized by.
@@ -178,15 +176,14 @@ mod tests {
     fn a_gemm_pass_takes_the_row_of_the_next_tuned_token_count() {
         let shape = |m: u64, n: u64| GemmShape { m, n, k: 4096 };
         let choice = |splits: u32| Choice::new(vec![("splits", splits)]);
-        let by = ByTokens {
-            tuned: vec![(shape(128, 4096), choice(4), 4), (shape(512, 4096), choice(2), 2)],
-            default: (choice(1), 1),
-        };
-        let pick = |m: u64, n: u64| *by.get(shape(m, n)).1;
-        assert_eq!([pick(33, 4096), pick(128, 4096), pick(129, 4096), pick(512, 4096)], [4, 4, 2, 2]);
-        assert_eq!(pick(513, 4096), 1, "past every tuned count: the defaults");
-        assert_eq!(pick(128, 14336), 1, "another matrix: the defaults");
-        assert_eq!(by.get(GemmShape { m: 64, n: 4096, k: 14336 }).0, &choice(1), "another k");
+        let by = ByTokens { tuned: vec![(shape(128, 4096), choice(4), 4), (shape(512, 4096), choice(2), 2)] };
+        let pick = |m: u64, n: u64| by.row(shape(m, n)).map(|(_, k)| *k);
+        let picks = [pick(33, 4096), pick(128, 4096), pick(129, 4096), pick(512, 4096)];
+        assert_eq!(picks, [Some(4), Some(4), Some(2), Some(2)]);
+        assert_eq!(pick(513, 4096), None, "past every tuned count");
+        assert_eq!(pick(128, 14336), None, "another matrix");
+        assert!(by.row(GemmShape { m: 64, n: 4096, k: 14336 }).is_none(), "another k");
+        assert_eq!(by.row(shape(64, 4096)).map(|(c, _)| c.get("splits")), Some(4));
     }
 
     #[test]

@@ -6,9 +6,11 @@ use crate::backend::gpu::launchers::{
     add_rows, argmax, attn_decode, attn_decode_reduce, attn_prefill, dequant, embed, gemm_f16, glu, matvec,
     matvec_batch, matvec_glu, matvec_multi, quantize_q8_1, rmsnorm, rmsnorm_add, rope_kv, to_f16,
 };
-use crate::backend::gpu::tuning::{ByShape, ByTokens};
+use crate::backend::gpu::tuning::{ByShape, ByTokens, GemmShape};
 use crate::backend::gpu::{Kernels, LaunchError, Quant};
 use crate::model::{Activation, ModelConfig, RopeKind};
+use rocmforge_codegen::kernels::gemm_f16::{tile, NVIDIA_WORKGROUPS_PER_SM};
+use rocmforge_codegen::Vendor;
 
 pub struct DecoderKernels {
     pub embed: embed::ByQuant,
@@ -26,8 +28,8 @@ pub struct DecoderKernels {
     pub rmsnorm_add: rmsnorm_add::Kernel,
     pub add_rows: add_rows::Kernel,
     pub to_f16: to_f16::Kernel,
-    /// The matrix-unit GEMM of prefill, tuned per shape (its split-K).
-    pub gemm: ByTokens<gemm_f16::Kernel>,
+    /// The matrix-unit GEMM of prefill, its split-K tuned per shape.
+    pub gemm: Gemm,
     pub glu: glu::Kernel,
     pub rope_kv: rope_kv::Kernel,
     pub attn_decode: attn_decode::Kernel,
@@ -63,7 +65,7 @@ impl DecoderKernels {
             rmsnorm_add: rmsnorm_add::Kernel::resolve(k)?,
             add_rows: add_rows::Kernel::resolve(k)?,
             to_f16: to_f16::Kernel::resolve(k)?,
-            gemm: ByTokens::resolve(k, gemm_f16::FAMILY, |c| gemm_f16::Kernel::resolve(k, c.get("splits")))?,
+            gemm: Gemm::resolve(k)?,
             glu: glu::Kernel::resolve(k, if silu { glu::Act::Silu } else { glu::Act::Gelu })?,
             rope_kv: rope_kv::Kernel::resolve(k, rope_mode, hd)?,
             attn_decode: attn_decode::Kernel::resolve(k, hd)?,
@@ -84,5 +86,87 @@ impl DecoderKernels {
             self.embed.require(quant)?;
         }
         Ok(())
+    }
+}
+
+/// Untuned passes split K at most this many ways: on the H200 every tuned winner for llama 8B
+/// (64 to 512 tokens) was the most splits up to 4 whose workgroups all fit at once, and 8 lost
+/// wherever it was allowed (`docs/ARCHITECTURE.md`).
+const MAX_UNTUNED_SPLITS: u32 = 4;
+
+/// The prefill GEMM's launchers, one per split count, and how a pass picks one: its row of the
+/// tuning table (`ByTokens`); else, on a GPU whose compute units are known, the most splits (at
+/// most `MAX_UNTUNED_SPLITS`) whose workgroups are all resident at once (`untuned_splits`); else
+/// one.
+pub struct Gemm {
+    tuned: ByTokens<gemm_f16::Kernel>,
+    by_splits: Vec<(u32, gemm_f16::Kernel)>,
+    /// Tokens and weight rows a workgroup computes.
+    tile: [u64; 2],
+    /// Workgroups resident at once on the whole GPU, where known (NVIDIA: its SMs).
+    slots: Option<u64>,
+}
+
+impl Gemm {
+    fn resolve(k: &Kernels) -> Result<Self, LaunchError> {
+        let tuned = ByTokens::resolve(k, gemm_f16::FAMILY, |c| gemm_f16::Kernel::resolve(k, c.get("splits")))?;
+        let by_splits = (k.axis_values(gemm_f16::FAMILY, "splits").into_iter())
+            .map(|s| Ok((s, gemm_f16::Kernel::resolve(k, s)?)))
+            .collect::<Result<Vec<_>, LaunchError>>()?;
+        if by_splits.is_empty() {
+            return Err(LaunchError::NotTuned(gemm_f16::FAMILY.to_string()));
+        }
+        let nvidia = k.target().vendor() == Vendor::Nvidia;
+        let slots = k.gpu().compute_units().filter(|_| nvidia).map(|sms| u64::from(sms * NVIDIA_WORKGROUPS_PER_SM));
+        Ok(Gemm { tuned, by_splits, tile: tile(k.target()).map(u64::from), slots })
+    }
+
+    /// The launcher for a pass of these sizes.
+    pub fn get(&self, pass: GemmShape) -> &gemm_f16::Kernel {
+        if let Some((_, kernel)) = self.tuned.row(pass) {
+            return kernel;
+        }
+        let tiles = pass.m.div_ceil(self.tile[0]) * pass.n.div_ceil(self.tile[1]);
+        let values: Vec<u32> = self.by_splits.iter().map(|(s, _)| *s).collect();
+        let splits = self.slots.map_or(1, |slots| untuned_splits(tiles, slots, &values));
+        let one = self.by_splits.iter().find(|(s, _)| *s == splits).or(self.by_splits.first());
+        &one.expect("resolve found at least one split count").1
+    }
+
+    /// Elements of the split-K work buffer the untuned passes may need: every resident
+    /// workgroup's tile (a pass splits only while its splits all fit at once).
+    pub fn untuned_partials(&self) -> u64 {
+        self.slots.map_or(0, |slots| slots * self.tile[0] * self.tile[1])
+    }
+
+    /// The tuned rows' sizes and split counts.
+    pub fn tuned_rows(&self) -> impl Iterator<Item = (GemmShape, u32)> + '_ {
+        self.tuned.rows().map(|(shape, c)| (shape, c.get("splits")))
+    }
+}
+
+/// The most splits among `values` (at most `MAX_UNTUNED_SPLITS`) that keep all `tiles` x splits
+/// workgroups resident in `slots` at once; 1 when none does.
+fn untuned_splits(tiles: u64, slots: u64, values: &[u32]) -> u32 {
+    let fits = |s: u32| s <= MAX_UNTUNED_SPLITS && tiles * u64::from(s) <= slots;
+    values.iter().copied().filter(|&s| fits(s)).max().unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The H200's winners for llama 8B (`rocmforge tune`, 132 SMs, two workgroups each, tiles
+    /// of 128 x 128): the rule gives each.
+    #[test]
+    fn untuned_splits_follow_the_tuned_winners() {
+        let values = [1, 2, 4, 8];
+        let splits = |m: u64, n: u64| untuned_splits(m.div_ceil(128) * n.div_ceil(128), 264, &values);
+        // Q+K+V (6144), output and down projections (4096), gate or up (14336), LM head.
+        assert_eq!([64, 128, 256, 512].map(|m| splits(m, 6144)), [4, 4, 2, 1]);
+        assert_eq!([64, 128, 256, 512].map(|m| splits(m, 4096)), [4, 4, 4, 2]);
+        assert_eq!([64, 128, 256, 512].map(|m| splits(m, 14336)), [2, 2, 1, 1]);
+        assert_eq!(splits(64, 128_256), 1);
+        assert_eq!(untuned_splits(1000, 264, &[1, 2]), 1, "more tiles than slots");
     }
 }

@@ -5,11 +5,12 @@
 use std::rc::Rc;
 
 use super::kernels::DecoderKernels;
+use super::kernels::Gemm;
 use super::weights::GpuMatrix;
 use crate::backend::gpu::launchers::{
     dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
 };
-use crate::backend::gpu::tuning::{multi_sizes, ByTokens, GemmShape};
+use crate::backend::gpu::tuning::{multi_sizes, GemmShape};
 use crate::backend::gpu::{
     f16, BlockQ8_1, DeviceBuffer, Gpu, GpuError, Kernels, LaunchError, StreamHandle, View, ViewMut,
 };
@@ -44,10 +45,10 @@ pub(super) struct SplitK {
 
 impl SplitK {
     /// Elements of `partials` and `counters` for GEMMs of up to `tokens` tokens and `max_rows`
-    /// weight rows, split as the bundle's tuning table says (by the catalog's extents).
+    /// weight rows, split as `gemm` picks (by the catalog's extents).
     pub fn sizes(
         kernels: &Kernels,
-        gemm: &ByTokens<gemm_f16::Kernel>,
+        gemm: &Gemm,
         tokens: usize,
         max_rows: usize,
     ) -> Result<(usize, usize), LaunchError> {
@@ -55,9 +56,9 @@ impl SplitK {
             let sizes = [("splits", u64::from(splits)), ("m", m), ("n", n)];
             kernels.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
         };
-        let mut partials = 0;
-        for (shape, choice) in gemm.rows() {
-            partials = partials.max(extent("partials", choice.get("splits"), shape.m.min(tokens as u64), shape.n)?);
+        let mut partials = gemm.untuned_partials() as usize;
+        for (shape, splits) in gemm.tuned_rows() {
+            partials = partials.max(extent("partials", splits, shape.m.min(tokens as u64), shape.n)?);
         }
         Ok((partials, extent("counters", 1, tokens as u64, max_rows as u64)?))
     }
@@ -210,7 +211,7 @@ impl Operands {
         let rows = |i: usize| ws.get(i).map_or(0, |w| w.rows as i32);
         let (m, k) = (n as i32, ws[0].cols as i32);
         let (n, n_b, n_c) = (rows(0) + rows(1) + rows(2), rows(1), rows(2));
-        let (_, kernel) = kern.gemm.get(GemmShape { m: m as u64, n: n as u64, k: k as u64 });
+        let kernel = kern.gemm.get(GemmShape { m: m as u64, n: n as u64, k: k as u64 });
         let (partials, counters) = (self.split_k.partials.view_mut(), self.split_k.counters.view_mut());
         let (a, w) = (self.a16.view(), self.w16.view());
         kernel.launch(s, gemm_f16::Args { c, c_b, c_c, a, w, partials, counters, m, n, k, n_b, n_c })
