@@ -110,7 +110,9 @@ pub struct Gemm {
 impl Gemm {
     fn resolve(k: &Kernels) -> Result<Self, LaunchError> {
         let tuned = ByTokens::resolve(k, gemm_f16::FAMILY, |c| gemm_f16::Kernel::resolve(k, c.get("splits")))?;
-        let by_splits = (k.axis_values(gemm_f16::FAMILY, "splits").into_iter())
+        let by_splits = k
+            .axis_values(gemm_f16::FAMILY, "splits")
+            .into_iter()
             .map(|s| Ok((s, gemm_f16::Kernel::resolve(k, s)?)))
             .collect::<Result<Vec<_>, LaunchError>>()?;
         if by_splits.is_empty() {
@@ -127,8 +129,8 @@ impl Gemm {
             return kernel;
         }
         let tiles = pass.m.div_ceil(self.tile[0]) * pass.n.div_ceil(self.tile[1]);
-        let values: Vec<u32> = self.by_splits.iter().map(|(s, _)| *s).collect();
-        let splits = self.slots.map_or(1, |slots| untuned_splits(tiles, slots, &values));
+        let values = self.by_splits.iter().map(|(s, _)| *s);
+        let splits = self.slots.map_or(1, |slots| untuned_splits(tiles, slots, values));
         let one = self.by_splits.iter().find(|(s, _)| *s == splits).or(self.by_splits.first());
         &one.expect("resolve found at least one split count").1
     }
@@ -147,9 +149,9 @@ impl Gemm {
 
 /// The most splits among `values` (at most `MAX_UNTUNED_SPLITS`) that keep all `tiles` x splits
 /// workgroups resident in `slots` at once; 1 when none does.
-fn untuned_splits(tiles: u64, slots: u64, values: &[u32]) -> u32 {
-    let fits = |s: u32| s <= MAX_UNTUNED_SPLITS && tiles * u64::from(s) <= slots;
-    values.iter().copied().filter(|&s| fits(s)).max().unwrap_or(1)
+fn untuned_splits(tiles: u64, slots: u64, values: impl IntoIterator<Item = u32>) -> u32 {
+    let fits = |s: &u32| *s <= MAX_UNTUNED_SPLITS && tiles * u64::from(*s) <= slots;
+    values.into_iter().filter(fits).max().unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -161,12 +163,12 @@ mod tests {
     #[test]
     fn untuned_splits_follow_the_tuned_winners() {
         let values = [1, 2, 4, 8];
-        let splits = |m: u64, n: u64| untuned_splits(m.div_ceil(128) * n.div_ceil(128), 264, &values);
+        let splits = |m: u64, n: u64| untuned_splits(m.div_ceil(128) * n.div_ceil(128), 264, values);
         // Q+K+V (6144), output and down projections (4096), gate or up (14336), LM head.
         assert_eq!([64, 128, 256, 512].map(|m| splits(m, 6144)), [4, 4, 2, 1]);
         assert_eq!([64, 128, 256, 512].map(|m| splits(m, 4096)), [4, 4, 4, 2]);
         assert_eq!([64, 128, 256, 512].map(|m| splits(m, 14336)), [2, 2, 1, 1]);
         assert_eq!(splits(64, 128_256), 1);
-        assert_eq!(untuned_splits(1000, 264, &[1, 2]), 1, "more tiles than slots");
+        assert_eq!(untuned_splits(1000, 264, [1, 2]), 1, "more tiles than slots");
     }
 }

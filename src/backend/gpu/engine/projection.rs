@@ -4,8 +4,7 @@
 
 use std::rc::Rc;
 
-use super::kernels::DecoderKernels;
-use super::kernels::Gemm;
+use super::kernels::{DecoderKernels, Gemm};
 use super::weights::GpuMatrix;
 use crate::backend::gpu::launchers::{
     dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
@@ -37,7 +36,7 @@ pub(super) struct Operands {
 
 /// The GEMM's split-K work buffers (`gemm_f16`'s `partials` and `counters`).
 pub(super) struct SplitK {
-    /// The sums of every split but the last, for the largest tuned launch.
+    /// The sums of every split but the last, for the largest launch the GEMM may split.
     partials: DeviceBuffer<f32>,
     /// A count of arrived splits per tile: zero between launches (each launch leaves it so).
     counters: DeviceBuffer<u32>,
