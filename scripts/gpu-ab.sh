@@ -4,8 +4,10 @@
 # --filter, default every family) and `rocmforge bench --device cuda -p PROMPTS -n 128 -d DEPTHS
 # -r 3` (both comma-separated, defaults 512 and 0) with the base build and the new one, alternated on the same files in the same run. Results in $OUT:
 # parity, bench-kernels of both, summary.md (tg/pp per model and depth, new/base), and whether
-# greedy decoding (GREEDY tokens, default 64; 0 skips it) gives the same text with both builds:
-# a change meant to compute the same numbers (a fusion) must.
+# greedy decoding (GREEDY tokens, default 64; 0 skips it) after a prompt long enough for the
+# GEMM gives the same text with both builds: a change meant to compute the same numbers (a
+# fusion) must; one that reorders sums (split-K) may part at a near-tie, and is judged by the
+# KL divergence of its logits (`perplexity --kl-divergence`).
 # Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [KERNELS=FILTER] [PROMPTS=64,512] [DEPTHS=0,4096]
 #   bash scripts/gpu-ab.sh MODEL.gguf...
 #   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
@@ -21,6 +23,8 @@ DEPTHS=${DEPTHS:-0}
 PROMPTS=${PROMPTS:-512}
 KERNELS=${KERNELS:-}
 GREEDY=${GREEDY:-64}
+# A prompt of about 150 tokens: past the batched mat-vec's 32, so prefill goes through the GEMM.
+PROMPT=$(printf 'The history of the city begins with a small village by the river. %.0s' $(seq 12))
 mkdir -p "$OUT" "$RAW"
 chmod +x "$BASE/rocmforge" "$NEW/rocmforge"
 dir() { [ "$1" = base ] && echo "$BASE" || echo "$NEW"; }
@@ -40,7 +44,7 @@ for model in "$@"; do
     if [ "$GREEDY" -gt 0 ]; then
         for which in base new; do
             ROCMFORGE_KERNELS=$(dir $which) "$(bin $which)" generate -m "$model" --device cuda --temp 0 -n "$GREEDY" \
-                -p "The history of the city begins" > "$OUT/greedy-$name-$which.txt" 2> "$RAW/greedy-$name-$which.err"
+                -p "$PROMPT" > "$OUT/greedy-$name-$which.txt" 2> "$RAW/greedy-$name-$which.err"
         done
         if cmp -s "$OUT/greedy-$name-base.txt" "$OUT/greedy-$name-new.txt"; then
             echo "$name: greedy $GREEDY tokens: base and new identical"
