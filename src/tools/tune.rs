@@ -11,7 +11,6 @@ use rocmforge::backend::gpu::{Kernels, LaunchError, Quant, QuantBlock};
 use rocmforge::model::{Matrix, Model};
 use rocmforge_codegen::bundle::Tuned;
 use rocmforge_codegen::kernels::catalog;
-use rocmforge_codegen::variant::AxisValue;
 
 use crate::tools::kernel_bench::{gemm_bench_at, matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
 
@@ -163,12 +162,7 @@ pub fn tune(
 /// Every combination of the values of `family`'s tuning axes (those of `default`).
 pub(crate) fn combinations(family: &str, default: &Choice) -> Vec<Choice> {
     let family = catalog().into_iter().find(|f| f.name == family);
-    let values = |axis: &str| -> Vec<u32> {
-        let axis = family.as_ref().and_then(|f| f.axes.iter().find(|a| a.name == axis));
-        axis.map_or_else(Vec::new, |a| {
-            a.values.iter().filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None }).collect()
-        })
-    };
+    let values = |axis: &str| family.as_ref().and_then(|f| f.int_values(axis)).unwrap_or_default();
     let mut out: Vec<Vec<(&'static str, u32)>> = vec![Vec::new()];
     for &(axis, _) in default.values() {
         let values = values(axis);

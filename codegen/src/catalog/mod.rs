@@ -286,6 +286,13 @@ impl Family {
             .collect()
     }
 
+    /// Pointer parameter `name` and its extent, parsed and checked as [`Family::extents`] does.
+    pub fn extent_of(&self, name: &str) -> Result<(&Param, Expr), String> {
+        let extents = self.extents()?;
+        let found = extents.into_iter().find(|(p, _)| p.name == name);
+        found.ok_or_else(|| format!("{}: `{name}` is no parameter with an extent", self.name))
+    }
+
     /// Fails unless each tensor map describes an f16 pointer parameter whose declared extent is
     /// the map's rows times its columns, both integer scalars, in boxes whose rows are 32, 64 or
     /// 128 bytes (the widths TMA swizzles), at an offset where every target puts it.
@@ -331,19 +338,17 @@ impl Family {
         self.tuning.iter().copied().find(|t| t.axis == axis)
     }
 
+    /// The integer values of axis `name`, in the order it lists them (`None`: no such axis).
+    pub fn int_values(&self, name: &str) -> Option<Vec<u32>> {
+        let axis = self.axes.iter().find(|a| a.name == name)?;
+        Some(axis.values.iter().filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None }).collect())
+    }
+
     /// Fails unless every tuning axis and every grid axis is an integer axis of the family, and
     /// every tuning default one of its values.
     pub fn check_axes(&self) -> Result<(), String> {
-        let int_values = |name: &str| {
-            self.axes.iter().find(|a| a.name == name).map(|a| {
-                a.values
-                    .iter()
-                    .filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None })
-                    .collect::<Vec<_>>()
-            })
-        };
         for t in self.tuning {
-            match int_values(t.axis) {
+            match self.int_values(t.axis) {
                 Some(values) => {
                     let defaults = std::iter::once(t.default).chain(t.by_quant.iter().map(|&(_, v)| v));
                     if let Some(d) = defaults.into_iter().find(|d| !values.contains(d)) {
@@ -360,7 +365,7 @@ impl Family {
         }
         for g in self.launch.grid {
             if let Grid::CeilDivAxis(_, axis) = g {
-                if int_values(axis).is_none_or(|v| v.is_empty() || v.contains(&0)) {
+                if self.int_values(axis).is_none_or(|v| v.is_empty() || v.contains(&0)) {
                     return Err(format!(
                         "{}: the grid divides by `{axis}`, which is not a positive integer axis",
                         self.name

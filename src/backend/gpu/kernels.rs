@@ -10,7 +10,6 @@ use std::rc::Rc;
 
 use rocmforge_codegen::bundle::{compile_command, read_kernel, Bundle, Tuned};
 use rocmforge_codegen::catalog::{kernarg_layout, Family, Launch, ParamKind, TensorMapOf, Tuning};
-use rocmforge_codegen::variant::AxisValue;
 use rocmforge_codegen::{kernels, Host, Quant, Target};
 
 use super::launchers::LAYOUTS;
@@ -229,10 +228,7 @@ impl Kernels {
     /// The integer values of `family`'s axis `axis`, as the catalog lists them.
     pub fn axis_values(&self, family: &str, axis: &str) -> Vec<u32> {
         let f = self.catalog.iter().find(|f| f.name == family);
-        let a = f.and_then(|f| f.axes.iter().find(|a| a.name == axis));
-        a.map_or_else(Vec::new, |a| {
-            a.values.iter().filter_map(|v| if let AxisValue::Int(n) = v { Some(*n) } else { None }).collect()
-        })
+        f.and_then(|f| f.int_values(axis)).unwrap_or_default()
     }
 
     /// Elements that buffer `param` of `family` must hold for a launch of these sizes (scalars
@@ -240,8 +236,7 @@ impl Kernels {
     pub fn extent(&self, family: &str, param: &str, sizes: &[(&str, u64)]) -> Result<u64, LaunchError> {
         let fail = |why: String| LaunchError::Extent { family: family.to_string(), param: param.to_string(), why };
         let f = self.catalog.iter().find(|f| f.name == family).ok_or_else(|| fail("no such family".into()))?;
-        let p = f.params.iter().find(|p| p.name == param).ok_or_else(|| fail("no such parameter".into()))?;
-        let expr = p.extent().ok_or_else(|| fail("no declared extent".into()))?.map_err(fail)?;
+        let (_, expr) = f.extent_of(param).map_err(fail)?;
         let lookup = |name: &str| sizes.iter().find(|(n, _)| *n == name).map(|&(_, v)| i128::from(v));
         let need = expr.eval(&lookup).map_err(fail)?;
         u64::try_from(need).map_err(|_| fail(format!("{need} elements")))

@@ -269,8 +269,7 @@ fn extent_size(variant: &Variant, case: &Case, name: &str) -> Option<i128> {
 
 /// Bytes of work buffer `name` (`Arg::Work`): its declared extent for the case's sizes.
 fn work_bytes(family: &Family, variant: &Variant, case: &Case, name: &str) -> Result<usize, String> {
-    let extents = family.extents()?;
-    let (param, extent) = extents.iter().find(|(p, _)| p.name == name).ok_or(format!("`{name}` declares no extent"))?;
+    let (param, extent) = family.extent_of(name)?;
     let ParamKind::Ptr { elem, .. } = param.kind else { return Err(format!("`{name}` is not a buffer")) };
     let need = extent.eval(&|n| extent_size(variant, case, n)).map_err(|e| format!("extent of `{name}`: {e}"))?;
     Ok(usize::try_from(need).map_err(|_| format!("extent of `{name}`: {need}"))? * elem_bytes(elem, variant))
