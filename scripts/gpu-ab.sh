@@ -8,7 +8,8 @@
 # GEMM gives the same text with both builds: a change meant to compute the same numbers (a
 # fusion) must; one that reorders sums (split-K) may part at a near-tie, and is judged by the
 # KL divergence of its logits (`perplexity --kl-divergence`).
-# Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [KERNELS=FILTER] [PROMPTS=64,512] [DEPTHS=0,4096]
+# EVERY=1 times the mat-vecs in every tuning geometry too (bench-kernels --every-tuning).
+# Usage: BASE=DIR [NEW=DIR] [PARITY=FILTER] [KERNELS=FILTER] [EVERY=1] [PROMPTS=64,512] [DEPTHS=0,4096]
 #   bash scripts/gpu-ab.sh MODEL.gguf...
 #   Each DIR holds a build's rocmforge and rocmforge-sm_90.rfkb: BASE the one before the change
 #   (e.g. built from main), NEW (default .devcarry) the one after. Models: scripts/gpu-models.sh.
@@ -23,6 +24,7 @@ DEPTHS=${DEPTHS:-0}
 PROMPTS=${PROMPTS:-512}
 KERNELS=${KERNELS:-}
 GREEDY=${GREEDY:-64}
+EVERY=${EVERY:+--every-tuning}
 # A prompt of about 150 tokens: past the batched mat-vec's 32, so prefill goes through the GEMM.
 PROMPT=$(printf 'The history of the city begins with a small village by the river. %.0s' $(seq 12))
 mkdir -p "$OUT" "$RAW"
@@ -34,7 +36,7 @@ bundle() { echo "$(dir "$1")/rocmforge-sm_90.rfkb"; }
 "$(bin new)" test-kernels --bundle "$(bundle new)" --filter "$PARITY" > "$OUT/parity-$PARITY.txt" 2>&1
 tail -1 "$OUT/parity-$PARITY.txt"
 for which in base new; do
-    "$(bin $which)" bench-kernels --bundle "$(bundle $which)" --filter "$KERNELS" > "$OUT/bench-kernels-$which.txt" 2>&1
+    "$(bin $which)" bench-kernels --bundle "$(bundle $which)" --filter "$KERNELS" $EVERY > "$OUT/bench-kernels-$which.txt" 2>&1
 done
 summary=$OUT/summary.md
 echo "| model | test | base t/s | new t/s | new/base |" > "$summary"

@@ -2,8 +2,10 @@
 # KL divergence of our GPU engine's logits against a base run's, in one device call, on the
 # same GGUF files and text (`perplexity --kl-divergence-base` / `--kl-divergence`, the
 # llama-perplexity file format):
-#   base = llama.cpp CUDA (LLAMA_PERPLEXITY=/path/to/llama-perplexity), and base = our CPU engine.
-# Usage: [LLAMA_PERPLEXITY=…] [TEXT=file] [CTX=512] bash scripts/gpu-kld.sh MODEL.gguf...
+#   base = llama.cpp CUDA (LLAMA_PERPLEXITY=/path/to/llama-perplexity), base = our CPU engine
+#   (WITH_CPU=1), and base = another build of ours on the GPU (BASE=DIR holding its rocmforge and
+#   rocmforge-sm_90.rfkb: a kernel change that reorders sums is judged by this, not by greedy text).
+# Usage: [LLAMA_PERPLEXITY=…] [WITH_CPU=1] [BASE=DIR] [TEXT=file] [CTX=512] bash scripts/gpu-kld.sh MODEL.gguf...
 #   (.devcarry/rocmforge and its sm_90 bundle as for scripts/gpu-engine.sh)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +32,12 @@ for model in "$@"; do
         "$BIN" perplexity -m "$model" --device cpu -f "$TEXT" -c "$CTX" --kl-divergence-base "/tmp/$name-cpu.kld" \
             > "$OUT/$name-cpu-base.log" 2>&1 || tail -3 "$OUT/$name-cpu-base.log"
         kld "$name: cuda vs our cpu" "$name-vs-cpu" "/tmp/$name-cpu.kld"
+    fi
+    if [ -n "${BASE:-}" ]; then
+        chmod +x "$BASE/rocmforge"
+        ROCMFORGE_KERNELS=$(realpath "$BASE") "$BASE/rocmforge" perplexity -m "$model" --device cuda -f "$TEXT" -c "$CTX" \
+            --kl-divergence-base "/tmp/$name-base-build.kld" > "$OUT/$name-base-build.log" 2>&1 \
+            || tail -3 "$OUT/$name-base-build.log"
+        kld "$name: cuda vs the base build on cuda" "$name-vs-base-build" "/tmp/$name-base-build.kld"
     fi
 done 2>&1 | tee "$OUT/kld.txt"

@@ -108,20 +108,23 @@ impl Quant {
     /// unchanged. The templates read these fields through `group_field`
     /// (`templates/quant.hip.j2`), which needs a group's start 16-byte aligned. Q5_1's 24-byte
     /// blocks are 8-byte aligned, and regrouped they spilled registers in the 16-row mat-vec;
-    /// eight 17-byte MXFP4 blocks are 136 bytes, not a multiple of 16; the K-quants' 84- to
-    /// 210-byte blocks are read as ggml stores them (regrouping Q6_K gained nothing: its cost
-    /// is its arithmetic).
+    /// eight 17-byte MXFP4 blocks are 136 bytes, not a multiple of 16. Q6_K's 210-byte blocks
+    /// are 2-byte aligned: regrouped, its mat-vec reads each block's quants by aligned 16-byte
+    /// loads, each once. The other K-quants' blocks are read as ggml stores them.
     pub const fn device_fields(self) -> &'static [Field] {
         const Q4_0: &[Field] = &[field("qs", 2, 16), field("d", 0, 2)];
         const Q5_0: &[Field] = &[field("qs", 6, 16), field("qh", 2, 4), field("d", 0, 2)];
         const Q4_1: &[Field] = &[field("qs", 4, 16), field("dm", 0, 4)];
         const Q8_0: &[Field] = &[field("qs", 2, 32), field("d", 0, 2)];
+        const Q6K: &[Field] =
+            &[field("ql", 0, 128), field("qh", 128, 64), field("scales", 192, 16), field("d", 208, 2)];
         match self {
             Quant::Q4_0 => Q4_0,
             Quant::Q4_1 => Q4_1,
             Quant::Q5_0 => Q5_0,
             Quant::Q8_0 => Q8_0,
-            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q2K | Quant::Q3K | Quant::Q4K | Quant::Q5K | Quant::Q6K => &[],
+            Quant::Q6K => Q6K,
+            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q2K | Quant::Q3K | Quant::Q4K | Quant::Q5K => &[],
         }
     }
 
@@ -163,6 +166,8 @@ impl Quant {
                     4 => copy_field::<4>(src, size, from, dst, at),
                     16 => copy_field::<16>(src, size, from, dst, at),
                     32 => copy_field::<32>(src, size, from, dst, at),
+                    64 => copy_field::<64>(src, size, from, dst, at),
+                    128 => copy_field::<128>(src, size, from, dst, at),
                     n => unreachable!("no device field is {n} bytes"),
                 };
             }

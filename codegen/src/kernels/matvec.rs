@@ -11,16 +11,17 @@ use crate::variant::Variant;
 /// on gfx942 and was slower for every format at 4096x4096 (more rows a workgroup, fewer
 /// workgroups).
 pub const MATVEC_ROWS: u32 = 16;
-/// Q4_0, Q4_1, Q5_0, Q8_0 and Q6_K take 8 where untuned. On an H200 (`bench-kernels
+/// Q4_0, Q4_1, Q5_0 and Q8_0 take 8 where untuned. On an H200 (`bench-kernels
 /// --every-tuning`), Q8_0 at 4096x4096 4.99 against 5.97 µs (84 against 70 % of the copy rate),
-/// 14336x4096 the same; Q6_K 5.58 / 17.8 against 5.72 / 19.3 µs (its items take more registers,
-/// and 8 rows leave room for twice the warps). The formats regrouped on the device
-/// (`Quant::device_fields`), at 4096x4096 / 14336x4096: Q4_0 3.54 / 10.2 against 4.03 / 10.3 µs,
-/// Q4_1 3.56 / 10.7 against 4.11 / 10.8, Q5_0 4.19 / 13.0 against 5.41 / 14.4.
+/// 14336x4096 the same. The formats regrouped on the device (`Quant::device_fields`), at
+/// 4096x4096 / 14336x4096: Q4_0 3.54 / 10.2 against 4.03 / 10.3 µs, Q4_1 3.56 / 10.7 against
+/// 4.11 / 10.8, Q5_0 4.19 / 13.0 against 5.41 / 14.4. Q6_K, regrouped too, is faster at 16:
+/// 4.93 / 15.4 against 6.12 / 15.7 µs (its 8-row workgroups, at 80 registers, do not all fit at
+/// once at 4096 rows).
 const ROWS: Tuning = Tuning {
     axis: "rows",
     default: MATVEC_ROWS,
-    by_quant: &[(Quant::Q4_0, 8), (Quant::Q4_1, 8), (Quant::Q5_0, 8), (Quant::Q8_0, 8), (Quant::Q6K, 8)],
+    by_quant: &[(Quant::Q4_0, 8), (Quant::Q4_1, 8), (Quant::Q5_0, 8), (Quant::Q8_0, 8)],
 };
 
 /// Loads in flight per lane, tuned per shape: 8 measured best on an H200 for most formats at
