@@ -22,7 +22,8 @@ RF_DEVICE void dequant32_at(const block_q6_k* w, long long j, long long n, int s
 // Mat-vec: item p (of 4) is columns l = 16i .. 16i + 15 (i = p % 2) of all four quarters of half
 // hf = p / 2: ql chunks at 64 hf + 16 i and 64 hf + 32 + 16 i, the qh chunk at 32 hf + 16 i
 // (each byte read once, all three 16-byte aligned), the half's eight scales and d. Three
-// 16-byte loads and two small ones for 64 weights.
+// 16-byte loads and two small ones for 64 weights, counted as 5 against the load budget: an item
+// holds 15 registers, and counted as 4, matvec_multi's 16 rows x 16 loads spilled on sm_90.
 #define MV_ITEMS 4
 #define MV_LOADS 5
 struct mv_item {
