@@ -110,12 +110,15 @@ impl Quant {
     /// blocks are 8-byte aligned, and regrouped they spilled registers in the 16-row mat-vec;
     /// eight 17-byte MXFP4 blocks are 136 bytes, not a multiple of 16. Q6_K's 210-byte blocks
     /// are 2-byte aligned: regrouped, its mat-vec reads each block's quants by aligned 16-byte
-    /// loads, each once. The other K-quants' blocks are read as ggml stores them.
+    /// loads, each once. Q4_K's 144-byte blocks are aligned already; regrouped (quants, then the
+    /// 16-byte heads), a wave's loads of each are contiguous. Q2_K, Q3_K and Q5_K are read as
+    /// ggml stores them.
     pub const fn device_fields(self) -> &'static [Field] {
         const Q4_0: &[Field] = &[field("qs", 2, 16), field("d", 0, 2)];
         const Q5_0: &[Field] = &[field("qs", 6, 16), field("qh", 2, 4), field("d", 0, 2)];
         const Q4_1: &[Field] = &[field("qs", 4, 16), field("dm", 0, 4)];
         const Q8_0: &[Field] = &[field("qs", 2, 32), field("d", 0, 2)];
+        const Q4K: &[Field] = &[field("qs", 16, 128), field("head", 0, 16)];
         const Q6K: &[Field] =
             &[field("ql", 0, 128), field("qh", 128, 64), field("scales", 192, 16), field("d", 208, 2)];
         match self {
@@ -123,8 +126,9 @@ impl Quant {
             Quant::Q4_1 => Q4_1,
             Quant::Q5_0 => Q5_0,
             Quant::Q8_0 => Q8_0,
+            Quant::Q4K => Q4K,
             Quant::Q6K => Q6K,
-            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q2K | Quant::Q3K | Quant::Q4K | Quant::Q5K => &[],
+            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q2K | Quant::Q3K | Quant::Q5K => &[],
         }
     }
 

@@ -2,25 +2,30 @@
 struct block_q4_k { half d; half dmin; unsigned char scales[12]; unsigned char qs[128]; };
 {% include "quant/k4_scale_min.h" %}
 // 4-bit weights in 8 groups of 32; group `sub` is the low (even) or high (odd) nibbles of
-// qs[32*(sub/2) .. +32].
-RF_DEVICE void dequant32(const block_q4_k* b, int sub, float* v) {
+// qs[32*(sub/2) .. +32]. The blocks are regrouped on the device (quant.hip.j2): a group's quants
+// come first, then its blocks' 16-byte heads (d, dmin, scales), so that a wave's loads of
+// either are contiguous.
+RF_DEVICE void dequant32_at(const block_q4_k* w, long long j, long long n, int sub, float* v) {
+  const unsigned char* head = group_field(w, j, n, head);
   int sc, m;
-  k4_scale_min(sub, b->scales, &sc, &m);
-  const float dl = (float)b->d * (float)sc, ml = (float)b->dmin * (float)m;
-  const unsigned char* q = b->qs + 32 * (sub / 2);
+  k4_scale_min(sub, head + 4, &sc, &m);
+  const float dl = (float)*(const half*)head * (float)sc, ml = (float)*(const half*)(head + 2) * (float)m;
+  // The quants by two 16-byte reads: read byte by byte, lanes 128 bytes apart (a group's
+  // neighbouring blocks) would meet in one shared-memory bank in dequant.
+  const rf_u4* q = (const rf_u4*)(group_field(w, j, n, qs) + 32 * (sub / 2));
+  const rf_u4 q0 = q[0], q1 = q[1];
   const int shift = 4 * (sub % 2);
 #pragma unroll
-  for (int l = 0; l < 32; ++l) v[l] = dl * (float)((q[l] >> shift) & 0xF) - ml;
+  for (int l = 0; l < 32; ++l) v[l] = dl * (float)((rf_byte(q0, q1, l) >> shift) & 0xF) - ml;
 }
 
-// Mat-vec: item p (of 4) is the block's first 16 bytes and qs chunks p and p+4, all 16-byte
-// aligned (a block is 144 bytes; the weights must be 16-byte aligned).
+// Mat-vec: item p (of 4) is the block's head and qs chunks p and p+4, three aligned 16-byte loads.
 #define MV_ITEMS 4
 #define MV_LOADS 3
 struct mv_item { rf_u4 h, c0, c1; };
-RF_DEVICE mv_item mv_load(const block_q4_k* b, int p) {
-  const rf_u4* q = (const rf_u4*)b->qs;
-  return {*(const rf_u4*)b, q[p], q[p + 4]};
+RF_DEVICE mv_item mv_load_at(const block_q4_k* w, long long j, long long n, int p) {
+  const rf_u4* q = (const rf_u4*)group_field(w, j, n, qs);
+  return {*(const rf_u4*)group_field(w, j, n, head), q[p], q[p + 4]};
 }
 RF_DEVICE float mv_dot(const mv_item& it, int p, const xq_smem& xs, int u) {
   const int j = p / 2, half = p % 2;

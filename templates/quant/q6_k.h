@@ -7,14 +7,16 @@ struct block_q6_k { unsigned char ql[128]; unsigned char qh[64]; signed char sca
 // are 16-byte aligned (ggml's 210-byte blocks are 2-byte aligned).
 RF_DEVICE void dequant32_at(const block_q6_k* w, long long j, long long n, int sub, float* v) {
   const int hf = sub / 4, k = sub % 4;
-  const unsigned char* ql = group_field(w, j, n, ql) + 64 * hf + 32 * (k % 2);
-  const unsigned char* qh = group_field(w, j, n, qh) + 32 * hf;
+  // ql and qh by 16-byte reads (see q4_k.h's dequant32_at).
+  const rf_u4* ql = (const rf_u4*)(group_field(w, j, n, ql) + 64 * hf + 32 * (k % 2));
+  const rf_u4* qh = (const rf_u4*)(group_field(w, j, n, qh) + 32 * hf);
+  const rf_u4 l0 = ql[0], l1 = ql[1], h0 = qh[0], h1 = qh[1];
   const signed char* sc = (const signed char*)group_field(w, j, n, scales) + 8 * hf + 2 * k;
   const float d = (float)*(const half*)group_field(w, j, n, d);
   const int lshift = 4 * (k / 2), hshift = 2 * k;
 #pragma unroll
   for (int l = 0; l < 32; ++l) {
-    const int q = (((ql[l] >> lshift) & 0xF) | (((qh[l] >> hshift) & 3) << 4)) - 32;
+    const int q = (((rf_byte(l0, l1, l) >> lshift) & 0xF) | (((rf_byte(h0, h1, l) >> hshift) & 3) << 4)) - 32;
     v[l] = d * (float)sc[l / 16] * (float)q;
   }
 }

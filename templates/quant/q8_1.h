@@ -62,6 +62,11 @@ RF_DEVICE void store_q8_1_lane(block_q8_1* __restrict__ b, float v) {
 // their addresses would keep a register array in scratch memory.
 RF_DEVICE unsigned rf_pick(bool c, unsigned a, unsigned b) { return c ? a : b; }
 
+// Byte l (below 32; a constant once unrolled) of the 32 bytes held in a and b.
+RF_DEVICE unsigned rf_byte(const rf_u4& a, const rf_u4& b, int l) {
+  return (rf_pick(l < 16, a[l % 16 / 4], b[l % 16 / 4]) >> (8 * (l % 4))) & 0xFF;
+}
+
 RF_DEVICE float rf_half_lo(unsigned w) { return (float)__builtin_bit_cast(half, (unsigned short)w); }
 RF_DEVICE float rf_half_hi(unsigned w) { return rf_half_lo(w >> 16); }
 

@@ -23,7 +23,7 @@ fn weight_copies<W: QuantBlock>(
     n: usize,
     per_launch: usize,
 ) -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
-    let blocks = typed_blocks::<W>(&quant_blocks(&mut rng(label), W::QUANT, n));
+    let blocks = typed_blocks::<W>(&W::QUANT.to_device_layout(&quant_blocks(&mut rng(label), W::QUANT, n)));
     (0..ROTATION_BYTES.div_ceil(per_launch)).map(|_| filled(gpu, &blocks)).collect()
 }
 

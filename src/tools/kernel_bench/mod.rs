@@ -114,7 +114,7 @@ fn f16s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f16>, L
 
 fn blocks<W: QuantBlock>(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<W>, LaunchError> {
     let bytes = quant_blocks(&mut rng(label), W::QUANT, n);
-    filled(gpu, &typed_blocks::<W>(&bytes))
+    filled(gpu, &typed_blocks::<W>(&W::QUANT.to_device_layout(&bytes)))
 }
 
 fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {

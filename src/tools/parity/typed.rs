@@ -78,7 +78,8 @@ fn matvec_q4k(k: &Kernels) -> Result<f64, LaunchError> {
     let bytes = quant_blocks(&mut r, BlockQ4K::QUANT, rows * cols);
     let x = nonzero(&mut r, cols);
     let want = mat_vec(&dequantized(BlockQ4K::QUANT, &bytes, rows * cols), &q8_1(&x).1, cols);
-    let blocks: Vec<BlockQ4K> = typed_blocks(&bytes);
+    // As the engine uploads weights: in the device's order of the format's blocks.
+    let blocks: Vec<BlockQ4K> = typed_blocks(&BlockQ4K::QUANT.to_device_layout(&bytes));
     let mut xq = DeviceBuffer::<BlockQ8_1>::uninit(gpu(k), cols / 32)?;
     let mut y = DeviceBuffer::<f32>::uninit(gpu(k), rows)?;
     y.fill_bytes(0xFF)?;
