@@ -18,7 +18,7 @@ use crate::tools::tune::combinations;
 use attention::{decode_attention_bench, prefill_bench};
 use matvecs::{matvec_batch_bench, matvec_bench, matvec_glu_bench, matvec_multi_bench, read_peak_bench};
 pub use matvecs::{matvec_bench_at, matvec_glu_bench_at, matvec_multi_bench_at};
-use rocmforge::backend::gpu::engine::DeviceSampler;
+use rocmforge::backend::gpu::engine::{split_k_extent, DeviceSampler};
 use rocmforge::backend::gpu::launchers::{
     argmax, attn_decode, attn_prefill, dequant, gemm_f16, matvec, matvec_batch, matvec_glu, matvec_multi, mma_peak,
     quantize_q8_1, read_peak, rmsnorm, sample,
@@ -190,10 +190,7 @@ pub fn gemm_bench_at(k: &Kernels, shape: GemmShape, choice: Option<&Choice>) -> 
     let mut c = DeviceBuffer::<f32>::uninit(g, m * n)?;
     let defaults = k.tuning_defaults(gemm_f16::FAMILY, None)?;
     let splits = choice.unwrap_or(&defaults).get("splits");
-    let extent = |param| {
-        let sizes = [("splits", u64::from(splits)), ("m", shape.m), ("n", shape.n)];
-        k.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
-    };
+    let extent = |param| split_k_extent(k, param, splits, shape.m, shape.n);
     let mut partials = DeviceBuffer::<f32>::uninit(g, extent("partials")?)?;
     let mut counters = DeviceBuffer::<u32>::uninit(g, extent("counters")?)?;
     counters.fill_bytes(0)?;

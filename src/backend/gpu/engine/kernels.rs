@@ -147,6 +147,13 @@ impl Gemm {
     }
 }
 
+/// Elements of `gemm_f16`'s split-K work buffer `param` (`partials` or `counters`) for a launch of
+/// `m` tokens and `n` weight rows split `splits` ways, by the catalog's declared extent.
+pub fn split_k_extent(kernels: &Kernels, param: &str, splits: u32, m: u64, n: u64) -> Result<usize, LaunchError> {
+    let sizes = [("splits", u64::from(splits)), ("m", m), ("n", n)];
+    kernels.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
+}
+
 /// The most splits among `values` (at most `MAX_UNTUNED_SPLITS`) that keep all `tiles` x splits
 /// workgroups resident in `slots` at once; 1 when none does.
 fn untuned_splits(tiles: u64, slots: u64, values: impl IntoIterator<Item = u32>) -> u32 {

@@ -13,5 +13,6 @@ mod weights;
 
 pub use attention::{decode_attention, decode_splits, DecodeAttention};
 pub use executor::{GpuExecutor, UBATCH};
+pub use kernels::split_k_extent;
 pub use sampling::DeviceSampler;
 pub use weights::{gpu_quant, GpuModel};

@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use super::kernels::{DecoderKernels, Gemm};
+use super::kernels::{split_k_extent, DecoderKernels, Gemm};
 use super::weights::GpuMatrix;
 use crate::backend::gpu::launchers::{
     dequant, gemm_f16, matvec, matvec_batch, matvec_multi, quantize_q8_1, to_f16, with_blocks,
@@ -51,10 +51,7 @@ impl SplitK {
         tokens: usize,
         max_rows: usize,
     ) -> Result<(usize, usize), LaunchError> {
-        let extent = |param: &str, splits: u32, m: u64, n: u64| {
-            let sizes = [("splits", u64::from(splits)), ("m", m), ("n", n)];
-            kernels.extent(gemm_f16::FAMILY, param, &sizes).map(|e| e as usize)
-        };
+        let extent = |param, splits, m, n| split_k_extent(kernels, param, splits, m, n);
         let mut partials = gemm.untuned_partials() as usize;
         for (shape, splits) in gemm.tuned_rows() {
             partials = partials.max(extent("partials", splits, shape.m.min(tokens as u64), shape.n)?);
