@@ -165,3 +165,18 @@ fn gemma3_on_simulated_gfx950_matches_cpu() {
         Synth { n_layer: 6, sliding_window: Some(4), ..synth("gemma3", GgmlType::Q5_0) },
     );
 }
+
+/// The 256-weight K-quants need rows of a multiple of 256: the same tiny llama, twice as wide.
+fn synth_k(arch: &'static str, ty: GgmlType) -> Synth {
+    Synth { n_embd: 256, n_ff: 512, ..synth(arch, ty) }
+}
+
+#[test]
+fn llama_q3_k_on_simulated_gfx942_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx942, synth_k("llama", GgmlType::Q3K));
+}
+
+#[test]
+fn llama_q2_k_on_simulated_gfx1100_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx1100, synth_k("llama", GgmlType::Q2K));
+}

@@ -111,14 +111,20 @@ impl Quant {
     /// eight 17-byte MXFP4 blocks are 136 bytes, not a multiple of 16. Q6_K's 210-byte blocks
     /// are 2-byte aligned: regrouped, its mat-vec reads each block's quants by aligned 16-byte
     /// loads, each once. Q4_K's 144-byte blocks are aligned already; regrouped (quants, then the
-    /// 16-byte heads), a wave's loads of each are contiguous. Q2_K, Q3_K and Q5_K are read as
-    /// ggml stores them.
+    /// 16-byte heads), a wave's loads of each are contiguous. Q3_K's 110-byte blocks are 2-byte
+    /// aligned: regrouped (quants, high bits, scales, d), its mat-vec reads a block's quants and
+    /// high bits by aligned 16-byte loads, each once; Q2_K's 84-byte blocks (4-byte aligned)
+    /// likewise (quants, scales, d and dmin). Q5_K's 176-byte blocks are aligned already and are
+    /// read as ggml stores them.
     pub const fn device_fields(self) -> &'static [Field] {
         const Q4_0: &[Field] = &[field("qs", 2, 16), field("d", 0, 2)];
         const Q5_0: &[Field] = &[field("qs", 6, 16), field("qh", 2, 4), field("d", 0, 2)];
         const Q4_1: &[Field] = &[field("qs", 4, 16), field("dm", 0, 4)];
         const Q8_0: &[Field] = &[field("qs", 2, 32), field("d", 0, 2)];
         const Q4K: &[Field] = &[field("qs", 16, 128), field("head", 0, 16)];
+        const Q2K: &[Field] = &[field("qs", 16, 64), field("scales", 0, 16), field("dm", 80, 4)];
+        const Q3K: &[Field] =
+            &[field("qs", 32, 64), field("hmask", 0, 32), field("scales", 96, 12), field("d", 108, 2)];
         const Q6K: &[Field] =
             &[field("ql", 0, 128), field("qh", 128, 64), field("scales", 192, 16), field("d", 208, 2)];
         match self {
@@ -128,7 +134,9 @@ impl Quant {
             Quant::Q8_0 => Q8_0,
             Quant::Q4K => Q4K,
             Quant::Q6K => Q6K,
-            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q2K | Quant::Q3K | Quant::Q5K => &[],
+            Quant::Q3K => Q3K,
+            Quant::Q2K => Q2K,
+            Quant::Q5_1 | Quant::Mxfp4 | Quant::Q5K => &[],
         }
     }
 
@@ -168,6 +176,7 @@ impl Quant {
                 at = match f.bytes {
                     2 => copy_field::<2>(src, size, from, dst, at),
                     4 => copy_field::<4>(src, size, from, dst, at),
+                    12 => copy_field::<12>(src, size, from, dst, at),
                     16 => copy_field::<16>(src, size, from, dst, at),
                     32 => copy_field::<32>(src, size, from, dst, at),
                     64 => copy_field::<64>(src, size, from, dst, at),

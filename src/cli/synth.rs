@@ -13,7 +13,7 @@ pub struct Args {
     /// The shape: llama-1b, llama-8b or tiny.
     #[arg(long, default_value = "tiny")]
     shape: String,
-    /// The quantization: q4_k_m (llama-quantize's mix), or one format for every matrix (q4_0,
+    /// The quantization: q4_k_m or q3_k_m (llama-quantize's mixes), or one format for every matrix (q4_0,
     /// q8_0, q4_k, ...); the output matrix is Q6_K either way, as llama-quantize makes it.
     #[arg(long = "type", default_value = "q4_0")]
     ty: String,

@@ -43,12 +43,16 @@ pub enum Mix {
     Uniform(Quant),
     /// Q4_K, with attn_v and ffn_down in Q6_K in llama.cpp's "more bits" layers.
     Q4KM,
+    /// Q3_K, with attn_output in Q4_K, and attn_v and ffn_down in Q4_K (Q5_K in the first
+    /// layers), as `llama-quantize` writes a llama model.
+    Q3KM,
 }
 
 impl Mix {
     pub fn parse(name: &str) -> Option<Mix> {
         match name.to_ascii_lowercase().as_str() {
             "q4_k_m" => Some(Mix::Q4KM),
+            "q3_k_m" => Some(Mix::Q3KM),
             other => other.parse().ok().map(Mix::Uniform),
         }
     }
@@ -57,6 +61,7 @@ impl Mix {
     fn file_type(self) -> u32 {
         match self {
             Mix::Q4KM => 15,
+            Mix::Q3KM => 12,
             Mix::Uniform(q) => match q {
                 Quant::Q4_0 => 2,
                 Quant::Q4_1 => 3,
@@ -64,7 +69,7 @@ impl Mix {
                 Quant::Q5_0 => 8,
                 Quant::Q5_1 => 9,
                 Quant::Q2K => 10,
-                Quant::Q3K => 12,
+                Quant::Q3K => 11,
                 Quant::Q4K => 14,
                 Quant::Q5K => 16,
                 Quant::Q6K => 18,
@@ -85,6 +90,24 @@ impl Mix {
                     Quant::Q6K
                 }
                 _ => Quant::Q4K,
+            },
+            Mix::Q3KM => match (name, il) {
+                ("attn_v.weight", Some(i)) => {
+                    if i < 2 {
+                        Quant::Q5K
+                    } else {
+                        Quant::Q4K
+                    }
+                }
+                ("ffn_down.weight", Some(i)) => {
+                    if i < n_layer / 16 {
+                        Quant::Q5K
+                    } else {
+                        Quant::Q4K
+                    }
+                }
+                ("attn_output.weight", _) => Quant::Q4K,
+                _ => Quant::Q3K,
             },
         }
     }
@@ -194,6 +217,19 @@ mod tests {
         assert_eq!(Mix::Uniform(Quant::Q4_0).quant("output.weight", None, 32), Quant::Q6K);
         assert_eq!(Mix::parse("Q4_K_M"), Some(Mix::Q4KM));
         assert_eq!(Mix::parse("q4_0"), Some(Mix::Uniform(Quant::Q4_0)));
+    }
+
+    #[test]
+    fn q3_k_m_mixes_formats_as_llama_cpp_does() {
+        assert_eq!(Mix::parse("Q3_K_M"), Some(Mix::Q3KM));
+        assert_eq!(Mix::Q3KM.quant("attn_v.weight", Some(1), 32), Quant::Q5K);
+        assert_eq!(Mix::Q3KM.quant("attn_v.weight", Some(2), 32), Quant::Q4K);
+        assert_eq!(Mix::Q3KM.quant("ffn_down.weight", Some(1), 32), Quant::Q5K);
+        assert_eq!(Mix::Q3KM.quant("ffn_down.weight", Some(2), 32), Quant::Q4K);
+        assert_eq!(Mix::Q3KM.quant("attn_output.weight", Some(9), 32), Quant::Q4K);
+        assert_eq!(Mix::Q3KM.quant("ffn_gate.weight", Some(0), 32), Quant::Q3K);
+        assert_eq!(Mix::Q3KM.quant("token_embd.weight", None, 32), Quant::Q3K);
+        assert_eq!(Mix::Q3KM.quant("output.weight", None, 32), Quant::Q6K);
     }
 
     #[test]

@@ -48,6 +48,32 @@ fn f16_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
 }
 
+/// Random blocks of a format the CPU cannot quantize to (Q2_K, Q3_K): random bytes, every bit
+/// pattern of which is a valid block but for its f16 scales at the block's end, which are set
+/// to `d` (Q2_K's d and dmin; Q3_K's d).
+fn random_k_blocks(ty: GgmlType, n_weights: usize, seed: u64, d: f32) -> Vec<u8> {
+    let block = ty.block_bytes();
+    let scales = match ty {
+        GgmlType::Q2K => block - 4..block,
+        GgmlType::Q3K => block - 2..block,
+        other => panic!("{other:?}: quantize it with quant::quantize_row"),
+    };
+    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut out: Vec<u8> = (0..n_weights / ty.block_len() * block)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 56) as u8
+        })
+        .collect();
+    let d = half::f16::from_f32(d).to_le_bytes();
+    for b in out.chunks_exact_mut(block) {
+        for pair in b[scales.clone()].chunks_exact_mut(2) {
+            pair.copy_from_slice(&d);
+        }
+    }
+    out
+}
+
 /// ‖a − b‖ / ‖b‖.
 pub fn rel_err(a: &[f32], b: &[f32]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
@@ -120,10 +146,16 @@ impl Synth {
         };
         let (e, q, kv, ff) = (self.n_embd, self.n_head * self.head_dim, self.n_head_kv * self.head_dim, self.n_ff);
         let matrix = |w: &mut GgufWriter, name: &str, cols: usize, rows: usize| {
-            let v = values(cols * rows, next(), 0.5 / (cols as f32).sqrt() * 3.0);
+            let scale = 0.5 / (cols as f32).sqrt() * 3.0;
+            let v = values(cols * rows, next(), scale);
             let data = match self.matrix_type {
                 GgmlType::F32 => f32_bytes(&v),
                 GgmlType::F16 => f16_bytes(&v),
+                // |sc · q| averages about 40 (Q3_K) and 10 (Q2_K): weights of about a quarter of
+                // `scale` and about `scale`. Q3_K's at `scale` take the CPU's coarser activations
+                // (Q8_K, against the GPU's q8_1) to 4.5 % from the GPU's logits through the layers.
+                GgmlType::Q3K => random_k_blocks(GgmlType::Q3K, cols * rows, next(), scale / 160.0),
+                GgmlType::Q2K => random_k_blocks(GgmlType::Q2K, cols * rows, next(), scale / 10.0),
                 ty => {
                     let mut out = vec![0u8; ty.bytes_for((cols * rows) as u64).expect("block multiple") as usize];
                     rocmforge::quant::quantize_row(ty, &v, &mut out).expect("quantizable type");
