@@ -1,6 +1,7 @@
-// Weight blocks sit at 1-, 2- or 4-byte alignment (17-byte mxfp4, 110-byte q3_k, 210-byte q6_k):
-// a lane reads the bytes it needs as the 16-byte-aligned chunks around them, and shifts them
-// into place in registers. Lanes take consecutive pieces of a row, so a wave's 16-byte loads
+// Blocks stored as ggml stores them sit at 1-, 4- or 8-byte alignment (17-byte mxfp4, 36-byte
+// q8_1 activations, 24-byte q5_1; the other formats are regrouped on the device): a lane reads
+// the bytes it needs as the 16-byte-aligned chunks around them, and shifts them into place in
+// registers. Lanes take consecutive pieces of a row, so a wave's 16-byte loads
 // cover one contiguous run: half the L1 traffic of 2-byte loads, an eighth of the instructions.
 
 // LEN bytes at ALIGN-byte alignment: the chunks that can hold them, and where they start.

@@ -28,11 +28,17 @@ pub struct KvGeometry {
     pub table_stride: i32,
 }
 
+/// Rows of each layer's key (and value) pool for `n_seq` sequences of `n_ctx` positions;
+/// `usize::MAX` where that overflows, which every check downstream then refuses.
+fn pool_rows(n_seq: usize, n_ctx: usize) -> usize {
+    KvBlocks::pool_blocks(n_seq, n_ctx).and_then(|b| b.checked_mul(KV_BLOCK)).unwrap_or(usize::MAX)
+}
+
 impl GpuKvCache {
     /// Device bytes of the pools for `n_seq` sequences of `n_ctx` positions (saturating), which
     /// the caller checks against free memory before `new`.
     pub fn bytes(n_layer: usize, kv_dim: usize, n_seq: usize, n_ctx: usize) -> u64 {
-        let rows = KvBlocks::pool_blocks(n_seq, n_ctx).and_then(|b| b.checked_mul(KV_BLOCK)).unwrap_or(usize::MAX);
+        let rows = pool_rows(n_seq, n_ctx);
         (2 * n_layer as u64).saturating_mul(rows as u64).saturating_mul(kv_dim as u64 * size_of::<f16>() as u64)
     }
 
@@ -43,7 +49,7 @@ impl GpuKvCache {
         n_seq: usize,
         n_ctx: usize,
     ) -> Result<Self, BackendError> {
-        let rows = KvBlocks::pool_blocks(n_seq, n_ctx).and_then(|b| b.checked_mul(KV_BLOCK)).unwrap_or(usize::MAX);
+        let rows = pool_rows(n_seq, n_ctx);
         if rows.saturating_mul(kv_dim) > u32::MAX as usize {
             return Err(BackendError::Unsupported(format!(
                 "a KV cache of {n_ctx} positions × {n_seq} sequences: the kernels address a layer's cache with 32-bit offsets"
