@@ -180,3 +180,13 @@ fn llama_q3_k_on_simulated_gfx942_matches_cpu() {
 fn llama_q2_k_on_simulated_gfx1100_matches_cpu() {
     simulator_matches_cpu(Target::Gfx1100, synth_k("llama", GgmlType::Q2K));
 }
+
+#[test]
+fn llama_q4_k_on_simulated_gfx950_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx950, synth_k("llama", GgmlType::Q4K));
+}
+
+#[test]
+fn qwen2_q6_k_on_simulated_gfx1100_matches_cpu() {
+    simulator_matches_cpu(Target::Gfx1100, synth_k("qwen2", GgmlType::Q6K));
+}

@@ -48,14 +48,22 @@ fn f16_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect()
 }
 
-/// Random blocks of a format the CPU cannot quantize to (Q2_K, Q3_K): random bytes, every bit
-/// pattern of which is a valid block but for its f16 scales at the block's end, which are set
-/// to `d` (Q2_K's d and dmin; Q3_K's d).
-fn random_k_blocks(ty: GgmlType, n_weights: usize, seed: u64, d: f32) -> Vec<u8> {
+/// Random blocks of a K-quant, which the CPU does not quantize to: random bytes, every bit
+/// pattern of which is a valid block but for its f16 scales. d is set so that the weights are
+/// about a quarter of `scale` (at `scale`, the CPU's coarser activations, Q8_K against the GPU's
+/// q8_1, take its logits 4.5 % from the GPU's through the layers; at a quarter, 2 %, as the
+/// other formats'); dmin, where there is one, so that the weights centre on 0 (with all-positive
+/// weights the logits share a large common part, and a wrong dot product hides under it).
+fn random_k_blocks(ty: GgmlType, n_weights: usize, seed: u64, scale: f32) -> Vec<u8> {
     let block = ty.block_bytes();
-    let scales = match ty {
-        GgmlType::Q2K => block - 4..block,
-        GgmlType::Q3K => block - 2..block,
+    // Where d and dmin sit, the quants' mean (dmin / d centres the weights), and the spread
+    // of the weights in units of d.
+    let (d_at, dmin_at, mean_q, spread) = match ty {
+        GgmlType::Q2K => (block - 4, Some(block - 2), 1.5, 14.0),
+        GgmlType::Q3K => (block - 2, None, 0.0, 40.0),
+        GgmlType::Q4K => (0, Some(2), 7.5, 260.0),
+        GgmlType::Q5K => (0, Some(2), 15.5, 520.0),
+        GgmlType::Q6K => (block - 2, None, 0.0, 1200.0),
         other => panic!("{other:?}: quantize it with quant::quantize_row"),
     };
     let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
@@ -65,10 +73,11 @@ fn random_k_blocks(ty: GgmlType, n_weights: usize, seed: u64, d: f32) -> Vec<u8>
             (s >> 56) as u8
         })
         .collect();
-    let d = half::f16::from_f32(d).to_le_bytes();
+    let d = scale / 4.0 / spread;
     for b in out.chunks_exact_mut(block) {
-        for pair in b[scales.clone()].chunks_exact_mut(2) {
-            pair.copy_from_slice(&d);
+        b[d_at..d_at + 2].copy_from_slice(&half::f16::from_f32(d).to_le_bytes());
+        if let Some(at) = dmin_at {
+            b[at..at + 2].copy_from_slice(&half::f16::from_f32(d * mean_q).to_le_bytes());
         }
     }
     out
@@ -151,11 +160,9 @@ impl Synth {
             let data = match self.matrix_type {
                 GgmlType::F32 => f32_bytes(&v),
                 GgmlType::F16 => f16_bytes(&v),
-                // |sc · q| averages about 40 (Q3_K) and 10 (Q2_K): weights of about a quarter of
-                // `scale` and about `scale`. Q3_K's at `scale` take the CPU's coarser activations
-                // (Q8_K, against the GPU's q8_1) to 4.5 % from the GPU's logits through the layers.
-                GgmlType::Q3K => random_k_blocks(GgmlType::Q3K, cols * rows, next(), scale / 160.0),
-                GgmlType::Q2K => random_k_blocks(GgmlType::Q2K, cols * rows, next(), scale / 10.0),
+                ty @ (GgmlType::Q2K | GgmlType::Q3K | GgmlType::Q4K | GgmlType::Q5K | GgmlType::Q6K) => {
+                    random_k_blocks(ty, cols * rows, next(), scale)
+                }
                 ty => {
                     let mut out = vec![0u8; ty.bytes_for((cols * rows) as u64).expect("block multiple") as usize];
                     rocmforge::quant::quantize_row(ty, &v, &mut out).expect("quantizable type");
