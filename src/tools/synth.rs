@@ -92,21 +92,9 @@ impl Mix {
                 _ => Quant::Q4K,
             },
             Mix::Q3KM => match (name, il) {
-                ("attn_v.weight", Some(i)) => {
-                    if i < 2 {
-                        Quant::Q5K
-                    } else {
-                        Quant::Q4K
-                    }
-                }
-                ("ffn_down.weight", Some(i)) => {
-                    if i < n_layer / 16 {
-                        Quant::Q5K
-                    } else {
-                        Quant::Q4K
-                    }
-                }
-                ("attn_output.weight", _) => Quant::Q4K,
+                ("attn_v.weight", Some(i)) if i < 2 => Quant::Q5K,
+                ("ffn_down.weight", Some(i)) if i < n_layer / 16 => Quant::Q5K,
+                ("attn_v.weight" | "ffn_down.weight" | "attn_output.weight", _) => Quant::Q4K,
                 _ => Quant::Q3K,
             },
         }
