@@ -3,8 +3,7 @@
 
 use std::rc::Rc;
 
-use super::{f32s, filled, time, weight_bytes, BenchResult, Work};
-use crate::tools::parity::inputs::{quant_blocks, rng, typed_blocks};
+use super::{device_blocks, f32s, filled, time, weight_bytes, BenchResult, Work};
 use rocmforge::backend::gpu::launchers::{matvec, matvec_batch, matvec_glu, matvec_multi, quantize_q8_1, read_peak};
 use rocmforge::backend::gpu::tuning::{multi_sizes, ByShape, Choice, MatrixShape};
 use rocmforge::backend::gpu::{
@@ -23,7 +22,7 @@ fn weight_copies<W: QuantBlock>(
     n: usize,
     per_launch: usize,
 ) -> Result<Vec<DeviceBuffer<W>>, LaunchError> {
-    let blocks = typed_blocks::<W>(&W::QUANT.to_device_layout(&quant_blocks(&mut rng(label), W::QUANT, n)));
+    let blocks = device_blocks::<W>(label, n);
     (0..ROTATION_BYTES.div_ceil(per_launch)).map(|_| filled(gpu, &blocks)).collect()
 }
 

@@ -112,9 +112,14 @@ fn f16s(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<f16>, L
     filled(gpu, &to_f16(&nonzero(&mut rng(label), n)))
 }
 
+/// Random blocks of `n` weights in the device's order of the format's fields, as the engine
+/// uploads weights.
+fn device_blocks<W: QuantBlock>(label: &str, n: usize) -> Vec<W> {
+    typed_blocks::<W>(&W::QUANT.to_device_layout(&quant_blocks(&mut rng(label), W::QUANT, n)))
+}
+
 fn blocks<W: QuantBlock>(gpu: &Rc<dyn Gpu>, label: &str, n: usize) -> Result<DeviceBuffer<W>, LaunchError> {
-    let bytes = quant_blocks(&mut rng(label), W::QUANT, n);
-    filled(gpu, &typed_blocks::<W>(&W::QUANT.to_device_layout(&bytes)))
+    filled(gpu, &device_blocks::<W>(label, n))
 }
 
 fn weight_bytes<W: QuantBlock>(n: usize) -> f64 {
